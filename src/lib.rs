@@ -1,0 +1,10 @@
+//! udpix: stream images between machines over UDP with a loss-tolerant transport of its own.
+//!
+//! - [`proto`]: the sans-IO protocol core (wire format, sender, receiver, recovery, pacing).
+//! - [`engine`]: the tokio driver that owns sockets and timers and publishes events.
+//! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
+//! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
+#![warn(missing_docs)]
+
+pub mod proto;
+pub mod sim;

@@ -1,0 +1,348 @@
+//! Rate control: a model-based controller in the spirit of BBR, made loss-tolerant.
+//!
+//! It estimates the path's bottleneck rate from how fast acknowledged bytes come back and
+//! its propagation delay from the smallest RTT, then paces at that rate and caps data in
+//! flight at twice the bandwidth-delay product. Random loss (radio, a noisy link) is not
+//! taken as congestion: the delivery rate is scaled up by the measured loss fraction, so
+//! 20 % loss does not shrink the rate. Congestion shows as queueing delay instead: a round
+//! in which even the smallest RTT sits well above the path minimum drops the estimate to the
+//! raw delivery rate, which drains the queue.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Gain while searching for the bottleneck: doubles the delivery rate each round.
+const STARTUP_GAIN: f64 = 2.885;
+/// Rounds the bandwidth filter remembers.
+const BW_WINDOW_ROUNDS: u64 = 10;
+/// A minimum RTT older than this is replaced by the freshest round minimum.
+const MIN_RTT_LIFETIME: Duration = Duration::from_secs(10);
+/// ProbeBW gain cycle: probe up, drain what the probe queued, then cruise.
+const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+/// Packets allowed in flight before the first estimate exists.
+pub const INITIAL_WINDOW_PACKETS: u64 = 32;
+/// Largest loss fraction the estimate compensates for; beyond it loss is taken at its word.
+const MAX_COMPENSATED_LOSS: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Startup,
+    Drain,
+    ProbeBw { index: usize, since: Instant },
+}
+
+/// What one acknowledged packet tells the controller.
+#[derive(Debug, Clone, Copy)]
+pub struct RateSample {
+    /// Bytes per second delivered over the packet's flight interval.
+    pub delivery_rate: f64,
+    /// Total bytes delivered when the packet was sent.
+    pub prior_delivered: u64,
+    /// Total bytes delivered now.
+    pub delivered: u64,
+    /// RTT of this packet.
+    pub rtt: Duration,
+    /// The sender had nothing to send when the packet left, so the sample understates the path.
+    pub app_limited: bool,
+}
+
+/// The controller's state; the sender reads `pacing_rate` and `window` from it.
+#[derive(Debug, Clone)]
+pub struct RateControl {
+    mode: Mode,
+    mss: usize,
+    max_rate: f64,
+    bw_filter: VecDeque<(u64, f64)>,
+    btl_bw: f64,
+    min_rtt: Option<(Duration, Instant)>,
+    round: u64,
+    next_round_delivered: u64,
+    round_min_rtt: Option<Duration>,
+    round_max_rate: f64,
+    round_acked: u64,
+    round_lost: u64,
+    loss: f64,
+    full_bw: f64,
+    full_bw_rounds: u32,
+    congested_rounds: u64,
+    initial_rtt: Duration,
+}
+
+impl RateControl {
+    /// A controller for datagrams of `mss` bytes, never exceeding `max_rate` bytes per second.
+    pub fn new(mss: usize, max_rate: Option<f64>) -> Self {
+        Self {
+            mode: Mode::Startup,
+            mss,
+            max_rate: max_rate.unwrap_or(f64::INFINITY),
+            bw_filter: VecDeque::new(),
+            btl_bw: 0.0,
+            min_rtt: None,
+            round: 0,
+            next_round_delivered: 0,
+            round_min_rtt: None,
+            round_max_rate: 0.0,
+            round_acked: 0,
+            round_lost: 0,
+            loss: 0.0,
+            full_bw: 0.0,
+            full_bw_rounds: 0,
+            congested_rounds: 0,
+            initial_rtt: super::rtt::INITIAL_RTT,
+        }
+    }
+
+    /// Seeds the RTT from the handshake so the first window is paced sensibly.
+    pub fn set_initial_rtt(&mut self, now: Instant, rtt: Duration) {
+        self.initial_rtt = rtt.max(Duration::from_micros(50));
+        if self.min_rtt.is_none() {
+            self.min_rtt = Some((self.initial_rtt, now));
+        }
+    }
+
+    fn min_rtt(&self) -> Duration {
+        self.min_rtt.map_or(self.initial_rtt, |(r, _)| r)
+    }
+
+    fn pacing_gain(&self) -> f64 {
+        match self.mode {
+            Mode::Startup => STARTUP_GAIN,
+            Mode::Drain => 1.0 / STARTUP_GAIN,
+            Mode::ProbeBw { index, .. } => CYCLE[index],
+        }
+    }
+
+    /// Bytes per second the pacer should send at now.
+    pub fn pacing_rate(&self) -> f64 {
+        let rate = if self.btl_bw > 0.0 {
+            self.btl_bw * self.pacing_gain()
+        } else {
+            let window = (INITIAL_WINDOW_PACKETS as usize * self.mss) as f64;
+            STARTUP_GAIN * window / self.min_rtt().as_secs_f64().max(1e-4)
+        };
+        rate.min(self.max_rate).max(self.mss as f64)
+    }
+
+    /// Bytes allowed in flight now.
+    pub fn window(&self) -> u64 {
+        let floor = 4 * self.mss as u64;
+        if self.btl_bw <= 0.0 {
+            return INITIAL_WINDOW_PACKETS * self.mss as u64;
+        }
+        let gain = match self.mode {
+            Mode::Startup | Mode::Drain => STARTUP_GAIN,
+            Mode::ProbeBw { .. } => 2.0,
+        };
+        let bdp = self.btl_bw * self.min_rtt().as_secs_f64();
+        ((gain * bdp) as u64 + floor).max(floor)
+    }
+
+    /// Current bottleneck estimate in bytes per second (0 before the first round).
+    pub fn bandwidth(&self) -> f64 {
+        self.btl_bw
+    }
+
+    /// Smoothed fraction of packets lost, as the controller sees it.
+    pub fn loss_fraction(&self) -> f64 {
+        self.loss
+    }
+
+    /// Rounds in which queueing delay was taken as congestion.
+    pub fn congested_rounds(&self) -> u64 {
+        self.congested_rounds
+    }
+
+    /// Packets declared lost.
+    pub fn on_loss(&mut self, packets: u64) {
+        self.round_lost += packets;
+    }
+
+    /// One acknowledged packet; `in_flight` is the bytes still unacknowledged after it.
+    pub fn on_ack(&mut self, now: Instant, s: RateSample, in_flight: u64) {
+        self.round_acked += 1;
+        self.round_min_rtt = Some(self.round_min_rtt.map_or(s.rtt, |r| r.min(s.rtt)));
+        match self.min_rtt {
+            Some((r, _)) if s.rtt < r => self.min_rtt = Some((s.rtt, now)),
+            None => self.min_rtt = Some((s.rtt, now)),
+            _ => {}
+        }
+        if !s.app_limited || s.delivery_rate > self.btl_bw {
+            self.round_max_rate = self.round_max_rate.max(s.delivery_rate);
+        }
+        if s.prior_delivered >= self.next_round_delivered {
+            self.next_round_delivered = s.delivered;
+            self.end_round(now);
+        }
+        self.advance_mode(now, in_flight);
+    }
+
+    fn end_round(&mut self, now: Instant) {
+        self.round += 1;
+        let total = self.round_acked + self.round_lost;
+        if total >= 4 {
+            let frac = self.round_lost as f64 / total as f64;
+            self.loss = 0.75 * self.loss + 0.25 * frac;
+        }
+        let min_rtt = self.min_rtt();
+        let round_min = self.round_min_rtt.unwrap_or(min_rtt);
+        if let Some((_, stamp)) = self.min_rtt
+            && now.saturating_duration_since(stamp) > MIN_RTT_LIFETIME
+        {
+            self.min_rtt = Some((round_min, now));
+        }
+        let queueing = round_min.saturating_sub(min_rtt);
+        let threshold = (min_rtt / 4).max(Duration::from_millis(2));
+        let raw = self.round_max_rate;
+        if raw > 0.0 {
+            if queueing > threshold {
+                // A standing queue: losses are congestion. Fall back to what really got through.
+                self.congested_rounds += 1;
+                self.bw_filter.clear();
+                self.bw_filter.push_back((self.round, raw));
+                if self.mode == Mode::Startup {
+                    self.mode = Mode::Drain;
+                }
+            } else {
+                let comp = raw / (1.0 - self.loss.min(MAX_COMPENSATED_LOSS));
+                self.bw_filter.push_back((self.round, comp));
+            }
+            while let Some(&(r, _)) = self.bw_filter.front() {
+                if self.round - r >= BW_WINDOW_ROUNDS {
+                    self.bw_filter.pop_front();
+                } else {
+                    break;
+                }
+            }
+            self.btl_bw = self
+                .bw_filter
+                .iter()
+                .map(|&(_, b)| b)
+                .fold(0.0, f64::max)
+                .min(self.max_rate);
+        }
+        if self.mode == Mode::Startup && self.btl_bw > 0.0 {
+            if self.btl_bw >= self.full_bw * 1.25 {
+                self.full_bw = self.btl_bw;
+                self.full_bw_rounds = 0;
+            } else {
+                self.full_bw_rounds += 1;
+                if self.full_bw_rounds >= 3 {
+                    self.mode = Mode::Drain;
+                }
+            }
+        }
+        self.round_min_rtt = None;
+        self.round_max_rate = 0.0;
+        self.round_acked = 0;
+        self.round_lost = 0;
+    }
+
+    fn advance_mode(&mut self, now: Instant, in_flight: u64) {
+        match self.mode {
+            Mode::Startup => {}
+            Mode::Drain => {
+                let bdp = self.btl_bw * self.min_rtt().as_secs_f64();
+                if (in_flight as f64) <= bdp {
+                    self.mode = Mode::ProbeBw {
+                        index: 2,
+                        since: now,
+                    };
+                }
+            }
+            Mode::ProbeBw { index, since } => {
+                if now.saturating_duration_since(since) >= self.min_rtt() {
+                    self.mode = Mode::ProbeBw {
+                        index: (index + 1) % CYCLE.len(),
+                        since: now,
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives the controller with an ideal path: rate `link` bytes/s, `rtt`, random `loss`.
+    fn run(link: f64, rtt: Duration, loss: f64) -> RateControl {
+        let mss = 1200usize;
+        let mut rc = RateControl::new(mss, None);
+        let start = Instant::now();
+        rc.set_initial_rtt(start, rtt);
+        let mut delivered = 0u64;
+        let mut now = start;
+        let mut lost_acc = 0.0;
+        // One ack per packet the link carries; the sender is never app-limited.
+        for _ in 0..20_000 {
+            let send_rate = rc.pacing_rate().min(link);
+            let dt = mss as f64 / link;
+            now += Duration::from_secs_f64(dt);
+            lost_acc += loss;
+            if lost_acc >= 1.0 {
+                lost_acc -= 1.0;
+                rc.on_loss(1);
+                continue;
+            }
+            let prior = delivered;
+            delivered += mss as u64;
+            let sample = RateSample {
+                delivery_rate: send_rate * (1.0 - loss),
+                prior_delivered: prior.saturating_sub((send_rate * rtt.as_secs_f64()) as u64),
+                delivered,
+                rtt,
+                app_limited: false,
+            };
+            rc.on_ack(now, sample, 0);
+        }
+        rc
+    }
+
+    #[test]
+    fn finds_the_link_rate_without_loss() {
+        let link = 2_500_000.0;
+        let rc = run(link, Duration::from_millis(40), 0.0);
+        let bw = rc.bandwidth();
+        assert!(bw > 0.9 * link && bw < 1.4 * link, "bw {bw}");
+    }
+
+    #[test]
+    fn random_loss_does_not_collapse_the_estimate() {
+        let link = 2_500_000.0;
+        let rc = run(link, Duration::from_millis(40), 0.2);
+        let bw = rc.bandwidth();
+        assert!(rc.loss_fraction() > 0.15, "loss {}", rc.loss_fraction());
+        assert!(bw > 0.85 * link, "bw {bw} collapsed under random loss");
+    }
+
+    #[test]
+    fn queueing_delay_pulls_the_estimate_down() {
+        let mut rc = RateControl::new(1200, None);
+        let start = Instant::now();
+        rc.set_initial_rtt(start, Duration::from_millis(20));
+        let mut delivered = 0u64;
+        let mut now = start;
+        // Inflated rate samples but RTT doubled: a queue. The estimate must not follow them.
+        for i in 0..2000u64 {
+            now += Duration::from_micros(500);
+            let prior = delivered;
+            delivered += 1200;
+            let rtt = if i < 100 { 20 } else { 45 };
+            rc.on_ack(
+                now,
+                RateSample {
+                    delivery_rate: 1_000_000.0,
+                    prior_delivered: prior.saturating_sub(40 * 1200),
+                    delivered,
+                    rtt: Duration::from_millis(rtt),
+                    app_limited: false,
+                },
+                0,
+            );
+            rc.on_loss(1);
+        }
+        assert!(rc.congested_rounds() > 0);
+        assert!(rc.bandwidth() <= 1_000_000.0 + 1.0, "bw {}", rc.bandwidth());
+    }
+}

@@ -1,0 +1,751 @@
+//! The sending side of one transfer: offer, paced data, selective repair, completion.
+//!
+//! Loss recovery follows RFC 9002: every datagram has a fresh packet number, the receiver
+//! acknowledges packet-number ranges, a packet is lost once three later ones are acknowledged
+//! or 9/8 RTT has passed since a later one was, and a probe timeout (PTO) resends the oldest
+//! outstanding chunks when acknowledgements stop, so lost tail chunks are repaired after about
+//! one RTT, not after a long timer. Only chunks whose packets were lost are sent again.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use super::pacing::Pacer;
+use super::rate::{RateControl, RateSample};
+use super::rtt::RttEstimator;
+use super::stats::TransferStats;
+use super::wire::{self, Body, Header, Offer, kind};
+use super::{DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY};
+
+/// Packets acknowledged after an unacknowledged one before it counts as lost.
+const PACKET_THRESHOLD: u32 = 3;
+/// Most probe timeouts in a row before the backoff stops growing.
+const MAX_PTO_BACKOFF: u32 = 6;
+/// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
+const MAX_PTO: Duration = Duration::from_secs(1);
+
+/// Knobs for one transfer.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Largest UDP payload to send.
+    pub max_datagram: usize,
+    /// Give up when the receiver has said nothing for this long.
+    pub idle_timeout: Duration,
+    /// Give up when the offer has had no answer for this long.
+    pub offer_timeout: Duration,
+    /// Never pace above this many bytes per second.
+    pub max_rate: Option<f64>,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            max_datagram: DEFAULT_MAX_DATAGRAM,
+            idle_timeout: Duration::from_secs(10),
+            offer_timeout: Duration::from_secs(5),
+            max_rate: None,
+        }
+    }
+}
+
+impl SenderConfig {
+    /// Bytes of image per DATA packet under this configuration.
+    pub fn chunk_size(&self) -> u16 {
+        let max = self
+            .max_datagram
+            .clamp(wire::DATA_OVERHEAD + 1, wire::MAX_DATAGRAM);
+        (max - wire::DATA_OVERHEAD).min(usize::from(u16::MAX)) as u16
+    }
+}
+
+/// Why a transfer did not complete.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Nothing answered the offer.
+    #[error(
+        "no answer from the receiver within {0:?}: is `udpix recv` running there, and is the UDP port open?"
+    )]
+    NoAnswer(Duration),
+    /// The receiver declined the image.
+    #[error("receiver refused the image: {0}")]
+    Refused(String),
+    /// The receiver went silent mid-transfer.
+    #[error("receiver stopped answering for {0:?}; the transfer was abandoned")]
+    ReceiverGone(Duration),
+    /// The receiver ended the session.
+    #[error("receiver closed the session: {0}")]
+    Closed(String),
+    /// The receiver assembled different content than was sent.
+    #[error("receiver reports a content hash mismatch: {0}")]
+    HashMismatch(String),
+    /// The receiver could not store the file.
+    #[error("receiver could not store the file: {0}")]
+    StoreFailed(String),
+    /// This side cancelled the transfer.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+}
+
+/// Things the UI or CLI may want to show, in the order they happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SenderEvent {
+    /// The receiver accepted the offer; data starts flowing.
+    Accepted,
+    /// A chunk left in a datagram.
+    ChunkSent {
+        /// Chunk index.
+        chunk: u32,
+        /// True when this is a repair of a lost copy.
+        retransmit: bool,
+    },
+    /// A chunk's packet was declared lost; it is queued again.
+    ChunkLost {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The receiver acknowledged a chunk.
+    ChunkAcked {
+        /// Chunk index.
+        chunk: u32,
+        /// True when a repair delivered it.
+        recovered: bool,
+    },
+    /// The receiver verified the hash and kept the file; the detail is its message.
+    Delivered(String),
+    /// The transfer failed.
+    Failed(SendError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Offering,
+    Transferring,
+    AwaitingDone,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChunkState {
+    acked: bool,
+    queued: bool,
+    latest_pn: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct SentPacket {
+    chunk: Option<u32>,
+    retransmit: bool,
+    time: Instant,
+    size: usize,
+    prior_delivered: u64,
+    prior_delivered_time: Instant,
+    first_sent_time: Instant,
+    app_limited: bool,
+}
+
+/// One outgoing transfer.
+#[derive(Debug)]
+pub struct Sender {
+    config: SenderConfig,
+    session: u64,
+    offer: Offer,
+    data: Bytes,
+    phase: Phase,
+    started: Instant,
+    next_pn: u32,
+    offers_sent: Vec<(u32, Instant)>,
+    next_offer: Instant,
+    offer_backoff: Duration,
+    chunks: Vec<ChunkState>,
+    next_new: u32,
+    retx: VecDeque<u32>,
+    acked_count: u32,
+    sent: VecDeque<Option<SentPacket>>,
+    sent_base: u32,
+    in_flight: u64,
+    largest_acked: Option<u32>,
+    delivered: u64,
+    delivered_time: Instant,
+    first_sent_time: Instant,
+    rtt: RttEstimator,
+    rate: RateControl,
+    pacer: Pacer,
+    pacing_wait: Option<Instant>,
+    loss_time: Option<Instant>,
+    pto_count: u32,
+    last_eliciting: Option<Instant>,
+    probes: u32,
+    last_recv: Instant,
+    close: Option<(u8, String)>,
+    events: VecDeque<SenderEvent>,
+    stats: TransferStats,
+    outcome: Option<Result<String, SendError>>,
+}
+
+impl Sender {
+    /// A transfer of `data` under `offer` (see [`Sender::offer_for`]), in session `session`
+    /// (random, non-zero, picked by the caller since the core has no randomness).
+    pub fn new(
+        now: Instant,
+        config: SenderConfig,
+        session: u64,
+        offer: Offer,
+        data: Bytes,
+    ) -> Self {
+        let mss = config.max_datagram;
+        let rate = RateControl::new(mss, config.max_rate);
+        let chunks = vec![
+            ChunkState {
+                acked: false,
+                queued: false,
+                latest_pn: None,
+            };
+            offer.chunk_count as usize
+        ];
+        let stats = TransferStats {
+            bytes: offer.size,
+            chunks: offer.chunk_count,
+            ..TransferStats::default()
+        };
+        Self {
+            config,
+            session,
+            offer,
+            data,
+            phase: Phase::Offering,
+            started: now,
+            next_pn: 0,
+            offers_sent: Vec::new(),
+            next_offer: now,
+            offer_backoff: Duration::from_millis(200),
+            chunks,
+            next_new: 0,
+            retx: VecDeque::new(),
+            acked_count: 0,
+            sent: VecDeque::new(),
+            sent_base: 0,
+            in_flight: 0,
+            largest_acked: None,
+            delivered: 0,
+            delivered_time: now,
+            first_sent_time: now,
+            rtt: RttEstimator::default(),
+            rate,
+            pacer: Pacer::default(),
+            pacing_wait: None,
+            loss_time: None,
+            pto_count: 0,
+            last_eliciting: None,
+            probes: 0,
+            last_recv: now,
+            close: None,
+            events: VecDeque::new(),
+            stats,
+            outcome: None,
+        }
+    }
+
+    /// Builds the offer for `data`: geometry from the config, hash computed here.
+    pub fn offer_for(
+        config: &SenderConfig,
+        name: &str,
+        data: &[u8],
+        format: &str,
+        dims: Option<(u32, u32)>,
+    ) -> Offer {
+        let chunk_size = config.chunk_size();
+        let size = data.len() as u64;
+        let (width, height) = dims.unwrap_or((0, 0));
+        Offer {
+            name: name.to_owned(),
+            size,
+            chunk_size,
+            chunk_count: size.div_ceil(u64::from(chunk_size)) as u32,
+            blake3: *blake3::hash(data).as_bytes(),
+            format: format.to_owned(),
+            width,
+            height,
+        }
+    }
+
+    /// The session id this transfer uses.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// The offer being sent.
+    pub fn offer(&self) -> &Offer {
+        &self.offer
+    }
+
+    /// Figures so far.
+    pub fn stats(&self) -> TransferStats {
+        let mut s = self.stats.clone();
+        s.chunks_done = self.acked_count;
+        s.rtt = if self.rtt.has_sample() {
+            self.rtt.smoothed()
+        } else {
+            Duration::ZERO
+        };
+        s.send_rate = self.rate.pacing_rate();
+        s
+    }
+
+    /// When the transfer started (the first offer).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// `Some` once the transfer has ended: the receiver's message, or the failure.
+    pub fn outcome(&self) -> Option<&Result<String, SendError>> {
+        self.outcome.as_ref()
+    }
+
+    /// True once no more datagrams will be sent.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished && self.close.is_none()
+    }
+
+    /// Abandons the transfer, telling the receiver with a CLOSE.
+    pub fn cancel(&mut self, reason: &str) {
+        if self.phase != Phase::Finished {
+            self.close = Some((wire::reason::CANCELLED, reason.to_owned()));
+            self.finish(Err(SendError::Cancelled(reason.to_owned())));
+        }
+    }
+
+    fn finish(&mut self, result: Result<String, SendError>) {
+        self.phase = Phase::Finished;
+        self.events.push_back(match &result {
+            Ok(msg) => SenderEvent::Delivered(msg.clone()),
+            Err(e) => SenderEvent::Failed(e.clone()),
+        });
+        self.outcome = Some(result);
+    }
+
+    /// Next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SenderEvent> {
+        self.events.pop_front()
+    }
+
+    /// Feeds one datagram from the receiver.
+    pub fn handle(&mut self, now: Instant, datagram: &[u8]) {
+        let Ok(packet) = wire::decode(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if packet.header.session != self.session {
+            self.stats.malformed += 1;
+            return;
+        }
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.stats.datagrams_received += 1;
+        self.last_recv = now;
+        match packet.body {
+            Body::Accept { offer_pn } => {
+                if self.phase != Phase::Offering {
+                    return;
+                }
+                if let Some(&(_, t)) = self.offers_sent.iter().find(|(pn, _)| *pn == offer_pn) {
+                    let sample = now.saturating_duration_since(t);
+                    self.rtt.update(sample, Duration::ZERO);
+                    self.rate.set_initial_rtt(now, sample);
+                }
+                self.phase = if self.offer.chunk_count == 0 {
+                    Phase::AwaitingDone
+                } else {
+                    Phase::Transferring
+                };
+                self.delivered_time = now;
+                self.first_sent_time = now;
+                self.events.push_back(SenderEvent::Accepted);
+            }
+            Body::Refuse { reason, .. } => self.finish(Err(SendError::Refused(reason))),
+            Body::Ack(ack) => {
+                if matches!(self.phase, Phase::Transferring | Phase::AwaitingDone) {
+                    self.on_ack(now, &ack);
+                }
+            }
+            Body::Done {
+                status,
+                blake3,
+                message,
+            } => {
+                let result = match status {
+                    wire::done::OK if blake3 == self.offer.blake3 => Ok(message),
+                    wire::done::OK | wire::done::HASH_MISMATCH => {
+                        Err(SendError::HashMismatch(message))
+                    }
+                    _ => Err(SendError::StoreFailed(message)),
+                };
+                self.finish(result);
+            }
+            Body::Close { reason, .. } => self.finish(Err(SendError::Closed(reason))),
+            _ => self.stats.malformed += 1,
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, ack: &wire::Ack) {
+        let end_pn = self.sent_base + self.sent.len() as u32;
+        let mut newly_largest: Option<u32> = None;
+        let mut any_new = false;
+        for r in &ack.ranges {
+            if r.end >= self.next_pn {
+                // Acknowledges packets never sent: the ACK is bogus.
+                self.stats.malformed += 1;
+                return;
+            }
+        }
+        for r in &ack.ranges {
+            let lo = r.start.max(self.sent_base);
+            let hi = r.end.min(end_pn.wrapping_sub(1));
+            if self.sent.is_empty() || lo > hi {
+                continue;
+            }
+            for pn in (lo..=hi).rev() {
+                let idx = (pn - self.sent_base) as usize;
+                let Some(p) = self.sent[idx].take() else {
+                    continue;
+                };
+                any_new = true;
+                if newly_largest.is_none_or(|l| pn > l) {
+                    newly_largest = Some(pn);
+                    if self.largest_acked.is_none_or(|l| pn > l) {
+                        let sample = now.saturating_duration_since(p.time);
+                        self.rtt
+                            .update(sample, Duration::from_micros(u64::from(ack.ack_delay_us)));
+                    }
+                }
+                self.on_packet_acked(now, pn, p);
+            }
+        }
+        if let Some(l) = newly_largest {
+            self.largest_acked = Some(self.largest_acked.map_or(l, |x| x.max(l)));
+        }
+        if any_new {
+            self.pto_count = 0;
+        }
+        self.detect_lost(now);
+        self.trim_sent();
+        if self.phase == Phase::Transferring && self.acked_count == self.offer.chunk_count {
+            self.phase = Phase::AwaitingDone;
+        }
+    }
+
+    fn on_packet_acked(&mut self, now: Instant, _pn: u32, p: SentPacket) {
+        self.in_flight = self.in_flight.saturating_sub(p.size as u64);
+        self.delivered += p.size as u64;
+        self.delivered_time = now;
+        self.first_sent_time = p.time;
+        let send_elapsed = p.time.saturating_duration_since(p.first_sent_time);
+        let ack_elapsed = now.saturating_duration_since(p.prior_delivered_time);
+        let interval = send_elapsed.max(ack_elapsed);
+        let rtt = now.saturating_duration_since(p.time);
+        if interval >= self.rtt.min() && !interval.is_zero() {
+            let rate = (self.delivered - p.prior_delivered) as f64 / interval.as_secs_f64();
+            self.rate.on_ack(
+                now,
+                RateSample {
+                    delivery_rate: rate,
+                    prior_delivered: p.prior_delivered,
+                    delivered: self.delivered,
+                    rtt,
+                    app_limited: p.app_limited,
+                },
+                self.in_flight,
+            );
+        }
+        let Some(chunk) = p.chunk else { return };
+        let state = &mut self.chunks[chunk as usize];
+        if state.acked {
+            self.stats.duplicates += 1;
+            return;
+        }
+        state.acked = true;
+        self.acked_count += 1;
+        let recovered = p.retransmit;
+        if recovered {
+            self.stats.recovered += 1;
+        }
+        self.events
+            .push_back(SenderEvent::ChunkAcked { chunk, recovered });
+    }
+
+    fn detect_lost(&mut self, now: Instant) {
+        self.loss_time = None;
+        let Some(largest) = self.largest_acked else {
+            return;
+        };
+        let delay = self.rtt.loss_delay();
+        let mut lost = 0u64;
+        for i in 0..self.sent.len() {
+            let pn = self.sent_base + i as u32;
+            if pn >= largest {
+                break;
+            }
+            let Some(p) = &self.sent[i] else { continue };
+            let deadline = p.time + delay;
+            if largest - pn >= PACKET_THRESHOLD || deadline <= now {
+                let Some(p) = self.sent[i].take() else {
+                    continue;
+                };
+                lost += 1;
+                self.in_flight = self.in_flight.saturating_sub(p.size as u64);
+                if let Some(chunk) = p.chunk {
+                    let state = &mut self.chunks[chunk as usize];
+                    if !state.acked && state.latest_pn == Some(pn) && !state.queued {
+                        state.queued = true;
+                        self.retx.push_back(chunk);
+                        self.events.push_back(SenderEvent::ChunkLost { chunk });
+                    }
+                }
+            } else {
+                self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        if lost > 0 {
+            self.stats.lost += lost;
+            self.rate.on_loss(lost);
+        }
+    }
+
+    fn trim_sent(&mut self) {
+        while let Some(None) = self.sent.front() {
+            self.sent.pop_front();
+            self.sent_base += 1;
+        }
+    }
+
+    fn pto_deadline(&self) -> Option<Instant> {
+        if !matches!(self.phase, Phase::Transferring | Phase::AwaitingDone) {
+            return None;
+        }
+        let eliciting_in_flight = self.in_flight > 0 || self.phase == Phase::AwaitingDone;
+        if !eliciting_in_flight {
+            return None;
+        }
+        let base = self.last_eliciting?;
+        let pto = self.rtt.pto(MAX_ACK_DELAY);
+        let backed_off = (pto * (1 << self.pto_count.min(MAX_PTO_BACKOFF))).min(MAX_PTO.max(pto));
+        Some(base + backed_off)
+    }
+
+    fn idle_deadline(&self) -> Instant {
+        self.last_recv + self.config.idle_timeout
+    }
+
+    /// Earliest instant at which [`Sender::handle_timeout`] has work to do.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Finished {
+            return None;
+        }
+        let mut t = self.idle_deadline();
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = t.min(x);
+            }
+        };
+        if self.phase == Phase::Offering {
+            consider(Some(self.next_offer));
+            consider(Some(self.started + self.config.offer_timeout));
+        }
+        consider(self.loss_time);
+        consider(self.pto_deadline());
+        consider(self.pacing_wait);
+        Some(t)
+    }
+
+    /// Runs whatever timers have expired by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        if self.phase == Phase::Offering && now >= self.started + self.config.offer_timeout {
+            self.finish(Err(SendError::NoAnswer(self.config.offer_timeout)));
+            return;
+        }
+        if now >= self.idle_deadline() {
+            self.finish(Err(SendError::ReceiverGone(self.config.idle_timeout)));
+            return;
+        }
+        if self.pacing_wait.is_some_and(|t| now >= t) {
+            self.pacing_wait = None;
+        }
+        if self.loss_time.is_some_and(|t| now >= t) {
+            self.detect_lost(now);
+            self.trim_sent();
+        }
+        if self.pto_deadline().is_some_and(|t| now >= t) {
+            self.pto_count += 1;
+            self.probes = if self.phase == Phase::AwaitingDone {
+                1
+            } else {
+                2
+            };
+            // Restart the PTO clock from now, so one expiry sends one round of probes.
+            self.last_eliciting = Some(now);
+        }
+    }
+
+    fn header(&mut self, kind: u8) -> Header {
+        let pn = self.next_pn;
+        self.next_pn = self.next_pn.wrapping_add(1);
+        Header {
+            kind,
+            session: self.session,
+            pn,
+        }
+    }
+
+    /// Writes the next datagram to send into `buf` (cleared first); false when nothing is due.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        if let Some((code, reason)) = self.close.take() {
+            let h = self.header(kind::CLOSE);
+            wire::encode(&h, &Body::Close { code, reason }, buf);
+            self.count_sent(buf.len());
+            return true;
+        }
+        match self.phase {
+            Phase::Finished => false,
+            Phase::Offering => {
+                if now < self.next_offer {
+                    return false;
+                }
+                let h = self.header(kind::OFFER);
+                self.offers_sent.push((h.pn, now));
+                wire::encode(&h, &Body::Offer(self.offer.clone()), buf);
+                self.next_offer = now + self.offer_backoff;
+                self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
+                self.count_sent(buf.len());
+                true
+            }
+            Phase::Transferring | Phase::AwaitingDone => self.transmit_data(now, buf),
+        }
+    }
+
+    fn count_sent(&mut self, len: usize) {
+        self.stats.datagrams_sent += 1;
+        self.stats.wire_bytes_sent += len as u64;
+    }
+
+    fn transmit_data(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        if self.probes > 0 {
+            self.probes -= 1;
+            let chunk = self
+                .oldest_unacked_in_flight()
+                .or_else(|| self.next_chunk());
+            match chunk {
+                Some((c, retx)) => self.send_chunk(now, c, retx, buf),
+                None => {
+                    let h = self.header(kind::PING);
+                    wire::encode(&h, &Body::Ping, buf);
+                    self.count_sent(buf.len());
+                    self.last_eliciting = Some(now);
+                }
+            }
+            return true;
+        }
+        if self.phase == Phase::AwaitingDone {
+            return false;
+        }
+        let mss = self.config.max_datagram;
+        if self.in_flight + mss as u64 > self.rate.window() {
+            return false;
+        }
+        if self.retx.is_empty() && self.next_new >= self.offer.chunk_count {
+            return false;
+        }
+        if let Some(t) = self.pacer.delay(now, self.rate.pacing_rate(), mss, mss) {
+            self.pacing_wait = Some(t);
+            return false;
+        }
+        let Some((chunk, retx)) = self.next_chunk() else {
+            return false;
+        };
+        self.send_chunk(now, chunk, retx, buf);
+        true
+    }
+
+    fn oldest_unacked_in_flight(&self) -> Option<(u32, bool)> {
+        self.sent.iter().flatten().find_map(|p| {
+            let c = p.chunk?;
+            (!self.chunks[c as usize].acked).then_some((c, true))
+        })
+    }
+
+    fn next_chunk(&mut self) -> Option<(u32, bool)> {
+        while let Some(c) = self.retx.pop_front() {
+            let state = &mut self.chunks[c as usize];
+            state.queued = false;
+            if !state.acked {
+                return Some((c, true));
+            }
+        }
+        if self.next_new < self.offer.chunk_count {
+            let c = self.next_new;
+            self.next_new += 1;
+            return Some((c, false));
+        }
+        None
+    }
+
+    fn send_chunk(&mut self, now: Instant, chunk: u32, retransmit: bool, buf: &mut Vec<u8>) {
+        let start = chunk as usize * usize::from(self.offer.chunk_size);
+        let len = self.offer.chunk_len(chunk).unwrap_or(0);
+        let h = self.header(if retransmit {
+            kind::DATA_RETX
+        } else {
+            kind::DATA
+        });
+        wire::encode(
+            &h,
+            &Body::Data {
+                chunk,
+                retransmit,
+                payload: &self.data[start..start + len],
+            },
+            buf,
+        );
+        if self.in_flight == 0 {
+            self.first_sent_time = now;
+            self.delivered_time = now;
+        }
+        let app_limited = self.retx.is_empty() && self.next_new >= self.offer.chunk_count;
+        // Keep the sent-packet table contiguous by packet number.
+        if self.sent.is_empty() {
+            self.sent_base = h.pn;
+        }
+        let expected = self.sent_base + self.sent.len() as u32;
+        for _ in expected..h.pn {
+            self.sent.push_back(None);
+        }
+        self.sent.push_back(Some(SentPacket {
+            chunk: Some(chunk),
+            retransmit,
+            time: now,
+            size: buf.len(),
+            prior_delivered: self.delivered,
+            prior_delivered_time: self.delivered_time,
+            first_sent_time: self.first_sent_time,
+            app_limited,
+        }));
+        self.in_flight += buf.len() as u64;
+        self.pacer.on_sent(buf.len());
+        self.chunks[chunk as usize].latest_pn = Some(h.pn);
+        if retransmit {
+            self.stats.retransmitted += 1;
+        }
+        self.last_eliciting = Some(now);
+        self.count_sent(buf.len());
+        self.events
+            .push_back(SenderEvent::ChunkSent { chunk, retransmit });
+    }
+}

@@ -1,0 +1,790 @@
+//! The udpix v1 wire format: one datagram is one packet, a fixed header then a typed body.
+//!
+//! Every multi-byte integer is big-endian. Decoding never panics: truncated, oversized or
+//! garbage input yields a [`WireError`], which the state machines count and drop.
+//! `docs/PROTOCOL.md` is the normative description, with test vectors that the unit tests
+//! below reproduce byte for byte.
+
+use thiserror::Error;
+
+/// The only protocol version this build speaks; a datagram with another is dropped.
+pub const VERSION: u8 = 1;
+/// Bytes of the common header: version, type, session id, packet number.
+pub const HEADER_LEN: usize = 14;
+/// Bytes of the CRC-32 trailer that ends every v1 datagram.
+pub const TRAILER_LEN: usize = 4;
+/// Bytes a DATA packet spends besides its payload (header, chunk index, trailer).
+pub const DATA_OVERHEAD: usize = HEADER_LEN + 4 + TRAILER_LEN;
+/// Longest file name an OFFER may carry, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest free-text reason in REFUSE, DONE or CLOSE.
+pub const MAX_REASON_LEN: usize = 512;
+/// Longest image format tag in an OFFER ("png", "jpeg", ...).
+pub const MAX_FORMAT_LEN: usize = 16;
+/// Most extra ranges one ACK carries; keeps an ACK well under any datagram limit.
+pub const MAX_ACK_RANGES: usize = 64;
+/// Largest UDP payload udpix will ever build or accept.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Why a datagram could not be decoded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// The datagram ended before a field it announced.
+    #[error("datagram truncated")]
+    Truncated,
+    /// The first byte names a version this build does not speak.
+    #[error("unsupported protocol version {0}")]
+    Version(u8),
+    /// The packet type byte is unknown or reserved for a later version.
+    #[error("unknown packet type {0:#04x}")]
+    UnknownType(u8),
+    /// A field holds a value the format forbids (the text says which).
+    #[error("invalid field: {0}")]
+    Invalid(&'static str),
+    /// Bytes remain after a packet whose length is fixed by its fields.
+    #[error("trailing bytes after packet")]
+    Trailing,
+    /// The datagram is larger than any UDP payload.
+    #[error("datagram too large")]
+    TooLarge,
+    /// The CRC-32 trailer does not match: the datagram was damaged in transit.
+    #[error("checksum mismatch")]
+    Checksum,
+}
+
+/// Packet type codes (byte 1 of the header).
+pub mod kind {
+    /// Sender offers an image: metadata before any data.
+    pub const OFFER: u8 = 0x01;
+    /// Receiver takes the offer; data may flow.
+    pub const ACCEPT: u8 = 0x02;
+    /// Receiver declines the offer, with a reason.
+    pub const REFUSE: u8 = 0x03;
+    /// One chunk of the image, first transmission.
+    pub const DATA: u8 = 0x04;
+    /// One chunk of the image, sent again after a loss.
+    pub const DATA_RETX: u8 = 0x05;
+    /// Receiver reports the packet numbers it has seen.
+    pub const ACK: u8 = 0x06;
+    /// Receiver's verdict after checking the content hash.
+    pub const DONE: u8 = 0x07;
+    /// Elicits an ACK or DONE; the sender's probe when it has no chunk to resend.
+    pub const PING: u8 = 0x08;
+    /// Either side ends the session early, with a reason.
+    pub const CLOSE: u8 = 0x09;
+    /// Reserved: forward-error-correction repair symbol (a later version).
+    pub const REPAIR: u8 = 0x0a;
+    /// Reserved: first of the handshake types (passphrase login, a later version).
+    pub const HANDSHAKE_FIRST: u8 = 0x10;
+}
+
+/// The fields every packet starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Packet type code, one of [`kind`].
+    pub kind: u8,
+    /// Picked at random by the sender; names one transfer together with the peer address.
+    pub session: u64,
+    /// Per direction, starts at 0 and grows by one per datagram: never reused.
+    pub pn: u32,
+}
+
+/// What an OFFER describes: everything the receiver needs before the first chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// File name as the sender calls it; the receiver sanitises it before use.
+    pub name: String,
+    /// Exact content length in bytes.
+    pub size: u64,
+    /// Bytes per chunk; every chunk but the last is this long.
+    pub chunk_size: u16,
+    /// Number of chunks, `ceil(size / chunk_size)`.
+    pub chunk_count: u32,
+    /// BLAKE3 of the whole content, checked before the file is kept.
+    pub blake3: [u8; 32],
+    /// Image format tag ("png", "jpeg", ...) or empty when unknown.
+    pub format: String,
+    /// Pixel width, 0 when unknown.
+    pub width: u32,
+    /// Pixel height, 0 when unknown.
+    pub height: u32,
+}
+
+impl Offer {
+    /// Checks that size, chunk size and chunk count agree, so a receiver can trust the geometry.
+    pub fn check_geometry(&self) -> Result<(), WireError> {
+        if self.chunk_size == 0 {
+            return Err(WireError::Invalid("chunk size is zero"));
+        }
+        if self.name.is_empty() {
+            return Err(WireError::Invalid("empty file name"));
+        }
+        let expect = self.size.div_ceil(u64::from(self.chunk_size));
+        if expect != u64::from(self.chunk_count) {
+            return Err(WireError::Invalid("chunk count does not match size"));
+        }
+        Ok(())
+    }
+
+    /// Length of chunk `index`, or `None` when the index is out of range.
+    pub fn chunk_len(&self, index: u32) -> Option<usize> {
+        if index >= self.chunk_count {
+            return None;
+        }
+        let start = u64::from(index) * u64::from(self.chunk_size);
+        let len = (self.size - start).min(u64::from(self.chunk_size));
+        Some(len as usize)
+    }
+}
+
+/// One acknowledged range of packet numbers, inclusive on both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PnRange {
+    /// Smallest packet number in the range.
+    pub start: u32,
+    /// Largest packet number in the range.
+    pub end: u32,
+}
+
+/// Receiver's report: which sender packets arrived, and how far the image got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// Time the receiver held the largest packet before acknowledging it, in microseconds.
+    pub ack_delay_us: u32,
+    /// Chunks the receiver holds; progress as the receiver sees it.
+    pub chunks_held: u32,
+    /// Received packet numbers, largest range first, disjoint and descending.
+    pub ranges: Vec<PnRange>,
+}
+
+/// Status codes of a DONE packet.
+pub mod done {
+    /// The content hash verified and the file was written.
+    pub const OK: u8 = 0;
+    /// All chunks arrived but the hash did not match; nothing was kept.
+    pub const HASH_MISMATCH: u8 = 1;
+    /// The receiver could not store the file (disk full, permissions...).
+    pub const STORE_FAILED: u8 = 2;
+}
+
+/// Reason codes of REFUSE and CLOSE packets.
+pub mod reason {
+    /// Anything else; the text says what.
+    pub const OTHER: u8 = 0;
+    /// The image is larger than the receiver accepts.
+    pub const TOO_LARGE: u8 = 1;
+    /// The receiver serves too many sessions already.
+    pub const BUSY: u8 = 2;
+    /// The offer is malformed (bad name, inconsistent geometry).
+    pub const BAD_OFFER: u8 = 3;
+    /// The receiver knows no such session (it timed out or restarted).
+    pub const UNKNOWN_SESSION: u8 = 4;
+    /// The sender gave up (cancelled by the user).
+    pub const CANCELLED: u8 = 5;
+    /// The receiver could not store the file.
+    pub const STORE_FAILED: u8 = 6;
+}
+
+/// A packet body, borrowing chunk payloads from the datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// See [`kind::OFFER`].
+    Offer(Offer),
+    /// See [`kind::ACCEPT`]; echoes the packet number of the OFFER it answers (an RTT sample).
+    Accept {
+        /// Packet number of the OFFER being answered.
+        offer_pn: u32,
+    },
+    /// See [`kind::REFUSE`].
+    Refuse {
+        /// One of [`reason`].
+        code: u8,
+        /// Human-readable explanation.
+        reason: String,
+    },
+    /// See [`kind::DATA`] and [`kind::DATA_RETX`].
+    Data {
+        /// Chunk index within the image.
+        chunk: u32,
+        /// True for a retransmission ([`kind::DATA_RETX`]).
+        retransmit: bool,
+        /// The chunk's bytes.
+        payload: &'a [u8],
+    },
+    /// See [`kind::ACK`].
+    Ack(Ack),
+    /// See [`kind::DONE`].
+    Done {
+        /// One of [`done`].
+        status: u8,
+        /// BLAKE3 of what the receiver assembled.
+        blake3: [u8; 32],
+        /// Human-readable detail (where the file went, or what failed).
+        message: String,
+    },
+    /// See [`kind::PING`].
+    Ping,
+    /// See [`kind::CLOSE`].
+    Close {
+        /// One of [`reason`].
+        code: u8,
+        /// Human-readable explanation.
+        reason: String,
+    },
+}
+
+/// A decoded datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// The common header.
+    pub header: Header,
+    /// The typed body.
+    pub body: Body<'a>,
+}
+
+impl Body<'_> {
+    /// The type code this body is sent with.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Body::Offer(_) => kind::OFFER,
+            Body::Accept { .. } => kind::ACCEPT,
+            Body::Refuse { .. } => kind::REFUSE,
+            Body::Data {
+                retransmit: false, ..
+            } => kind::DATA,
+            Body::Data {
+                retransmit: true, ..
+            } => kind::DATA_RETX,
+            Body::Ack(_) => kind::ACK,
+            Body::Done { .. } => kind::DONE,
+            Body::Ping => kind::PING,
+            Body::Close { .. } => kind::CLOSE,
+        }
+    }
+}
+
+/// Bounds-checked reader over a datagram.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.buf.len() < n {
+            return Err(WireError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn hash(&mut self) -> Result<[u8; 32], WireError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.take(32)?);
+        Ok(a)
+    }
+    fn text(&mut self, len: usize, max: usize) -> Result<String, WireError> {
+        if len > max {
+            return Err(WireError::Invalid("text field too long"));
+        }
+        let b = self.take(len)?;
+        String::from_utf8(b.to_vec()).map_err(|_| WireError::Invalid("text is not UTF-8"))
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+    fn finish(&self) -> Result<(), WireError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::Trailing)
+        }
+    }
+}
+
+/// Decodes only the header; enough to route a datagram to its session.
+pub fn decode_header(buf: &[u8]) -> Result<Header, WireError> {
+    if buf.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLarge);
+    }
+    let mut r = Reader { buf };
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(WireError::Version(version));
+    }
+    let kind = r.u8()?;
+    let session = r.u64()?;
+    let pn = r.u32()?;
+    Ok(Header { kind, session, pn })
+}
+
+/// Decodes a whole datagram, checksum first. Never panics, whatever the input.
+pub fn decode(buf: &[u8]) -> Result<Packet<'_>, WireError> {
+    let header = decode_header(buf)?;
+    if buf.len() < HEADER_LEN + TRAILER_LEN {
+        return Err(WireError::Truncated);
+    }
+    let (content, trailer) = buf.split_at(buf.len() - TRAILER_LEN);
+    let sum = u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    if crc32fast::hash(content) != sum {
+        return Err(WireError::Checksum);
+    }
+    let mut r = Reader {
+        buf: &content[HEADER_LEN..],
+    };
+    let body = match header.kind {
+        kind::OFFER => {
+            let name_len = usize::from(r.u16()?);
+            let name = r.text(name_len, MAX_NAME_LEN)?;
+            let size = r.u64()?;
+            let chunk_size = r.u16()?;
+            let chunk_count = r.u32()?;
+            let blake3 = r.hash()?;
+            let format_len = usize::from(r.u8()?);
+            let format = r.text(format_len, MAX_FORMAT_LEN)?;
+            let width = r.u32()?;
+            let height = r.u32()?;
+            let offer = Offer {
+                name,
+                size,
+                chunk_size,
+                chunk_count,
+                blake3,
+                format,
+                width,
+                height,
+            };
+            offer.check_geometry()?;
+            Body::Offer(offer)
+        }
+        kind::ACCEPT => Body::Accept { offer_pn: r.u32()? },
+        kind::REFUSE | kind::CLOSE => {
+            let code = r.u8()?;
+            let len = usize::from(r.u16()?);
+            let reason = r.text(len, MAX_REASON_LEN)?;
+            if header.kind == kind::REFUSE {
+                Body::Refuse { code, reason }
+            } else {
+                Body::Close { code, reason }
+            }
+        }
+        kind::DATA | kind::DATA_RETX => {
+            let chunk = r.u32()?;
+            let payload = r.rest();
+            if payload.is_empty() {
+                return Err(WireError::Invalid("empty chunk"));
+            }
+            Body::Data {
+                chunk,
+                retransmit: header.kind == kind::DATA_RETX,
+                payload,
+            }
+        }
+        kind::ACK => {
+            let largest = r.u32()?;
+            let ack_delay_us = r.u32()?;
+            let chunks_held = r.u32()?;
+            let first = r.u32()?;
+            let count = usize::from(r.u8()?);
+            if count > MAX_ACK_RANGES {
+                return Err(WireError::Invalid("too many ACK ranges"));
+            }
+            let mut smallest = largest
+                .checked_sub(first)
+                .ok_or(WireError::Invalid("ACK range below zero"))?;
+            let mut ranges = Vec::with_capacity(count + 1);
+            ranges.push(PnRange {
+                start: smallest,
+                end: largest,
+            });
+            for _ in 0..count {
+                let gap = r.u32()?;
+                let len = r.u32()?;
+                let end = smallest
+                    .checked_sub(gap)
+                    .and_then(|v| v.checked_sub(2))
+                    .ok_or(WireError::Invalid("ACK gap below zero"))?;
+                smallest = end
+                    .checked_sub(len)
+                    .ok_or(WireError::Invalid("ACK range below zero"))?;
+                ranges.push(PnRange {
+                    start: smallest,
+                    end,
+                });
+            }
+            Body::Ack(Ack {
+                ack_delay_us,
+                chunks_held,
+                ranges,
+            })
+        }
+        kind::DONE => {
+            let status = r.u8()?;
+            let blake3 = r.hash()?;
+            let len = usize::from(r.u16()?);
+            let message = r.text(len, MAX_REASON_LEN)?;
+            Body::Done {
+                status,
+                blake3,
+                message,
+            }
+        }
+        kind::PING => Body::Ping,
+        other => return Err(WireError::UnknownType(other)),
+    };
+    r.finish()?;
+    Ok(Packet { header, body })
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str, max: usize, wide: bool) {
+    // Encoders clip over-long text at a character boundary rather than fail: text is advisory.
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if wide {
+        out.extend_from_slice(&(end as u16).to_be_bytes());
+    } else {
+        out.push(end as u8);
+    }
+    out.extend_from_slice(&text.as_bytes()[..end]);
+}
+
+/// Appends the encoding of a packet to `out`. ACK ranges past [`MAX_ACK_RANGES`] are
+/// left out (the oldest); names and reasons are clipped to their limits.
+pub fn encode(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
+    debug_assert_eq!(header.kind, body.kind());
+    let start = out.len();
+    out.push(VERSION);
+    out.push(body.kind());
+    out.extend_from_slice(&header.session.to_be_bytes());
+    out.extend_from_slice(&header.pn.to_be_bytes());
+    match body {
+        Body::Offer(o) => {
+            put_text(out, &o.name, MAX_NAME_LEN, true);
+            out.extend_from_slice(&o.size.to_be_bytes());
+            out.extend_from_slice(&o.chunk_size.to_be_bytes());
+            out.extend_from_slice(&o.chunk_count.to_be_bytes());
+            out.extend_from_slice(&o.blake3);
+            put_text(out, &o.format, MAX_FORMAT_LEN, false);
+            out.extend_from_slice(&o.width.to_be_bytes());
+            out.extend_from_slice(&o.height.to_be_bytes());
+        }
+        Body::Accept { offer_pn } => out.extend_from_slice(&offer_pn.to_be_bytes()),
+        Body::Refuse { code, reason } | Body::Close { code, reason } => {
+            out.push(*code);
+            put_text(out, reason, MAX_REASON_LEN, true);
+        }
+        Body::Data { chunk, payload, .. } => {
+            out.extend_from_slice(&chunk.to_be_bytes());
+            out.extend_from_slice(payload);
+        }
+        Body::Ack(a) => {
+            let first = a
+                .ranges
+                .first()
+                .copied()
+                .unwrap_or(PnRange { start: 0, end: 0 });
+            out.extend_from_slice(&first.end.to_be_bytes());
+            out.extend_from_slice(&a.ack_delay_us.to_be_bytes());
+            out.extend_from_slice(&a.chunks_held.to_be_bytes());
+            out.extend_from_slice(&(first.end - first.start).to_be_bytes());
+            let extra = &a.ranges[1.min(a.ranges.len())..];
+            let extra = &extra[..extra.len().min(MAX_ACK_RANGES)];
+            out.push(extra.len() as u8);
+            let mut smallest = first.start;
+            for r in extra {
+                let gap = smallest - r.end - 2;
+                out.extend_from_slice(&gap.to_be_bytes());
+                out.extend_from_slice(&(r.end - r.start).to_be_bytes());
+                smallest = r.start;
+            }
+        }
+        Body::Done {
+            status,
+            blake3,
+            message,
+        } => {
+            out.push(*status);
+            out.extend_from_slice(blake3);
+            put_text(out, message, MAX_REASON_LEN, true);
+        }
+        Body::Ping => {}
+    }
+    let sum = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&sum.to_be_bytes());
+}
+
+/// Encodes a packet into a fresh buffer.
+pub fn encode_vec(header: &Header, body: &Body<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    encode(header, body, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn hdr(kind: u8, pn: u32) -> Header {
+        Header {
+            kind,
+            session: 0x0102_0304_0506_0708,
+            pn,
+        }
+    }
+
+    /// Replaces the trailer of hand-edited content with a correct checksum.
+    fn reseal(mut content: Vec<u8>) -> Vec<u8> {
+        let sum = crc32fast::hash(&content);
+        content.extend_from_slice(&sum.to_be_bytes());
+        content
+    }
+
+    fn roundtrip(body: Body<'_>) {
+        let h = hdr(body.kind(), 42);
+        let bytes = encode_vec(&h, &body);
+        let p = decode(&bytes).expect("decodes");
+        assert_eq!(p.header, h);
+        assert_eq!(p.body, body);
+    }
+
+    fn sample_offer() -> Offer {
+        Offer {
+            name: "cat.png".into(),
+            size: 2500,
+            chunk_size: 1000,
+            chunk_count: 3,
+            blake3: [0xab; 32],
+            format: "png".into(),
+            width: 451,
+            height: 300,
+        }
+    }
+
+    #[test]
+    fn every_body_roundtrips() {
+        roundtrip(Body::Offer(sample_offer()));
+        roundtrip(Body::Accept { offer_pn: 7 });
+        roundtrip(Body::Refuse {
+            code: reason::TOO_LARGE,
+            reason: "too big".into(),
+        });
+        roundtrip(Body::Data {
+            chunk: 9,
+            retransmit: false,
+            payload: b"hello",
+        });
+        roundtrip(Body::Data {
+            chunk: 9,
+            retransmit: true,
+            payload: b"hello",
+        });
+        roundtrip(Body::Ack(Ack {
+            ack_delay_us: 250,
+            chunks_held: 17,
+            ranges: vec![
+                PnRange {
+                    start: 90,
+                    end: 100,
+                },
+                PnRange { start: 50, end: 80 },
+                PnRange { start: 0, end: 10 },
+            ],
+        }));
+        roundtrip(Body::Done {
+            status: done::OK,
+            blake3: [1; 32],
+            message: "saved".into(),
+        });
+        roundtrip(Body::Ping);
+        roundtrip(Body::Close {
+            code: reason::CANCELLED,
+            reason: "bye".into(),
+        });
+    }
+
+    /// Test vectors, also printed in docs/PROTOCOL.md.
+    #[test]
+    fn vectors() {
+        let data = encode_vec(
+            &hdr(kind::DATA, 5),
+            &Body::Data {
+                chunk: 2,
+                retransmit: false,
+                payload: &[0xde, 0xad],
+            },
+        );
+        assert_eq!(
+            hex(&data),
+            "010401020304050607080000000500000002dead177d2fe9"
+        );
+        let ack = encode_vec(
+            &hdr(kind::ACK, 3),
+            &Body::Ack(Ack {
+                ack_delay_us: 1000,
+                chunks_held: 12,
+                ranges: vec![PnRange { start: 8, end: 10 }, PnRange { start: 2, end: 5 }],
+            }),
+        );
+        assert_eq!(
+            hex(&ack),
+            "0106010203040506070800000003\
+             0000000a000003e80000000c0000000201\
+             0000000100000003\
+             8c565491"
+        );
+        let offer = encode_vec(&hdr(kind::OFFER, 0), &Body::Offer(sample_offer()));
+        assert_eq!(
+            hex(&offer),
+            "0101010203040506070800000000\
+             0007636174 2e706e67"
+                .replace(' ', "")
+                + "00000000000009c4"
+                + "03e8"
+                + "00000003"
+                + &"ab".repeat(32)
+                + "03706e67"
+                + "000001c3"
+                + "0000012c"
+                + "354fcc27"
+        );
+        let ping = encode_vec(&hdr(kind::PING, 1), &Body::Ping);
+        assert_eq!(hex(&ping), "010801020304050607080000000112e724cc");
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert_eq!(decode(&[]), Err(WireError::Truncated));
+        assert_eq!(decode(&[2; 20]), Err(WireError::Version(2)));
+        let ping = encode_vec(&hdr(kind::PING, 1), &Body::Ping);
+        let mut content = ping[..ping.len() - TRAILER_LEN].to_vec();
+        content.push(0);
+        assert_eq!(decode(&reseal(content.clone())), Err(WireError::Trailing));
+        content.pop();
+        content[1] = kind::REPAIR;
+        assert_eq!(
+            decode(&reseal(content)),
+            Err(WireError::UnknownType(kind::REPAIR))
+        );
+        let mut flipped = ping.clone();
+        flipped[5] ^= 0x10;
+        assert_eq!(decode(&flipped), Err(WireError::Checksum));
+        let mut bad = sample_offer();
+        bad.chunk_count = 2;
+        let bytes = encode_vec(&hdr(kind::OFFER, 0), &Body::Offer(bad));
+        assert!(matches!(decode(&bytes), Err(WireError::Invalid(_))));
+        let empty = encode_vec(
+            &hdr(kind::DATA, 0),
+            &Body::Data {
+                chunk: 0,
+                retransmit: false,
+                payload: &[],
+            },
+        );
+        assert!(decode(&empty).is_err());
+        assert_eq!(
+            decode(&vec![1u8; MAX_DATAGRAM + 1]),
+            Err(WireError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn ack_encoding_caps_ranges() {
+        let ranges: Vec<PnRange> = (0..200u32)
+            .rev()
+            .map(|i| PnRange {
+                start: i * 3,
+                end: i * 3,
+            })
+            .collect();
+        let body = Body::Ack(Ack {
+            ack_delay_us: 0,
+            chunks_held: 0,
+            ranges,
+        });
+        let bytes = encode_vec(&hdr(kind::ACK, 0), &body);
+        assert!(bytes.len() < 600);
+        let Body::Ack(a) = decode(&bytes).expect("decodes").body else {
+            panic!("not an ack")
+        };
+        assert_eq!(a.ranges.len(), MAX_ACK_RANGES + 1);
+        assert_eq!(a.ranges[0].end, 597);
+    }
+
+    #[test]
+    fn chunk_len_is_exact() {
+        let o = sample_offer();
+        assert_eq!(o.chunk_len(0), Some(1000));
+        assert_eq!(o.chunk_len(2), Some(500));
+        assert_eq!(o.chunk_len(3), None);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn valid_header_random_body_never_panics(
+            kind in 0u8..0x12,
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let ping = encode_vec(&hdr(kind::PING, 0), &Body::Ping);
+            let mut content = ping[..HEADER_LEN].to_vec();
+            content[1] = kind;
+            content.extend_from_slice(&body);
+            let _ = decode(&reseal(content));
+        }
+
+        #[test]
+        fn truncations_are_errors(cut in 0usize..400) {
+            let bytes = encode_vec(&hdr(kind::OFFER, 0), &Body::Offer(sample_offer()));
+            if cut < bytes.len() {
+                prop_assert!(decode(&bytes[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn acks_roundtrip(mut pns in proptest::collection::btree_set(0u32..5000, 1..100)) {
+            // Build descending disjoint ranges from a random set and check they survive.
+            let mut ranges: Vec<PnRange> = Vec::new();
+            while let Some(&last) = pns.iter().next_back() {
+                pns.remove(&last);
+                if let Some(r) = ranges.last_mut() {
+                    if r.start == last + 1 {
+                        r.start = last;
+                        continue;
+                    }
+                }
+                ranges.push(PnRange { start: last, end: last });
+            }
+            ranges.truncate(MAX_ACK_RANGES + 1);
+            let body = Body::Ack(Ack { ack_delay_us: 5, chunks_held: 1, ranges });
+            let bytes = encode_vec(&hdr(kind::ACK, 0), &body);
+            prop_assert_eq!(decode(&bytes).expect("decodes").body, body);
+        }
+    }
+}

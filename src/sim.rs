@@ -1,0 +1,425 @@
+//! A deterministic in-memory network with a virtual clock, for testing and benchmarking the
+//! protocol core without sockets: seeded loss (Bernoulli or Gilbert-Elliott bursts), delay,
+//! jitter, reordering, duplication, corruption and a rate-limited drop-tail bottleneck.
+//! A whole lossy transfer runs in milliseconds of real time.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent};
+use crate::proto::sender::{SendError, Sender, SenderConfig};
+use crate::proto::stats::TransferStats;
+
+/// Impairments of one direction of a simulated path.
+#[derive(Debug, Clone, Default)]
+pub struct LinkSpec {
+    /// Mean fraction of datagrams lost.
+    pub loss: f64,
+    /// Mean loss burst length in datagrams; 1 or less means independent (Bernoulli) loss.
+    pub burst: f64,
+    /// One-way propagation delay.
+    pub delay: Duration,
+    /// Extra delay drawn uniformly from zero to this, per datagram (reorders them too).
+    pub jitter: Duration,
+    /// Bottleneck rate in bytes per second; `None` for no limit.
+    pub rate: Option<f64>,
+    /// Datagrams the bottleneck queue holds before it drops (drop-tail).
+    pub queue: usize,
+    /// Fraction of datagrams held back by an extra 1-5 ms so later ones overtake them.
+    pub reorder: f64,
+    /// Fraction of datagrams delivered twice.
+    pub duplicate: f64,
+    /// Fraction of datagrams with one bit flipped.
+    pub corrupt: f64,
+}
+
+/// Gilbert-Elliott loss: a good state that never loses and a bad state that always does.
+/// Mean burst length `b` and mean loss `p` fix both transition probabilities.
+#[derive(Debug, Clone)]
+pub struct LossModel {
+    p_good_to_bad: f64,
+    p_bad_to_good: f64,
+    bernoulli: Option<f64>,
+    bad: bool,
+}
+
+impl LossModel {
+    /// A model with mean loss `loss` in bursts of mean length `burst` datagrams.
+    pub fn new(loss: f64, burst: f64) -> Self {
+        let loss = loss.clamp(0.0, 1.0);
+        if burst <= 1.0 || loss == 0.0 || loss >= 1.0 {
+            return Self {
+                p_good_to_bad: 0.0,
+                p_bad_to_good: 1.0,
+                bernoulli: Some(loss),
+                bad: false,
+            };
+        }
+        let p_bad_to_good = 1.0 / burst;
+        let p_good_to_bad = (loss * p_bad_to_good / (1.0 - loss)).min(1.0);
+        Self {
+            p_good_to_bad,
+            p_bad_to_good,
+            bernoulli: None,
+            bad: false,
+        }
+    }
+
+    /// Draws whether the next datagram is lost, `idle_slots` packet times after the previous
+    /// one: bursts are spans of link time, so a sender that waits lets a burst pass.
+    pub fn lose(&mut self, rng: &mut impl Rng, idle_slots: u64) -> bool {
+        if let Some(p) = self.bernoulli {
+            return p > 0.0 && rng.random_bool(p);
+        }
+        if idle_slots > 0 {
+            // k steps of the two-state chain in closed form: the distance to the stationary
+            // bad-state probability shrinks by (1 - a - b) per step.
+            let (a, b) = (self.p_good_to_bad, self.p_bad_to_good);
+            let stationary = a / (a + b);
+            let start = if self.bad { 1.0 } else { 0.0 };
+            let decay = (1.0 - a - b).powi(idle_slots.min(1 << 20) as i32);
+            let p_bad = (stationary + (start - stationary) * decay).clamp(0.0, 1.0);
+            self.bad = rng.random_bool(p_bad);
+        }
+        let flip = if self.bad {
+            self.p_bad_to_good
+        } else {
+            self.p_good_to_bad
+        };
+        if rng.random_bool(flip) {
+            self.bad = !self.bad;
+        }
+        self.bad
+    }
+}
+
+/// Counters of one direction of a path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Datagrams offered to the link.
+    pub offered: u64,
+    /// Delivered to the far end.
+    pub delivered: u64,
+    /// Dropped by the loss model.
+    pub lost: u64,
+    /// Dropped because the bottleneck queue was full.
+    pub queue_drops: u64,
+    /// Extra copies made.
+    pub duplicated: u64,
+    /// Datagrams with a flipped bit.
+    pub corrupted: u64,
+    /// Datagrams held back to reorder them.
+    pub reordered: u64,
+}
+
+/// One direction of a path: decides each datagram's fate and delivery time.
+#[derive(Debug)]
+pub struct Link {
+    spec: LinkSpec,
+    loss: LossModel,
+    busy_until: Option<Instant>,
+    last_loss_draw: Option<Instant>,
+    queued_departures: std::collections::VecDeque<Instant>,
+    /// What happened so far.
+    pub counters: LinkCounters,
+}
+
+impl Link {
+    /// A link with these impairments.
+    pub fn new(spec: LinkSpec) -> Self {
+        let loss = LossModel::new(spec.loss, spec.burst);
+        Self {
+            spec,
+            loss,
+            busy_until: None,
+            last_loss_draw: None,
+            queued_departures: Default::default(),
+            counters: LinkCounters::default(),
+        }
+    }
+
+    /// The link's impairments.
+    pub fn spec(&self) -> &LinkSpec {
+        &self.spec
+    }
+
+    /// Passes a datagram of `wire_len` bytes entering at `now`: returns the delivery times of
+    /// the copies that survive (none, one, or two when duplicated) and whether to flip a bit.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        wire_len: usize,
+        rng: &mut impl Rng,
+    ) -> Vec<(Instant, bool)> {
+        self.counters.offered += 1;
+        let mut copies = 1;
+        if self.spec.duplicate > 0.0 && rng.random_bool(self.spec.duplicate.min(1.0)) {
+            copies = 2;
+            self.counters.duplicated += 1;
+        }
+        let mut out = Vec::with_capacity(copies);
+        for _ in 0..copies {
+            // The bottleneck: serialisation at `rate`, drop-tail when `queue` are waiting.
+            let depart = match self.spec.rate {
+                Some(rate) => {
+                    while self.queued_departures.front().is_some_and(|&t| t <= now) {
+                        self.queued_departures.pop_front();
+                    }
+                    if self.queued_departures.len() >= self.spec.queue.max(1) {
+                        self.counters.queue_drops += 1;
+                        continue;
+                    }
+                    let start = self.busy_until.map_or(now, |b| b.max(now));
+                    let done = start + Duration::from_secs_f64(wire_len as f64 / rate);
+                    self.busy_until = Some(done);
+                    self.queued_departures.push_back(done);
+                    done
+                }
+                None => now,
+            };
+            // Loss on the link itself, after the queue, as on a radio hop.
+            // A packet slot: its serialisation time, or 1 ms on a link with no rate limit.
+            let slot = self
+                .spec
+                .rate
+                .map_or(1e-3, |r| (wire_len as f64 / r).max(1e-6));
+            let idle = self
+                .last_loss_draw
+                .map_or(0.0, |t| depart.saturating_duration_since(t).as_secs_f64());
+            self.last_loss_draw = Some(depart);
+            let idle_slots = ((idle / slot) as u64).saturating_sub(1);
+            if self.loss.lose(rng, idle_slots) {
+                self.counters.lost += 1;
+                continue;
+            }
+            let mut at = depart + self.spec.delay;
+            if !self.spec.jitter.is_zero() {
+                at += self.spec.jitter.mul_f64(rng.random::<f64>());
+            }
+            if self.spec.reorder > 0.0 && rng.random_bool(self.spec.reorder.min(1.0)) {
+                self.counters.reordered += 1;
+                at += Duration::from_micros(rng.random_range(1_000..5_000));
+            }
+            let corrupt = self.spec.corrupt > 0.0 && rng.random_bool(self.spec.corrupt.min(1.0));
+            if corrupt {
+                self.counters.corrupted += 1;
+            }
+            self.counters.delivered += 1;
+            out.push((at, corrupt));
+        }
+        out
+    }
+}
+
+/// Flips one random bit of `buf`.
+pub fn flip_bit(buf: &mut [u8], rng: &mut impl Rng) {
+    if buf.is_empty() {
+        return;
+    }
+    let i = rng.random_range(0..buf.len());
+    buf[i] ^= 1 << rng.random_range(0..8);
+}
+
+/// How a simulated transfer ended.
+#[derive(Debug, Clone)]
+pub struct SimResult {
+    /// The sender's verdict.
+    pub outcome: Result<String, SendError>,
+    /// Bytes the receiver assembled (whatever arrived, even on failure).
+    pub received: Vec<u8>,
+    /// Virtual time from the first offer to the sender's verdict.
+    pub elapsed: Duration,
+    /// Sender's counters.
+    pub sender: TransferStats,
+    /// Receiver's counters for the session.
+    pub receiver: Option<TransferStats>,
+    /// Sender-to-receiver link counters.
+    pub up: LinkCounters,
+    /// Receiver-to-sender link counters.
+    pub down: LinkCounters,
+}
+
+/// Runs one transfer of `data` over a simulated path; deterministic for a given `seed`.
+/// Stops after `limit` of virtual time.
+pub fn run_transfer(
+    data: &[u8],
+    up: LinkSpec,
+    down: LinkSpec,
+    sender_config: SenderConfig,
+    receiver_config: ReceiverConfig,
+    seed: u64,
+    limit: Duration,
+) -> SimResult {
+    run_inner(
+        data,
+        up,
+        down,
+        sender_config,
+        receiver_config,
+        seed,
+        limit,
+        &[],
+    )
+}
+
+/// Like [`run_transfer`] with default configurations, but the first copy of each chunk in
+/// `drop_first` is lost on the way up: the precise tail-loss case.
+pub fn run_transfer_dropping(
+    data: &[u8],
+    link: LinkSpec,
+    drop_first: &[u32],
+    seed: u64,
+) -> SimResult {
+    run_inner(
+        data,
+        link.clone(),
+        link,
+        SenderConfig::default(),
+        ReceiverConfig::default(),
+        seed,
+        Duration::from_secs(60),
+        drop_first,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_inner(
+    data: &[u8],
+    up: LinkSpec,
+    down: LinkSpec,
+    sender_config: SenderConfig,
+    receiver_config: ReceiverConfig,
+    seed: u64,
+    limit: Duration,
+    drop_first: &[u32],
+) -> SimResult {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let start = Instant::now();
+    let mut now = start;
+    let sender_addr: SocketAddr = ([10, 0, 0, 1], 4000).into();
+    let offer = Sender::offer_for(&sender_config, "sim.bin", data, "", None);
+    let mut sender = Sender::new(
+        now,
+        sender_config,
+        rng.random::<u64>() | 1,
+        offer,
+        Bytes::copy_from_slice(data),
+    );
+    let mut receiver = Receiver::new(receiver_config);
+    let mut up_link = Link::new(up);
+    let mut down_link = Link::new(down);
+    // (deliver_at, sequence, to_receiver, bytes)
+    let mut flight: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut assembled = vec![0u8; data.len()];
+    let mut buf = Vec::with_capacity(2048);
+    let mut key = None;
+    loop {
+        while sender.poll_transmit(now, &mut buf) {
+            if let Ok(crate::proto::wire::Packet {
+                body:
+                    crate::proto::wire::Body::Data {
+                        chunk,
+                        retransmit: false,
+                        ..
+                    },
+                ..
+            }) = crate::proto::wire::decode(&buf)
+                && drop_first.contains(&chunk)
+            {
+                continue;
+            }
+            for (at, corrupt) in up_link.admit(now, buf.len() + 28, &mut rng) {
+                let mut d = buf.clone();
+                if corrupt {
+                    flip_bit(&mut d, &mut rng);
+                }
+                seq += 1;
+                flight.push(Reverse((at, seq, true, d)));
+            }
+        }
+        while let Some(t) = receiver.poll_transmit(now) {
+            for (at, corrupt) in down_link.admit(now, t.payload.len() + 28, &mut rng) {
+                let mut d = t.payload.clone();
+                if corrupt {
+                    flip_bit(&mut d, &mut rng);
+                }
+                seq += 1;
+                flight.push(Reverse((at, seq, false, d)));
+            }
+        }
+        while let Some(ev) = receiver.poll_event() {
+            match ev {
+                ReceiverEvent::Accepted { key: k, .. } => key = Some(k),
+                ReceiverEvent::Complete { key: k } => {
+                    let ok = blake3::hash(&assembled).as_bytes()
+                        == &receiver
+                            .session_offer(&k)
+                            .map(|o| o.blake3)
+                            .unwrap_or_default();
+                    let verdict = if ok {
+                        Ok("saved".to_owned())
+                    } else {
+                        Err((
+                            crate::proto::wire::done::HASH_MISMATCH,
+                            "hash mismatch".to_owned(),
+                        ))
+                    };
+                    receiver.finish(now, k, verdict);
+                }
+                _ => {}
+            }
+        }
+        while sender.poll_event().is_some() {}
+        if sender.is_finished() || now - start > limit {
+            break;
+        }
+        let mut next = flight.peek().map(|Reverse((t, ..))| *t);
+        for t in [sender.poll_timeout(), receiver.poll_timeout()]
+            .into_iter()
+            .flatten()
+        {
+            next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        }
+        let Some(next) = next else { break };
+        now = now.max(next);
+        while flight.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
+            let Some(Reverse((_, _, to_receiver, d))) = flight.pop() else {
+                break;
+            };
+            if to_receiver {
+                if let Some(p) = receiver.handle(now, sender_addr, &d) {
+                    let off = p.offset as usize;
+                    assembled[off..off + p.data.len()].copy_from_slice(p.data);
+                }
+            } else {
+                sender.handle(now, &d);
+            }
+        }
+        if sender.poll_timeout().is_some_and(|t| t <= now) {
+            sender.handle_timeout(now);
+        }
+        if receiver.poll_timeout().is_some_and(|t| t <= now) {
+            receiver.handle_timeout(now);
+        }
+    }
+    let outcome = sender
+        .outcome()
+        .cloned()
+        .unwrap_or(Err(SendError::Cancelled("simulation time limit".into())));
+    SimResult {
+        outcome,
+        received: assembled,
+        elapsed: now - start,
+        sender: sender.stats(),
+        receiver: key.and_then(|k| receiver.session_stats(&k)),
+        up: up_link.counters,
+        down: down_link.counters,
+    }
+}
