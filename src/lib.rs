@@ -6,5 +6,10 @@
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
 
+pub mod engine;
+pub mod netsim;
 pub mod proto;
+pub mod report;
 pub mod sim;
+pub mod store;
+pub mod units;

@@ -226,6 +226,9 @@ pub fn flip_bit(buf: &mut [u8], rng: &mut impl Rng) {
     buf[i] ^= 1 << rng.random_range(0..8);
 }
 
+/// A datagram on the simulated wire: (deliver at, sequence, to the receiver, bytes).
+type InFlight = Reverse<(Instant, u64, bool, Vec<u8>)>;
+
 /// How a simulated transfer ended.
 #[derive(Debug, Clone)]
 pub struct SimResult {
@@ -314,8 +317,7 @@ fn run_inner(
     let mut receiver = Receiver::new(receiver_config);
     let mut up_link = Link::new(up);
     let mut down_link = Link::new(down);
-    // (deliver_at, sequence, to_receiver, bytes)
-    let mut flight: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+    let mut flight: BinaryHeap<InFlight> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut assembled = vec![0u8; data.len()];
     let mut buf = Vec::with_capacity(2048);

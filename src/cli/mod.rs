@@ -1,0 +1,124 @@
+//! Command-line interface: clap definitions; each subcommand lives in its own module.
+
+pub mod netsim;
+pub mod progress;
+pub mod recv;
+pub mod send;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Stream images between machines over UDP, fast on lossy links.
+#[derive(Debug, Parser)]
+#[command(name = "udpix", version, about, long_about = None, arg_required_else_help = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Wait for senders and write each image received into a folder.
+    Recv(RecvArgs),
+    /// Send image files to a receiver.
+    Send(SendArgs),
+    /// Run a UDP proxy that impairs traffic like a bad link (loss, delay, rate, ...).
+    Netsim(Box<NetsimArgs>),
+}
+
+/// `udpix recv`.
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    /// Address and port to listen on (use [::]:PORT for IPv6 and IPv4).
+    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878")]
+    pub listen: SocketAddr,
+    /// Folder to write received images into.
+    #[arg(long, env = "UDPIX_OUT", default_value = ".")]
+    pub out: PathBuf,
+    /// Exit after the first transfer: 0 if its image verified, 1 if it failed.
+    #[arg(long)]
+    pub once: bool,
+    /// Largest image accepted (e.g. 512MiB, 10MB).
+    #[arg(long, env = "UDPIX_MAX_SIZE", default_value = "512MiB", value_parser = udpix::units::size)]
+    pub max_size: u64,
+    /// Most transfers served at once.
+    #[arg(long, env = "UDPIX_MAX_SESSIONS", default_value_t = 64)]
+    pub max_sessions: usize,
+    /// Drop a transfer whose sender is silent this long (e.g. 10s).
+    #[arg(long, env = "UDPIX_IDLE_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Print one JSON object per image on stdout instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `udpix send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The receiver, HOST:PORT (e.g. 192.0.2.7:7878, [::1]:7878, camera.local:7878).
+    pub to: String,
+    /// Image files to send, one after another.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Largest UDP payload in bytes; 1200 fits nearly every path.
+    #[arg(long, env = "UDPIX_MTU", default_value_t = 1200, value_parser = clap::value_parser!(u16).range(64..=65507))]
+    pub mtu: u16,
+    /// Never send faster than this (e.g. 20mbit); unlimited by default.
+    #[arg(long, env = "UDPIX_MAX_RATE", value_parser = udpix::units::rate)]
+    pub max_rate: Option<f64>,
+    /// Give up when the receiver does not answer for this long (e.g. 10s).
+    #[arg(long, env = "UDPIX_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
+    pub timeout: std::time::Duration,
+    /// Print one JSON object per image on stdout instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `udpix netsim`. Each impairment takes one value for both directions or `UP:DOWN`
+/// (up = towards --to).
+#[derive(Debug, Args)]
+pub struct NetsimArgs {
+    /// Where clients send their datagrams.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Where the datagrams go (the real receiver).
+    #[arg(long)]
+    pub to: SocketAddr,
+    /// Mean loss, e.g. 10% or 0.1 (or 10%:0 for up only).
+    #[arg(long, default_value = "0")]
+    pub loss: String,
+    /// Mean loss burst in packets (Gilbert-Elliott; same mean loss). 1 = independent losses.
+    #[arg(long, default_value = "1")]
+    pub burst: String,
+    /// One-way delay, e.g. 20ms.
+    #[arg(long, default_value = "0ms")]
+    pub delay: String,
+    /// Extra random delay up to this much per packet, e.g. 5ms (reorders packets too).
+    #[arg(long, default_value = "0ms")]
+    pub jitter: String,
+    /// Link rate, e.g. 20mbit (token bucket counting IP+UDP headers); unlimited by default.
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Packets the rate-limited queue holds before dropping (drop-tail).
+    #[arg(long, default_value = "100")]
+    pub queue: String,
+    /// Fraction of packets held back 1-5 ms so later ones overtake them.
+    #[arg(long, default_value = "0")]
+    pub reorder: String,
+    /// Fraction of packets delivered twice.
+    #[arg(long, default_value = "0")]
+    pub duplicate: String,
+    /// Fraction of packets with one bit flipped.
+    #[arg(long, default_value = "0")]
+    pub corrupt: String,
+    /// Seed for every random choice (same seed, same fates).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print counters this often (e.g. 5s) as well as on exit.
+    #[arg(long, value_parser = udpix::units::duration)]
+    pub stats_interval: Option<std::time::Duration>,
+}

@@ -1,0 +1,77 @@
+//! Live progress bars on stderr (only when stderr is a terminal), fed from engine snapshots.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use udpix::engine::{Snapshot, TransferId};
+use udpix::report::human_rate;
+
+/// One bar per transfer in progress.
+pub struct Bars {
+    multi: MultiProgress,
+    bars: HashMap<TransferId, (ProgressBar, u64)>,
+}
+
+impl Bars {
+    /// Bars drawn on stderr, hidden when it is not a terminal.
+    pub fn new() -> Self {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Self {
+            multi: MultiProgress::with_draw_target(target),
+            bars: HashMap::new(),
+        }
+    }
+
+    /// A bar for a transfer that just started.
+    pub fn start(&mut self, id: TransferId, name: &str, bytes: u64, chunk_size: u16) {
+        let bar = self.multi.add(ProgressBar::new(bytes));
+        let style = ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(name.to_owned());
+        self.bars.insert(id, (bar, u64::from(chunk_size)));
+    }
+
+    /// Moves the bars to the figures of `snap`.
+    pub fn update(&self, snap: &Snapshot) {
+        for p in &snap.transfers {
+            if let Some((bar, chunk)) = self.bars.get(&p.id) {
+                let done = (u64::from(p.stats.chunks_done) * chunk).min(p.stats.bytes);
+                bar.set_position(done);
+                let rate = done as f64 * 8.0 / p.elapsed.as_secs_f64().max(1e-3);
+                bar.set_message(format!(
+                    "{}  lost {}  recovered {}",
+                    human_rate(rate),
+                    p.stats.lost,
+                    p.stats.recovered
+                ));
+            }
+        }
+    }
+
+    /// Removes a finished transfer's bar.
+    pub fn finish(&mut self, id: TransferId) {
+        if let Some((bar, _)) = self.bars.remove(&id) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    /// Prints a line on stdout without tearing the bars.
+    pub fn println(&self, line: &str) {
+        self.multi.suspend(|| println!("{line}"));
+    }
+
+    /// Prints a line on stderr without tearing the bars.
+    pub fn eprintln(&self, line: &str) {
+        self.multi.suspend(|| eprintln!("{line}"));
+    }
+}

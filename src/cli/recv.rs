@@ -1,0 +1,107 @@
+//! `udpix recv`: serve senders until interrupted (or after one transfer with `--once`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::sync::watch;
+use udpix::engine::{self, Event, ReceiveOptions};
+use udpix::proto::receiver::ReceiverConfig;
+use udpix::report::{human_line, json_line};
+
+use super::RecvArgs;
+use super::progress::Bars;
+
+/// Runs the receiver; the exit code follows `--once` semantics.
+pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
+    let meta = std::fs::metadata(&args.out)
+        .with_context(|| format!("output folder {} is not usable", args.out.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "{} is not a folder: pass an existing folder with --out",
+            args.out.display()
+        );
+    }
+    let socket = engine::bind(args.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (port in use? try --listen with another port)",
+            args.listen
+        )
+    })?;
+    let local = socket.local_addr()?;
+    eprintln!(
+        "udpix: listening on {local}, writing images to {}",
+        args.out.display()
+    );
+    let options = ReceiveOptions {
+        config: ReceiverConfig {
+            max_size: args.max_size,
+            max_sessions: args.max_sessions.max(1),
+            idle_timeout: args.idle_timeout.max(Duration::from_millis(100)),
+            ..ReceiverConfig::default()
+        },
+        out_dir: args.out.clone(),
+    };
+    let (publisher, mut sub) = engine::channel(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut task = tokio::spawn(engine::run_receiver(socket, options, publisher, stop_rx));
+    let mut bars = Bars::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let code = loop {
+        tokio::select! {
+            ev = sub.events.recv() => {
+                let Some(ev) = ev else { break ExitCode::FAILURE };
+                match ev {
+                    Event::Started { id, offer, .. } => bars.start(id, &offer.name, offer.size, offer.chunk_size),
+                    Event::Finished(r) => {
+                        bars.finish(r.id);
+                        if args.json {
+                            bars.println(&json_line(&r));
+                        } else {
+                            match &r.result {
+                                Ok(()) => bars.println(&human_line(&r)),
+                                Err(e) => bars.eprintln(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer)),
+                            }
+                        }
+                        if args.once {
+                            break if r.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+                        }
+                    }
+                    Event::Notice(n) => bars.eprintln(&format!("udpix: {n}")),
+                    Event::Chunk(_) => {}
+                }
+            }
+            _ = tick.tick() => bars.update(&sub.snapshot.borrow()),
+            r = &mut task => {
+                match r {
+                    Ok(Ok(())) => break ExitCode::SUCCESS,
+                    Ok(Err(e)) => bail!("receiver stopped: {e}"),
+                    Err(e) => bail!("receiver task failed: {e}"),
+                }
+            }
+            _ = shutdown_signal() => {
+                eprintln!("udpix: interrupted, stopping");
+                break ExitCode::from(130);
+            }
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    Ok(code)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,104 @@
+//! `udpix send`: send files one after another; succeed only if every one verified.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use udpix::engine;
+use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::report::{human_line, json_line};
+
+use super::SendArgs;
+use super::progress::Bars;
+
+async fn resolve(to: &str) -> anyhow::Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(to)
+        .await
+        .with_context(|| format!("cannot resolve `{to}`: give HOST:PORT, e.g. 127.0.0.1:7878"))?;
+    addrs
+        .next()
+        .ok_or_else(|| anyhow!("`{to}` resolves to no address"))
+}
+
+/// Sends every file; exit 0 only when the receiver confirmed each one's hash.
+pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let peer = resolve(&args.to).await?;
+    let local: SocketAddr = if peer.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = engine::bind(local).context("cannot open a UDP socket")?;
+    let config = SenderConfig {
+        max_datagram: usize::from(args.mtu),
+        idle_timeout: args.timeout,
+        offer_timeout: args
+            .timeout
+            .min(Duration::from_secs(5))
+            .max(Duration::from_millis(500)),
+        max_rate: args.max_rate,
+    };
+    let mut failures = 0usize;
+    for (i, path) in args.files.iter().enumerate() {
+        let data = match std::fs::read(path) {
+            Ok(d) => Bytes::from(d),
+            Err(e) => {
+                eprintln!("udpix: error: cannot read {}: {e}", path.display());
+                failures += 1;
+                continue;
+            }
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".to_owned());
+        let (format, dims) = engine::image_info(&data);
+        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let (publisher, mut sub) = engine::channel(1024);
+        let mut bars = Bars::new();
+        bars.start(i as u64, &name, offer.size, offer.chunk_size);
+        let transfer = engine::send(
+            &socket,
+            peer,
+            config.clone(),
+            offer,
+            data,
+            i as u64,
+            publisher,
+        );
+        tokio::pin!(transfer);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let report = loop {
+            tokio::select! {
+                r = &mut transfer => break r,
+                _ = tick.tick() => bars.update(&sub.snapshot.borrow()),
+                _ = sub.events.recv() => {}
+                _ = super::recv::shutdown_signal() => {
+                    bars.finish(i as u64);
+                    eprintln!("udpix: interrupted");
+                    return Ok(ExitCode::from(130));
+                }
+            }
+        };
+        bars.finish(i as u64);
+        let report = report.with_context(|| format!("sending {} failed", path.display()))?;
+        if args.json {
+            println!("{}", json_line(&report));
+        } else if report.result.is_ok() {
+            println!("{}", human_line(&report));
+        }
+        if let Err(e) = &report.result {
+            if !args.json {
+                eprintln!("udpix: error: {}: {e}", path.display());
+            }
+            failures += 1;
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,643 @@
+//! The tokio driver: the only place with sockets and clocks. It feeds datagrams and timer
+//! expiries into the sans-IO core, sends what the core asks for, stores received chunks, and
+//! publishes what happens for the CLI or TUI.
+//!
+//! Publishing never stalls the transfer: per-chunk log events go on a bounded channel with
+//! `try_send` and are dropped (and counted) when the consumer lags; lifecycle events
+//! ([`Event::Started`], [`Event::Finished`]) are queued and flushed as space frees up; live
+//! figures go on a `watch` channel, whose latest value is always there to read.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::proto::receiver::{EndpointStats, Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
+use crate::proto::stats::TransferStats;
+use crate::proto::wire::{self, Offer};
+use crate::store::{IncomingFile, StoreError};
+
+/// How often live figures are published at most.
+const STATS_INTERVAL: Duration = Duration::from_millis(100);
+/// Datagrams read in one go before the engine looks at its timers again.
+const RECV_BATCH: usize = 64;
+/// Lifecycle events held back for a lagging consumer before the oldest are dropped.
+const MAX_PENDING_LIFECYCLE: usize = 4096;
+/// Socket buffer size asked of the kernel (best effort).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Identifies one transfer in events (unique within one engine).
+pub type TransferId = u64;
+
+/// Which way a transfer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// This side sends.
+    Send,
+    /// This side receives.
+    Receive,
+}
+
+/// What happened to one chunk; the TUI's chunk log shows these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkWhat {
+    /// Sent for the first time.
+    Sent,
+    /// Sent again after a loss.
+    Retransmitted,
+    /// Its packet was declared lost.
+    Lost,
+    /// The receiver acknowledged it.
+    Acked,
+    /// Arrived (first copy).
+    Received,
+    /// Arrived by a retransmission after a loss.
+    Recovered,
+    /// Arrived again; dropped.
+    Duplicate,
+}
+
+/// One line of the chunk log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkEvent {
+    /// The transfer.
+    pub id: TransferId,
+    /// Chunk index.
+    pub chunk: u32,
+    /// What happened.
+    pub what: ChunkWhat,
+}
+
+/// The summary of a finished transfer.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The transfer.
+    pub id: TransferId,
+    /// Which way it went.
+    pub direction: Direction,
+    /// The other side.
+    pub peer: SocketAddr,
+    /// What was offered.
+    pub offer: Offer,
+    /// Where the file was written (receiver, on success).
+    pub path: Option<PathBuf>,
+    /// This side's counters.
+    pub stats: TransferStats,
+    /// From offer (sender) or acceptance (receiver) to the verdict.
+    pub duration: Duration,
+    /// `Ok` when the content hash verified; otherwise why not.
+    pub result: Result<(), String>,
+}
+
+impl Report {
+    /// Content bits per second over the transfer's duration.
+    pub fn goodput_bps(&self) -> f64 {
+        self.offer.size as f64 * 8.0 / self.duration.as_secs_f64().max(1e-6)
+    }
+}
+
+/// What the engine publishes.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A transfer began.
+    Started {
+        /// The transfer.
+        id: TransferId,
+        /// Which way it goes.
+        direction: Direction,
+        /// The other side.
+        peer: SocketAddr,
+        /// What is being transferred.
+        offer: Offer,
+    },
+    /// A chunk log line (may be dropped under load).
+    Chunk(ChunkEvent),
+    /// A transfer ended.
+    Finished(Box<Report>),
+    /// Something worth a line in the log that is not tied to a transfer (a refused offer).
+    Notice(String),
+}
+
+/// Live figures of one transfer.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The transfer.
+    pub id: TransferId,
+    /// File name as offered.
+    pub name: String,
+    /// Counters so far.
+    pub stats: TransferStats,
+    /// Time since the transfer started.
+    pub elapsed: Duration,
+}
+
+/// The latest live figures; published on a `watch` channel.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Transfers in progress.
+    pub transfers: Vec<Progress>,
+    /// Receiver endpoint counters (zero on a sender).
+    pub endpoint: EndpointStats,
+    /// Chunk log events dropped because the consumer lagged.
+    pub dropped_events: u64,
+}
+
+/// Where events go. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    events: mpsc::Sender<Event>,
+    snapshot: Arc<watch::Sender<Snapshot>>,
+}
+
+/// The consuming ends of a [`Publisher`].
+#[derive(Debug)]
+pub struct Subscriber {
+    /// Lifecycle and chunk events.
+    pub events: mpsc::Receiver<Event>,
+    /// Live figures.
+    pub snapshot: watch::Receiver<Snapshot>,
+}
+
+/// A publisher and its subscriber; `capacity` bounds the event channel.
+pub fn channel(capacity: usize) -> (Publisher, Subscriber) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let (stx, srx) = watch::channel(Snapshot::default());
+    (
+        Publisher {
+            events: tx,
+            snapshot: Arc::new(stx),
+        },
+        Subscriber {
+            events: rx,
+            snapshot: srx,
+        },
+    )
+}
+
+/// Per-engine publishing state: lifecycle backlog and drop counter.
+struct Outlet {
+    publisher: Publisher,
+    pending: VecDeque<Event>,
+    dropped: u64,
+    last_snapshot: Option<Instant>,
+}
+
+impl Outlet {
+    fn new(publisher: Publisher) -> Self {
+        Self {
+            publisher,
+            pending: VecDeque::new(),
+            dropped: 0,
+            last_snapshot: None,
+        }
+    }
+
+    fn chunk(&mut self, id: TransferId, chunk: u32, what: ChunkWhat) {
+        if !self.pending.is_empty() {
+            self.dropped += 1;
+            return;
+        }
+        let ev = Event::Chunk(ChunkEvent { id, chunk, what });
+        if self.publisher.events.try_send(ev).is_err() {
+            self.dropped += 1;
+        }
+    }
+
+    fn lifecycle(&mut self, ev: Event) {
+        if self.pending.len() >= MAX_PENDING_LIFECYCLE {
+            self.pending.pop_front();
+            self.dropped += 1;
+        }
+        self.pending.push_back(ev);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        while let Some(ev) = self.pending.pop_front() {
+            match self.publisher.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    self.pending.push_front(ev);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn snapshot_due(&self, now: Instant) -> bool {
+        self.last_snapshot
+            .is_none_or(|t| now.duration_since(t) >= STATS_INTERVAL)
+    }
+
+    fn publish(&mut self, now: Instant, mut snap: Snapshot) {
+        snap.dropped_events = self.dropped;
+        self.last_snapshot = Some(now);
+        self.publisher.snapshot.send_replace(snap);
+    }
+
+    fn next_snapshot(&self) -> Instant {
+        self.last_snapshot
+            .map_or_else(Instant::now, |t| t + STATS_INTERVAL)
+    }
+}
+
+/// Binds a UDP socket with large buffers; `[::]` binds accept IPv4 too where the OS allows.
+pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Sleeps until `t`, or forever when there is no deadline.
+pub(crate) async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Options of a receiving engine.
+#[derive(Debug, Clone)]
+pub struct ReceiveOptions {
+    /// Protocol limits and timers.
+    pub config: ReceiverConfig,
+    /// Folder where images are written.
+    pub out_dir: PathBuf,
+}
+
+struct Incoming {
+    id: TransferId,
+    file: Option<IncomingFile>,
+    started: Instant,
+    offer: Offer,
+}
+
+type Verdict = (SessionKey, Result<PathBuf, StoreError>);
+
+/// Serves senders on `socket` until `shutdown` turns true (or its sender is dropped).
+pub async fn run_receiver(
+    socket: UdpSocket,
+    options: ReceiveOptions,
+    publisher: Publisher,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut core = Receiver::new(options.config.clone());
+    let mut out = Outlet::new(publisher);
+    let mut incoming: HashMap<SessionKey, Incoming> = HashMap::new();
+    let (verdict_tx, mut verdict_rx) = mpsc::unbounded_channel::<Verdict>();
+    let mut next_id: TransferId = 1;
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = Instant::now();
+        while let Some(t) = core.poll_transmit(now) {
+            if let Err(e) = socket.send_to(&t.payload, t.dest).await {
+                out.lifecycle(Event::Notice(format!("send to {} failed: {e}", t.dest)));
+            }
+        }
+        while let Some(ev) = core.poll_event() {
+            match ev {
+                ReceiverEvent::Accepted { key, offer } => {
+                    let id = next_id;
+                    next_id += 1;
+                    match IncomingFile::create(&options.out_dir, offer.size) {
+                        Ok(file) => {
+                            out.lifecycle(Event::Started {
+                                id,
+                                direction: Direction::Receive,
+                                peer: key.peer,
+                                offer: offer.clone(),
+                            });
+                            incoming.insert(
+                                key,
+                                Incoming {
+                                    id,
+                                    file: Some(file),
+                                    started: now,
+                                    offer,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            core.abort(key, wire::reason::STORE_FAILED, &e.to_string());
+                            out.lifecycle(Event::Notice(format!(
+                                "refused {} from {}: {e}",
+                                offer.name, key.peer
+                            )));
+                        }
+                    }
+                }
+                ReceiverEvent::Duplicate { key, chunk } => {
+                    if let Some(inc) = incoming.get(&key) {
+                        out.chunk(inc.id, chunk, ChunkWhat::Duplicate);
+                    }
+                }
+                ReceiverEvent::Complete { key } => {
+                    if let Some(inc) = incoming.get_mut(&key)
+                        && let Some(file) = inc.file.take()
+                    {
+                        let tx = verdict_tx.clone();
+                        let hash = inc.offer.blake3;
+                        let name = inc.offer.name.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let _ = tx.send((key, file.finish(&hash, &name)));
+                        });
+                    }
+                }
+                ReceiverEvent::Failed { key, reason } => {
+                    if let Some(inc) = incoming.remove(&key) {
+                        let stats = core.session_stats(&key).unwrap_or_default();
+                        out.lifecycle(finished(inc, key.peer, None, stats, now, Err(reason)));
+                    }
+                }
+                ReceiverEvent::Refused { peer, reason } => {
+                    out.lifecycle(Event::Notice(format!(
+                        "refused an offer from {peer}: {reason}"
+                    )));
+                }
+            }
+        }
+        if out.snapshot_due(now) {
+            let transfers = incoming
+                .iter()
+                .map(|(key, inc)| Progress {
+                    id: inc.id,
+                    name: inc.offer.name.clone(),
+                    stats: core.session_stats(key).unwrap_or_default(),
+                    elapsed: now.duration_since(inc.started),
+                })
+                .collect();
+            out.publish(
+                now,
+                Snapshot {
+                    transfers,
+                    endpoint: core.stats().clone(),
+                    dropped_events: 0,
+                },
+            );
+        }
+        out.flush();
+        let deadline = [core.poll_timeout(), Some(out.next_snapshot())]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let now = Instant::now();
+                let mut next = Some(r);
+                for _ in 0..RECV_BATCH {
+                    let Some(r) = next.take() else { break };
+                    match r {
+                        Ok((n, from)) => {
+                            if let Some(p) = core.handle(now, from, &buf[..n]) {
+                                store_chunk(&mut core, &mut out, &incoming, p.key, p.chunk, p.offset, p.data, p.recovered);
+                            }
+                        }
+                        // ICMP errors from earlier sends surface here on some systems: ignore.
+                        Err(e) if is_transient(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                    next = match socket.try_recv_from(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                        other => Some(other),
+                    };
+                }
+            }
+            _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            Some((key, result)) = verdict_rx.recv() => {
+                let now = Instant::now();
+                let verdict = match &result {
+                    Ok(path) => Ok(format!("saved as {}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))),
+                    Err(StoreError::HashMismatch { .. }) => Err((wire::done::HASH_MISMATCH, result.as_ref().err().map(ToString::to_string).unwrap_or_default())),
+                    Err(e) => Err((wire::done::STORE_FAILED, e.to_string())),
+                };
+                core.finish(now, key, verdict);
+                if let Some(inc) = incoming.remove(&key) {
+                    let stats = core.session_stats(&key).unwrap_or_default();
+                    let (path, res) = match result {
+                        Ok(p) => (Some(p), Ok(())),
+                        Err(e) => (None, Err(e.to_string())),
+                    };
+                    out.lifecycle(finished(inc, key.peer, path, stats, now, res));
+                }
+            }
+            r = shutdown.changed() => {
+                if r.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store_chunk(
+    core: &mut Receiver,
+    out: &mut Outlet,
+    incoming: &HashMap<SessionKey, Incoming>,
+    key: SessionKey,
+    chunk: u32,
+    offset: u64,
+    data: &[u8],
+    recovered: bool,
+) {
+    let Some(inc) = incoming.get(&key) else {
+        return;
+    };
+    let Some(file) = &inc.file else { return };
+    if let Err(e) = file.write_at(offset, data) {
+        core.abort(key, wire::reason::STORE_FAILED, &e.to_string());
+        return;
+    }
+    let what = if recovered {
+        ChunkWhat::Recovered
+    } else {
+        ChunkWhat::Received
+    };
+    out.chunk(inc.id, chunk, what);
+}
+
+fn finished(
+    inc: Incoming,
+    peer: SocketAddr,
+    path: Option<PathBuf>,
+    stats: TransferStats,
+    now: Instant,
+    result: Result<(), String>,
+) -> Event {
+    Event::Finished(Box::new(Report {
+        id: inc.id,
+        direction: Direction::Receive,
+        peer,
+        offer: inc.offer,
+        path,
+        stats,
+        duration: now.duration_since(inc.started),
+        result,
+    }))
+}
+
+/// Sends one file's bytes to `peer` and waits for the receiver's verdict.
+pub async fn send(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    config: SenderConfig,
+    offer: Offer,
+    data: Bytes,
+    id: TransferId,
+    publisher: Publisher,
+) -> std::io::Result<Report> {
+    let session = rand::random::<u64>() | 1;
+    let start = Instant::now();
+    let mut core = Sender::new(start, config, session, offer.clone(), data);
+    let mut out = Outlet::new(publisher);
+    out.lifecycle(Event::Started {
+        id,
+        direction: Direction::Send,
+        peer,
+        offer: offer.clone(),
+    });
+    let mut buf = vec![0u8; 65_536];
+    let mut tx = Vec::with_capacity(2048);
+    loop {
+        let now = Instant::now();
+        while core.poll_transmit(now, &mut tx) {
+            match socket.send_to(&tx, peer).await {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        while let Some(ev) = core.poll_event() {
+            match ev {
+                SenderEvent::ChunkSent { chunk, retransmit } => out.chunk(
+                    id,
+                    chunk,
+                    if retransmit {
+                        ChunkWhat::Retransmitted
+                    } else {
+                        ChunkWhat::Sent
+                    },
+                ),
+                SenderEvent::ChunkLost { chunk } => out.chunk(id, chunk, ChunkWhat::Lost),
+                SenderEvent::ChunkAcked { chunk, .. } => out.chunk(id, chunk, ChunkWhat::Acked),
+                SenderEvent::Accepted | SenderEvent::Delivered(_) | SenderEvent::Failed(_) => {}
+            }
+        }
+        if core.is_finished() || out.snapshot_due(now) {
+            let snap = Snapshot {
+                transfers: vec![Progress {
+                    id,
+                    name: offer.name.clone(),
+                    stats: core.stats(),
+                    elapsed: now.duration_since(start),
+                }],
+                ..Snapshot::default()
+            };
+            out.publish(now, snap);
+        }
+        if core.is_finished() {
+            let result = match core.outcome() {
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => Err(describe(e, peer)),
+                None => Err("transfer ended without a verdict".to_owned()),
+            };
+            let report = Report {
+                id,
+                direction: Direction::Send,
+                peer,
+                offer,
+                path: None,
+                stats: core.stats(),
+                duration: now.duration_since(start),
+                result,
+            };
+            out.lifecycle(Event::Finished(Box::new(report.clone())));
+            // Give a lagging consumer a moment to take the final event.
+            for _ in 0..50 {
+                if out.pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                out.flush();
+            }
+            return Ok(report);
+        }
+        out.flush();
+        let deadline = [core.poll_timeout(), Some(out.next_snapshot())]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let now = Instant::now();
+                let mut next = Some(r);
+                for _ in 0..RECV_BATCH {
+                    let Some(r) = next.take() else { break };
+                    match r {
+                        Ok((n, from)) if from == peer || peer.ip().is_unspecified() => core.handle(now, &buf[..n]),
+                        Ok(_) => {}
+                        Err(e) if is_transient(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                    next = match socket.try_recv_from(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                        other => Some(other),
+                    };
+                }
+            }
+            _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+fn describe(e: &SendError, peer: SocketAddr) -> String {
+    match e {
+        SendError::NoAnswer(t) => format!(
+            "no answer from {peer} within {:.0} s: is `udpix recv` running there, and is UDP port {} open?",
+            t.as_secs_f64(),
+            peer.port()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Reads what the image crate can tell about a file's content: format tag and dimensions.
+pub fn image_info(data: &[u8]) -> (String, Option<(u32, u32)>) {
+    let reader = match image::ImageReader::new(std::io::Cursor::new(data)).with_guessed_format() {
+        Ok(r) => r,
+        Err(_) => return (String::new(), None),
+    };
+    let format = reader
+        .format()
+        .and_then(|f| f.extensions_str().first().copied())
+        .unwrap_or("")
+        .to_owned();
+    let dims = reader.into_dimensions().ok();
+    (format, dims)
+}
