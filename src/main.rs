@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Recv(a) => cli::recv::run(a).await,
             cli::Command::Send(a) => cli::send::run(a).await,
             cli::Command::Netsim(a) => cli::netsim::run(*a).await,
+            cli::Command::Demo(a) => cli::demo::run(a).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions; each subcommand lives in its own module.
 
+pub mod demo;
 pub mod netsim;
 pub mod progress;
 pub mod recv;
@@ -28,6 +29,8 @@ pub enum Command {
     Send(SendArgs),
     /// Run a UDP proxy that impairs traffic like a bad link (loss, delay, rate, ...).
     Netsim(Box<NetsimArgs>),
+    /// Show udpix at work: receiver, lossy link and sender on loopback, in one process.
+    Demo(DemoArgs),
 }
 
 /// `udpix recv`.
@@ -121,4 +124,20 @@ pub struct NetsimArgs {
     /// Print counters this often (e.g. 5s) as well as on exit.
     #[arg(long, value_parser = udpix::units::duration)]
     pub stats_interval: Option<std::time::Duration>,
+}
+
+/// `udpix demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Images to send (a generated 1024x768 PNG when none are given).
+    pub files: Vec<PathBuf>,
+    /// Where the receiver writes (a fresh folder under the system temp dir by default).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Mean loss on the emulated link, e.g. 10% or 0.1.
+    #[arg(long, default_value = "10%", value_parser = udpix::units::probability)]
+    pub loss: f64,
+    /// Rate of the emulated link in Mbit/s.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate_mbit: f64,
 }

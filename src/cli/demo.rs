@@ -1,0 +1,142 @@
+//! `udpix demo`: a whole loopback session in one command, for a first look: a receiver, a
+//! `netsim` link with loss between, and a sender, all in this process.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use tokio::sync::watch;
+use udpix::engine::{self, Event, ReceiveOptions};
+use udpix::netsim::{NetsimOptions, run as run_proxy};
+use udpix::proto::receiver::ReceiverConfig;
+use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::report::human_line;
+use udpix::sim::LinkSpec;
+
+use super::DemoArgs;
+
+/// A seeded 1024×768 PNG (colour gradients and rings), so the demo needs no input file.
+fn generated_image() -> anyhow::Result<Vec<u8>> {
+    let (w, h) = (1024u32, 768u32);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let d = ((fx - 0.5).powi(2) + (fy - 0.5).powi(2)).sqrt();
+        let ring = ((d * 60.0).sin() * 0.5 + 0.5) * 255.0;
+        let noise = ((x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 24) as f32 * 0.2;
+        image::Rgb([(fx * 255.0) as u8, ring as u8, ((fy * 200.0) + noise) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .context("encoding the demo image")?;
+    Ok(out.into_inner())
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let out_dir = match &args.out {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("udpix-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for f in &args.files {
+        let data = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let name = f
+            .file_name()
+            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+        files.push((name, data));
+    }
+    if files.is_empty() {
+        files.push(("udpix-demo.png".to_owned(), generated_image()?));
+    }
+
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let recv_socket = engine::bind(loopback)?;
+    let recv_addr = recv_socket.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (recv_pub, mut recv_sub) = engine::channel(1024);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out_dir.clone(),
+    };
+    tokio::spawn(engine::run_receiver(
+        recv_socket,
+        options,
+        recv_pub,
+        stop_rx.clone(),
+    ));
+
+    let link = LinkSpec {
+        loss: args.loss,
+        burst: 3.0,
+        delay: Duration::from_millis(10),
+        rate: Some(args.rate_mbit * 1e6 / 8.0),
+        queue: 100,
+        ..LinkSpec::default()
+    };
+    let proxy_socket = engine::bind(loopback)?;
+    let proxy_addr = proxy_socket.local_addr()?;
+    let netsim = NetsimOptions {
+        listen: proxy_addr,
+        to: recv_addr,
+        up: link.clone(),
+        down: link,
+        seed: 1,
+    };
+    let proxy = tokio::spawn(run_proxy(proxy_socket, netsim, stop_rx, None, |_| {}));
+    eprintln!(
+        "udpix demo: receiver on {recv_addr} writing to {}; link {proxy_addr} -> {recv_addr}: \
+         {} Mbit/s, 10 ms each way, {:.0}% loss in bursts",
+        out_dir.display(),
+        args.rate_mbit,
+        args.loss * 100.0
+    );
+
+    let socket = engine::bind(loopback)?;
+    let config = SenderConfig::default();
+    let mut failed = 0;
+    for (i, (name, data)) in files.into_iter().enumerate() {
+        let (format, dims) = engine::image_info(&data);
+        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let (publisher, _sub) = engine::channel(16);
+        let report = engine::send(
+            &socket,
+            proxy_addr,
+            config.clone(),
+            offer,
+            Bytes::from(data),
+            i as u64,
+            publisher,
+        )
+        .await?;
+        println!("{}", human_line(&report));
+        if report.result.is_err() {
+            failed += 1;
+        }
+        // The receiver's own line, once it has renamed the file.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()).await {
+                Ok(Some(Event::Finished(r))) => {
+                    println!("{}", human_line(&r));
+                    break;
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Ok(Ok(Ok(c))) = tokio::time::timeout(Duration::from_secs(2), proxy).await {
+        eprint!("{c}");
+    }
+    if failed > 0 {
+        bail!("{failed} transfer(s) failed");
+    }
+    eprintln!(
+        "udpix demo: done; try `udpix recv` and `udpix send HOST:PORT FILE` between two machines"
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,341 @@
+//! End-to-end: the real binary on loopback, real files, real sockets.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use udpix::proto::sender::{Sender, SenderConfig};
+
+const T: Duration = Duration::from_secs(60);
+
+fn assert_same(a: &Path, b: &Path) {
+    let x = std::fs::read(a).unwrap_or_else(|e| panic!("read {}: {e}", a.display()));
+    let y = std::fs::read(b).unwrap_or_else(|e| panic!("read {}: {e}", b.display()));
+    assert!(x == y, "{} and {} differ", a.display(), b.display());
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_test_image_arrives_byte_exact() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let images = test_images();
+    let refs: Vec<&Path> = images.iter().map(|p| p.as_path()).collect();
+    let out = send(recv.addr, &refs, &["--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = json_lines(&stdout.lines().map(str::to_owned).collect::<Vec<_>>());
+    assert_eq!(sent.len(), images.len());
+    let received = json_lines(&recv.proc.wait_stdout_lines(images.len(), T));
+    for img in &images {
+        let name = img.file_name().expect("name");
+        assert_same(img, &recv.out.path().join(name));
+    }
+    for j in sent.iter().chain(received.iter()) {
+        assert_eq!(j["ok"], true, "{j}");
+        for key in [
+            "name",
+            "path",
+            "bytes",
+            "chunks",
+            "datagrams_sent",
+            "datagrams_received",
+            "duplicates",
+            "lost",
+            "retransmitted",
+            "recovered",
+            "duration_ms",
+            "goodput_bps",
+            "rtt_ms",
+            "blake3",
+        ] {
+            assert!(j.get(key).is_some(), "{key} missing in {j}");
+        }
+    }
+    let astro = received
+        .iter()
+        .find(|j| j["name"] == "astronaut.png")
+        .expect("astronaut reported");
+    assert_eq!(astro["format"], "png");
+    assert_eq!(astro["width"], 512);
+    // Only the images: no temp files left behind.
+    assert_eq!(files_in(recv.out.path()).len(), images.len());
+}
+
+#[test]
+fn human_output_and_once() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out_s = out_dir.path().to_str().expect("utf8").to_owned();
+    let recv = Proc::spawn(&["recv", "--listen", "127.0.0.1:0", "--out", &out_s, "--once"]);
+    let line = recv.wait_stderr("listening on", T);
+    let addr: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .expect("addr");
+    let img = testdata().join("chelsea.png");
+    let out = send(addr, &[&img], &[]);
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.starts_with("sent chelsea.png"), "{line}");
+    assert!(
+        line.contains("Mbit/s") && line.contains("loss") && line.contains("recovered"),
+        "{line}"
+    );
+    let (code, stdout, _) = recv.wait(T);
+    assert_eq!(code, 0, "--once exits 0 after one good image");
+    assert!(
+        stdout.iter().any(|l| l.starts_with("received chelsea.png")),
+        "{stdout:?}"
+    );
+    assert_same(&img, &out_dir.path().join("chelsea.png"));
+}
+
+#[test]
+fn through_netsim_at_10_percent_bursty_loss() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let (netsim, proxy) = start_netsim(
+        recv.addr,
+        &[
+            "--loss", "10%", "--burst", "4", "--delay", "5ms", "--rate", "50mbit", "--seed", "7",
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, seeded_bytes(1_500_000, 11)).expect("write");
+    let astro = testdata().join("astronaut.png");
+    let out = send(proxy, &[&big, &astro], &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = json_lines(
+        &String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        sent[0]["lost"].as_u64().unwrap_or(0) > 0,
+        "netsim lost nothing? {}",
+        sent[0]
+    );
+    assert!(sent[0]["recovered"].as_u64().unwrap_or(0) > 0);
+    recv.proc.wait_stdout_lines(2, T);
+    assert_same(&big, &recv.out.path().join("big.bin"));
+    assert_same(&astro, &recv.out.path().join("astronaut.png"));
+    drop(netsim);
+}
+
+#[test]
+fn two_senders_at_once() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.bin");
+    std::fs::write(&a, seeded_bytes(3_000_000, 1)).expect("write");
+    std::fs::write(&b, seeded_bytes(3_000_000, 2)).expect("write");
+    let addr = recv.addr;
+    let (a2, b2) = (a.clone(), b.clone());
+    let ta = std::thread::spawn(move || send(addr, &[&a2], &["--max-rate", "100mbit"]));
+    let tb = std::thread::spawn(move || send(addr, &[&b2], &["--max-rate", "100mbit"]));
+    let (oa, ob) = (ta.join().expect("a"), tb.join().expect("b"));
+    assert!(oa.status.success() && ob.status.success());
+    recv.proc.wait_stdout_lines(2, T);
+    assert_same(&a, &recv.out.path().join("a.bin"));
+    assert_same(&b, &recv.out.path().join("b.bin"));
+}
+
+#[test]
+fn random_datagrams_do_not_disturb_a_transfer() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("target.bin");
+    std::fs::write(&file, seeded_bytes(4_000_000, 3)).expect("write");
+    let addr = recv.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let sprayer = std::thread::spawn(move || {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut n = 0u64;
+        let mut i = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && n < 200_000 {
+            let len = 1 + (i * 7919 % 1400) as usize;
+            let mut d = seeded_bytes(len, i);
+            // Half look like udpix v1 packets of every type, to reach the deeper decoders.
+            if i % 2 == 0 && d.len() > 2 {
+                d[0] = 1;
+                d[1] = (i % 12) as u8;
+            }
+            let _ = sock.send_to(&d, addr);
+            n += 1;
+            i += 1;
+            if n % 64 == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        n
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let out = send(addr, &[&file], &["--max-rate", "200mbit"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sprayed = sprayer.join().expect("sprayer");
+    assert!(sprayed > 100, "sprayed only {sprayed}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    recv.proc.wait_stdout_lines(1, T);
+    assert_same(&file, &recv.out.path().join("target.bin"));
+    assert_eq!(files_in(recv.out.path()), vec!["target.bin".to_owned()]);
+}
+
+/// Drives a protocol-level sender over a plain socket: lets a test offer any name.
+fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let config = SenderConfig::default();
+    let offer = Sender::offer_for(&config, name, data, "", None);
+    let mut s = Sender::new(
+        Instant::now(),
+        config,
+        0x5eed,
+        offer,
+        Bytes::copy_from_slice(data),
+    );
+    let mut buf = Vec::new();
+    let mut rx = vec![0u8; 65536];
+    let deadline = Instant::now() + T;
+    while !s.is_finished() && Instant::now() < deadline {
+        while s.poll_transmit(Instant::now(), &mut buf) {
+            sock.send_to(&buf, to).expect("send");
+        }
+        let wait = s
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(10))
+            .max(Duration::from_micros(100));
+        sock.set_read_timeout(Some(wait)).expect("timeout");
+        match sock.recv_from(&mut rx) {
+            Ok((n, _)) => s.handle(Instant::now(), &rx[..n]),
+            Err(_) => s.handle_timeout(Instant::now()),
+        }
+    }
+    match s.outcome() {
+        Some(Ok(m)) => Ok(m.clone()),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("timed out".into()),
+    }
+}
+
+#[test]
+fn hostile_names_land_inside_the_folder() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let outside = recv.out.path().parent().expect("parent").join("x.png");
+    let outside_before = outside.exists();
+    let absolute = Path::new("/tmp/udpix-abs.png");
+    let absolute_before = absolute.exists();
+    let cases: [(&str, &str); 4] = [
+        ("../../x.png", "x.png"),
+        ("/tmp/udpix-abs.png", "udpix-abs.png"),
+        ("..", "image"),
+        ("evil\u{1b}[2J\nname.png", "evil[2Jname.png"),
+    ];
+    for (i, (name, expect)) in cases.iter().enumerate() {
+        let data = seeded_bytes(5000 + i, i as u64);
+        raw_send(recv.addr, name, &data).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        recv.proc.wait_stdout_lines(i + 1, T);
+        let landed = recv.out.path().join(expect);
+        assert_eq!(
+            std::fs::read(&landed).expect("landed inside"),
+            data,
+            "{name:?}"
+        );
+    }
+    assert!(
+        outside_before || !outside.exists(),
+        "wrote outside the output folder"
+    );
+    assert!(
+        absolute_before || !absolute.exists(),
+        "followed an absolute path"
+    );
+}
+
+#[test]
+fn existing_file_is_not_overwritten() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let existing = recv.out.path().join("chelsea.png");
+    std::fs::write(&existing, b"precious").expect("write");
+    let img = testdata().join("chelsea.png");
+    assert!(send(recv.addr, &[&img, &img], &[]).status.success());
+    recv.proc.wait_stdout_lines(2, T);
+    assert_eq!(std::fs::read(&existing).expect("read"), b"precious");
+    assert_same(&img, &recv.out.path().join("chelsea (1).png"));
+    assert_same(&img, &recv.out.path().join("chelsea (2).png"));
+}
+
+#[test]
+fn unreachable_receiver_fails_clearly() {
+    // A bound socket that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let img = testdata().join("chessboard_GRAY.png");
+    let start = Instant::now();
+    let out = send(addr, &[&img], &["--timeout", "1s"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no answer from"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn too_large_is_refused_and_unreadable_file_reported() {
+    let recv = start_recv("127.0.0.1:0", &["--max-size", "1000"]);
+    let img = testdata().join("astronaut.png");
+    let out = send(recv.addr, &[&img], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused") && err.contains("limit"), "{err}");
+    let out = send(recv.addr, &[Path::new("/nonexistent/nope.png")], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    assert!(files_in(recv.out.path()).is_empty());
+}
+
+#[test]
+fn ipv6_loopback() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let recv = start_recv("[::1]:0", &[]);
+    let img = testdata().join("rocket.jpg");
+    let out = send(recv.addr, &[&img], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    recv.proc.wait_stdout_lines(1, T);
+    assert_same(&img, &recv.out.path().join("rocket.jpg"));
+}
