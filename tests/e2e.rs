@@ -339,3 +339,112 @@ fn ipv6_loopback() {
     recv.proc.wait_stdout_lines(1, T);
     assert_same(&img, &recv.out.path().join("rocket.jpg"));
 }
+
+#[test]
+fn receiver_that_vanishes_fails_the_sender_cleanly() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("slow.bin");
+    std::fs::write(&file, seeded_bytes(1_000_000, 5)).expect("write");
+    let addr = recv.addr;
+    let f2 = file.clone();
+    let start = Instant::now();
+    let sender =
+        std::thread::spawn(move || send(addr, &[&f2], &["--max-rate", "2mbit", "--timeout", "1s"]));
+    std::thread::sleep(Duration::from_millis(700));
+    drop(recv); // kills the receiver mid-transfer
+    let out = sender.join().expect("sender thread");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stopped answering") || err.contains("closed"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn sender_that_vanishes_leaves_no_partial_file() {
+    let recv = start_recv("127.0.0.1:0", &["--idle-timeout", "500ms"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("partial.bin");
+    std::fs::write(&file, seeded_bytes(1_000_000, 6)).expect("write");
+    let to = recv.addr.to_string();
+    let f = file.to_str().expect("utf8").to_owned();
+    let mut sender = Proc::spawn(&["send", &to, &f, "--max-rate", "2mbit"]);
+    // Wait until the receiver has started writing (a temp file exists), then kill the sender.
+    let start = Instant::now();
+    while files_in(recv.out.path()).is_empty() {
+        assert!(start.elapsed() < T, "transfer never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = sender.child.kill();
+    recv.proc.wait_stderr("sender went silent", T);
+    assert!(
+        files_in(recv.out.path()).is_empty(),
+        "left {:?}",
+        files_in(recv.out.path())
+    );
+    // The receiver still serves the next sender.
+    let img = testdata().join("camera.png");
+    assert!(send(recv.addr, &[&img], &[]).status.success());
+    recv.proc.wait_stdout_lines(2, T);
+    assert_same(&img, &recv.out.path().join("camera.png"));
+}
+
+#[test]
+fn netsim_prints_counters_periodically_and_on_sigterm() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let (netsim, proxy) = start_netsim(
+        recv.addr,
+        &[
+            "--loss",
+            "5%:0",
+            "--duplicate",
+            "2%",
+            "--corrupt",
+            "1%",
+            "--reorder",
+            "2%",
+            "--jitter",
+            "1ms",
+            "--stats-interval",
+            "200ms",
+        ],
+    );
+    let img = testdata().join("coffee.png");
+    assert!(send(proxy, &[&img], &[]).status.success());
+    recv.proc.wait_stdout_lines(1, T);
+    assert_same(&img, &recv.out.path().join("coffee.png"));
+    netsim.wait_stderr("netsim   up:", T);
+    let pid = netsim.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let (code, _, err) = netsim.wait(T);
+    assert_eq!(code, 0, "{err:?}");
+    let up = err
+        .iter()
+        .rev()
+        .find(|l| l.contains("netsim   up:"))
+        .expect("final counters");
+    assert!(
+        up.contains(" lost") && up.contains("duplicated") && up.contains("corrupted"),
+        "{up}"
+    );
+    let lost: u64 = up
+        .split(", ")
+        .find(|p| p.ends_with(" lost"))
+        .and_then(|p| p.trim_end_matches(" lost").parse().ok())
+        .expect("lost count");
+    assert!(lost > 0, "{up}");
+}

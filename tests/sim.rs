@@ -69,7 +69,7 @@ fn lossless_transfer_is_exact_and_near_the_link_limit() {
 fn bernoulli_loss_up_to_30_percent_many_seeds() {
     let d = data(200_000, 2);
     for loss in [0.01, 0.05, 0.1, 0.2, 0.3] {
-        for seed in 0..8 {
+        for seed in 0..20 {
             let r = run(&d, path(loss, 0.0), path(loss, 0.0), seed);
             assert_exact(&r, &d, &format!("loss {loss} seed {seed}"));
             if loss >= 0.05 {
@@ -86,7 +86,7 @@ fn bernoulli_loss_up_to_30_percent_many_seeds() {
 fn bursty_loss_many_seeds() {
     let d = data(200_000, 3);
     for (loss, burst) in [(0.1, 4.0), (0.2, 8.0), (0.3, 3.0)] {
-        for seed in 0..8 {
+        for seed in 0..20 {
             let r = run(&d, path(loss, burst), path(loss, burst), 100 + seed);
             assert_exact(&r, &d, &format!("loss {loss} burst {burst} seed {seed}"));
         }

@@ -55,13 +55,13 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                     Event::Started { id, offer, .. } => bars.start(id, &offer.name, offer.size, offer.chunk_size),
                     Event::Finished(r) => {
                         bars.finish(r.id);
-                        if args.json {
-                            bars.println(&json_line(&r));
-                        } else {
-                            match &r.result {
-                                Ok(()) => bars.println(&human_line(&r)),
-                                Err(e) => bars.eprintln(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer)),
-                            }
+                        match (&r.result, args.json) {
+                            (_, true) => bars.println(&json_line(&r)),
+                            (Ok(()), false) => bars.println(&human_line(&r)),
+                            (Err(_), false) => {}
+                        }
+                        if let Err(e) = &r.result {
+                            bars.eprintln(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer));
                         }
                         if args.once {
                             break if r.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };

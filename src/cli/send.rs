@@ -90,9 +90,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             println!("{}", human_line(&report));
         }
         if let Err(e) = &report.result {
-            if !args.json {
-                eprintln!("udpix: error: {}: {e}", path.display());
-            }
+            eprintln!("udpix: error: {}: {e}", path.display());
             failures += 1;
         }
     }
