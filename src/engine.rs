@@ -17,7 +17,9 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use crate::proto::receiver::{EndpointStats, Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use crate::proto::receiver::{
+    EndpointStats, Placement, Receiver, ReceiverConfig, ReceiverEvent, SessionKey,
+};
 use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::stats::TransferStats;
 use crate::proto::wire::{self, Offer};
@@ -406,7 +408,7 @@ pub async fn run_receiver(
                     match r {
                         Ok((n, from)) => {
                             if let Some(p) = core.handle(now, from, &buf[..n]) {
-                                store_chunk(&mut core, &mut out, &incoming, p.key, p.chunk, p.offset, p.data, p.recovered);
+                                store_chunk(&mut core, &mut out, &mut incoming, p, now);
                             }
                         }
                         // ICMP errors from earlier sends surface here on some systems: ignore.
@@ -455,31 +457,39 @@ fn is_transient(e: &std::io::Error) -> bool {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Writes a placed chunk; a write error ends the session (CLOSE to the sender, report here).
 fn store_chunk(
     core: &mut Receiver,
     out: &mut Outlet,
-    incoming: &HashMap<SessionKey, Incoming>,
-    key: SessionKey,
-    chunk: u32,
-    offset: u64,
-    data: &[u8],
-    recovered: bool,
+    incoming: &mut HashMap<SessionKey, Incoming>,
+    p: Placement<'_>,
+    now: Instant,
 ) {
-    let Some(inc) = incoming.get(&key) else {
+    let Some(inc) = incoming.get(&p.key) else {
         return;
     };
     let Some(file) = &inc.file else { return };
-    if let Err(e) = file.write_at(offset, data) {
-        core.abort(key, wire::reason::STORE_FAILED, &e.to_string());
+    if let Err(e) = file.write_at(p.offset, p.data) {
+        let stats = core.session_stats(&p.key).unwrap_or_default();
+        core.abort(p.key, wire::reason::STORE_FAILED, &e.to_string());
+        if let Some(inc) = incoming.remove(&p.key) {
+            out.lifecycle(finished(
+                inc,
+                p.key.peer,
+                None,
+                stats,
+                now,
+                Err(e.to_string()),
+            ));
+        }
         return;
     }
-    let what = if recovered {
+    let what = if p.recovered {
         ChunkWhat::Recovered
     } else {
         ChunkWhat::Received
     };
-    out.chunk(inc.id, chunk, what);
+    out.chunk(inc.id, p.chunk, what);
 }
 
 fn finished(

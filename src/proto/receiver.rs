@@ -145,7 +145,6 @@ enum Phase {
 #[derive(Debug)]
 struct Session {
     offer: Offer,
-    offer_pn: u32,
     held: Vec<u64>,
     held_count: u32,
     phase: Phase,
@@ -412,7 +411,6 @@ impl Receiver {
             if matches!(s.phase, Phase::Finished { .. }) {
                 Self::queue_done(s, key, &mut self.outbox);
             } else {
-                s.offer_pn = pn;
                 let h = s.header(kind::ACCEPT, key.session);
                 self.outbox.push_back(Transmit {
                     dest: key.peer,
@@ -441,7 +439,6 @@ impl Receiver {
         let words = (offer.chunk_count as usize).div_ceil(64);
         let mut session = Session {
             offer: offer.clone(),
-            offer_pn: pn,
             held: vec![0; words],
             held_count: 0,
             phase: Phase::Receiving,

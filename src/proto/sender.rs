@@ -363,6 +363,8 @@ impl Sender {
                 };
                 self.delivered_time = now;
                 self.first_sent_time = now;
+                // Arms the probe timer even when there is no chunk to send (an empty file).
+                self.last_eliciting = Some(now);
                 self.events.push_back(SenderEvent::Accepted);
             }
             Body::Refuse { reason, .. } => self.finish(Err(SendError::Refused(reason))),
@@ -421,7 +423,7 @@ impl Sender {
                             .update(sample, Duration::from_micros(u64::from(ack.ack_delay_us)));
                     }
                 }
-                self.on_packet_acked(now, pn, p);
+                self.on_packet_acked(now, p);
             }
         }
         if let Some(l) = newly_largest {
@@ -437,7 +439,7 @@ impl Sender {
         }
     }
 
-    fn on_packet_acked(&mut self, now: Instant, _pn: u32, p: SentPacket) {
+    fn on_packet_acked(&mut self, now: Instant, p: SentPacket) {
         self.in_flight = self.in_flight.saturating_sub(p.size as u64);
         self.delivered += p.size as u64;
         self.delivered_time = now;

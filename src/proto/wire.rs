@@ -504,15 +504,16 @@ pub fn encode(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&first.end.to_be_bytes());
             out.extend_from_slice(&a.ack_delay_us.to_be_bytes());
             out.extend_from_slice(&a.chunks_held.to_be_bytes());
-            out.extend_from_slice(&(first.end - first.start).to_be_bytes());
+            out.extend_from_slice(&first.end.saturating_sub(first.start).to_be_bytes());
             let extra = &a.ranges[1.min(a.ranges.len())..];
             let extra = &extra[..extra.len().min(MAX_ACK_RANGES)];
             out.push(extra.len() as u8);
             let mut smallest = first.start;
             for r in extra {
-                let gap = smallest - r.end - 2;
+                // Saturating: malformed input ranges give a wrong ACK, never a panic.
+                let gap = smallest.saturating_sub(r.end).saturating_sub(2);
                 out.extend_from_slice(&gap.to_be_bytes());
-                out.extend_from_slice(&(r.end - r.start).to_be_bytes());
+                out.extend_from_slice(&r.end.saturating_sub(r.start).to_be_bytes());
                 smallest = r.start;
             }
         }

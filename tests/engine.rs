@@ -1,0 +1,118 @@
+//! The engine over real loopback sockets: a consumer that never reads must not stall a transfer.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use udpix::engine::{self, Event, ReceiveOptions};
+use udpix::proto::receiver::ReceiverConfig;
+use udpix::proto::sender::{Sender, SenderConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_consumer_never_stalls_the_transfer() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    // Capacity 1 and nobody reading: nearly every chunk event must be dropped, not waited on.
+    let (rpub, rsub) = engine::channel(1);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+
+    let data = common::seeded_bytes(8 << 20, 42);
+    let config = SenderConfig::default();
+    let offer = Sender::offer_for(&config, "stall.bin", &data, "", None);
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, ssub) = engine::channel(1);
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine::send(
+            &ssock,
+            raddr,
+            config,
+            offer,
+            Bytes::from(data.clone()),
+            7,
+            spub,
+        ),
+    )
+    .await
+    .expect("transfer finished in time")
+    .expect("no socket error");
+    assert_eq!(report.result, Ok(()));
+    assert!(
+        ssub.snapshot.borrow().dropped_events > 1000,
+        "sender events were not dropped?"
+    );
+
+    // The receiver has written the file even though its consumer never read an event.
+    let path = out.path().join("stall.bin");
+    let mut waited = Duration::ZERO;
+    while !path.exists() && waited < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    assert_eq!(std::fs::read(&path).expect("received file"), data);
+    drop(rsub);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_and_snapshots_reach_a_reader() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, mut rsub) = engine::channel(64);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let img = std::fs::read(common::testdata().join("astronaut.png")).expect("image");
+    let config = SenderConfig::default();
+    let (format, dims) = engine::image_info(&img);
+    assert_eq!((format.as_str(), dims), ("png", Some((512, 512))));
+    let offer = Sender::offer_for(&config, "astronaut.png", &img, &format, dims);
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, _ssub) = engine::channel(64);
+    let report = engine::send(
+        &ssock,
+        raddr,
+        config,
+        offer,
+        Bytes::from(img.clone()),
+        1,
+        spub,
+    )
+    .await
+    .expect("send");
+    assert_eq!(report.result, Ok(()));
+    let mut started = false;
+    let mut chunks = 0;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), rsub.events.recv())
+            .await
+            .expect("event in time")
+            .expect("channel open");
+        match ev {
+            Event::Started { offer, .. } => {
+                started = true;
+                assert_eq!(offer.width, 512);
+            }
+            Event::Chunk(_) => chunks += 1,
+            Event::Finished(r) => {
+                assert_eq!(r.result, Ok(()));
+                assert_eq!(r.stats.chunks_done, r.offer.chunk_count);
+                assert!(r.path.is_some());
+                break;
+            }
+            Event::Notice(_) => {}
+        }
+    }
+    assert!(started && chunks > 0);
+}
