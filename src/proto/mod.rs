@@ -7,6 +7,7 @@
 //! 3. after either, drain `poll_transmit(now, ..)` until it returns nothing, then `poll_event()`;
 //! 4. sleep until `poll_timeout()` or the next datagram, whichever is first.
 
+pub mod crypto;
 pub mod pacing;
 pub mod ranges;
 pub mod rate;

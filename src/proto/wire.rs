@@ -23,6 +23,15 @@ pub const MAX_REASON_LEN: usize = 512;
 pub const MAX_FORMAT_LEN: usize = 16;
 /// Most extra ranges one ACK carries; keeps an ACK well under any datagram limit.
 pub const MAX_ACK_RANGES: usize = 64;
+/// Bytes of a SPAKE2 message.
+pub const PAKE_LEN: usize = 33;
+/// Bytes of a key confirmation.
+pub const CONFIRM_LEN: usize = 32;
+/// Longest address-validation cookie.
+pub const MAX_COOKIE_LEN: usize = 64;
+/// A HELLO datagram is padded to at least this size, so a receiver may answer it with up to
+/// three times as much before the address is validated, and no more.
+pub const MIN_HELLO_DATAGRAM: usize = 1200;
 /// Largest UDP payload udpix will ever build or accept.
 pub const MAX_DATAGRAM: usize = 65_507;
 
@@ -74,8 +83,14 @@ pub mod kind {
     pub const CLOSE: u8 = 0x09;
     /// Reserved: forward-error-correction repair symbol (a later version).
     pub const REPAIR: u8 = 0x0a;
-    /// Reserved: first of the handshake types (passphrase login, a later version).
-    pub const HANDSHAKE_FIRST: u8 = 0x10;
+    /// Sender starts the passphrase handshake (SPAKE2 message, padded to 1200 bytes).
+    pub const HELLO: u8 = 0x10;
+    /// Receiver asks the sender to prove its address: repeat HELLO with this cookie.
+    pub const RETRY: u8 = 0x11;
+    /// Receiver's SPAKE2 message and key confirmation.
+    pub const HELLO_REPLY: u8 = 0x12;
+    /// Sender's key confirmation; after it, every packet is sealed.
+    pub const CONFIRM: u8 = 0x13;
 }
 
 /// The fields every packet starts with.
@@ -231,6 +246,30 @@ pub enum Body<'a> {
         /// Human-readable explanation.
         reason: String,
     },
+    /// See [`kind::HELLO`].
+    Hello {
+        /// The sender's SPAKE2 message.
+        pake: [u8; PAKE_LEN],
+        /// The cookie from a RETRY, or empty.
+        cookie: Vec<u8>,
+    },
+    /// See [`kind::RETRY`].
+    Retry {
+        /// Echo this in the next HELLO.
+        cookie: Vec<u8>,
+    },
+    /// See [`kind::HELLO_REPLY`].
+    HelloReply {
+        /// The receiver's SPAKE2 message.
+        pake: [u8; PAKE_LEN],
+        /// The receiver's key confirmation.
+        confirm: [u8; CONFIRM_LEN],
+    },
+    /// See [`kind::CONFIRM`].
+    Confirm {
+        /// The sender's key confirmation.
+        confirm: [u8; CONFIRM_LEN],
+    },
 }
 
 /// A decoded datagram.
@@ -259,6 +298,10 @@ impl Body<'_> {
             Body::Done { .. } => kind::DONE,
             Body::Ping => kind::PING,
             Body::Close { .. } => kind::CLOSE,
+            Body::Hello { .. } => kind::HELLO,
+            Body::Retry { .. } => kind::RETRY,
+            Body::HelloReply { .. } => kind::HELLO_REPLY,
+            Body::Confirm { .. } => kind::CONFIRM,
         }
     }
 }
@@ -295,8 +338,11 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(a))
     }
     fn hash(&mut self) -> Result<[u8; 32], WireError> {
-        let mut a = [0u8; 32];
-        a.copy_from_slice(self.take(32)?);
+        self.array::<32>()
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
     fn text(&mut self, len: usize, max: usize) -> Result<String, WireError> {
@@ -345,9 +391,14 @@ pub fn decode(buf: &[u8]) -> Result<Packet<'_>, WireError> {
     if crc32fast::hash(content) != sum {
         return Err(WireError::Checksum);
     }
-    let mut r = Reader {
-        buf: &content[HEADER_LEN..],
-    };
+    let body = decode_body(&header, &content[HEADER_LEN..])?;
+    Ok(Packet { header, body })
+}
+
+/// Decodes a body that arrived as `header` says (after its checksum or AEAD tag was checked
+/// and removed). Never panics, whatever the input.
+pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, WireError> {
+    let mut r = Reader { buf: body };
     let body = match header.kind {
         kind::OFFER => {
             let name_len = usize::from(r.u16()?);
@@ -446,10 +497,37 @@ pub fn decode(buf: &[u8]) -> Result<Packet<'_>, WireError> {
             }
         }
         kind::PING => Body::Ping,
+        kind::HELLO => {
+            let pake = r.array::<PAKE_LEN>()?;
+            let len = usize::from(r.u8()?);
+            if len > MAX_COOKIE_LEN {
+                return Err(WireError::Invalid("cookie too long"));
+            }
+            let cookie = r.take(len)?.to_vec();
+            // The rest is padding, there to make the datagram large (address validation).
+            let _ = r.rest();
+            Body::Hello { pake, cookie }
+        }
+        kind::RETRY => {
+            let len = usize::from(r.u8()?);
+            if len > MAX_COOKIE_LEN {
+                return Err(WireError::Invalid("cookie too long"));
+            }
+            Body::Retry {
+                cookie: r.take(len)?.to_vec(),
+            }
+        }
+        kind::HELLO_REPLY => Body::HelloReply {
+            pake: r.array::<PAKE_LEN>()?,
+            confirm: r.array::<CONFIRM_LEN>()?,
+        },
+        kind::CONFIRM => Body::Confirm {
+            confirm: r.array::<CONFIRM_LEN>()?,
+        },
         other => return Err(WireError::UnknownType(other)),
     };
     r.finish()?;
-    Ok(Packet { header, body })
+    Ok(body)
 }
 
 fn put_text(out: &mut Vec<u8>, text: &str, max: usize, wide: bool) {
@@ -469,6 +547,14 @@ fn put_text(out: &mut Vec<u8>, text: &str, max: usize, wide: bool) {
 /// Appends the encoding of a packet to `out`. ACK ranges past [`MAX_ACK_RANGES`] are
 /// left out (the oldest); names and reasons are clipped to their limits.
 pub fn encode(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    encode_unsealed(header, body, out);
+    let sum = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&sum.to_be_bytes());
+}
+
+/// Appends header and body without any trailer: the caller seals it with an AEAD key.
+pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
     debug_assert_eq!(header.kind, body.kind());
     let start = out.len();
     out.push(VERSION);
@@ -527,9 +613,27 @@ pub fn encode(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             put_text(out, message, MAX_REASON_LEN, true);
         }
         Body::Ping => {}
+        Body::Hello { pake, cookie } => {
+            out.extend_from_slice(pake);
+            let len = cookie.len().min(MAX_COOKIE_LEN);
+            out.push(len as u8);
+            out.extend_from_slice(&cookie[..len]);
+            let target = start + MIN_HELLO_DATAGRAM - TRAILER_LEN;
+            if out.len() < target {
+                out.resize(target, 0);
+            }
+        }
+        Body::Retry { cookie } => {
+            let len = cookie.len().min(MAX_COOKIE_LEN);
+            out.push(len as u8);
+            out.extend_from_slice(&cookie[..len]);
+        }
+        Body::HelloReply { pake, confirm } => {
+            out.extend_from_slice(pake);
+            out.extend_from_slice(confirm);
+        }
+        Body::Confirm { confirm } => out.extend_from_slice(confirm),
     }
-    let sum = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&sum.to_be_bytes());
 }
 
 /// Encodes a packet into a fresh buffer.
@@ -620,6 +724,20 @@ mod tests {
             message: "saved".into(),
         });
         roundtrip(Body::Ping);
+        roundtrip(Body::Hello {
+            pake: [4; PAKE_LEN],
+            cookie: vec![9; 36],
+        });
+        roundtrip(Body::Retry {
+            cookie: vec![1; 36],
+        });
+        roundtrip(Body::HelloReply {
+            pake: [5; PAKE_LEN],
+            confirm: [6; CONFIRM_LEN],
+        });
+        roundtrip(Body::Confirm {
+            confirm: [7; CONFIRM_LEN],
+        });
         roundtrip(Body::Close {
             code: reason::CANCELLED,
             reason: "bye".into(),
@@ -735,6 +853,18 @@ mod tests {
     }
 
     #[test]
+    fn hello_is_padded_for_address_validation() {
+        let bytes = encode_vec(
+            &hdr(kind::HELLO, 0),
+            &Body::Hello {
+                pake: [0; PAKE_LEN],
+                cookie: Vec::new(),
+            },
+        );
+        assert_eq!(bytes.len(), MIN_HELLO_DATAGRAM);
+    }
+
+    #[test]
     fn chunk_len_is_exact() {
         let o = sample_offer();
         assert_eq!(o.chunk_len(0), Some(1000));
@@ -750,7 +880,7 @@ mod tests {
 
         #[test]
         fn valid_header_random_body_never_panics(
-            kind in 0u8..0x12,
+            kind in 0u8..0x16,
             body in proptest::collection::vec(any::<u8>(), 0..600),
         ) {
             let ping = encode_vec(&hdr(kind::PING, 0), &Body::Ping);

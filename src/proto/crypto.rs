@@ -1,0 +1,433 @@
+//! Passphrase login and datagram protection.
+//!
+//! - Key agreement: SPAKE2 (Ed25519 group, symmetric mode) from the shared passphrase. A
+//!   passive listener learns nothing; an active attacker gets one guess per handshake; a
+//!   recorded handshake allows no offline dictionary attack.
+//! - Key schedule: HKDF-SHA256 over the SPAKE2 key, bound to the session id and both SPAKE2
+//!   messages, gives one AEAD key and IV per direction and one confirmation key per side.
+//! - Key confirmation: each side proves it holds the key with an HMAC over the transcript
+//!   before any metadata or image data flows.
+//! - Protection: AES-256-GCM; the 14-byte header is authenticated (AAD) and the packet
+//!   number, XORed into the per-direction IV, is the nonce, so a nonce is never reused.
+//!   A sliding window drops replayed packet numbers.
+//! - Address validation: stateless cookies (HMAC of address, session id and time).
+
+use std::net::SocketAddr;
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::{digest, hkdf, hmac};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+
+use super::wire::HEADER_LEN;
+
+/// Bytes of the AEAD tag that ends a sealed datagram.
+pub const TAG_LEN: usize = 16;
+/// Bytes of a SPAKE2 message (Ed25519 group).
+pub const PAKE_MSG_LEN: usize = 33;
+/// Bytes of a key confirmation.
+pub const CONFIRM_LEN: usize = 32;
+/// Bytes of an address-validation cookie: 4 of time, 32 of MAC.
+pub const COOKIE_LEN: usize = 36;
+/// How long a cookie stays valid, in seconds.
+pub const COOKIE_LIFETIME_SECS: u32 = 10;
+/// Packet numbers remembered behind the largest for replay detection.
+pub const REPLAY_WINDOW: u32 = 4096;
+
+const IDENTITY: &[u8] = b"udpix/1";
+const SALT: &[u8] = b"udpix v1 key schedule";
+
+/// The shared secret both sides were given. Never printed or sent.
+#[derive(Clone)]
+pub struct Passphrase(Vec<u8>);
+
+impl Passphrase {
+    /// Wraps a passphrase; surrounding white space is not part of it.
+    pub fn new(text: &str) -> Self {
+        Self(text.trim().as_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+/// One side's half-done SPAKE2 exchange.
+pub struct Pake {
+    state: Spake2<Ed25519Group>,
+    msg: [u8; PAKE_MSG_LEN],
+}
+
+impl std::fmt::Debug for Pake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pake(..)")
+    }
+}
+
+impl Pake {
+    /// Starts an exchange (fresh randomness from the system).
+    pub fn start(pass: &Passphrase) -> Self {
+        let (state, msg) = Spake2::<Ed25519Group>::start_symmetric(
+            &Password::new(&pass.0),
+            &Identity::new(IDENTITY),
+        );
+        let mut m = [0u8; PAKE_MSG_LEN];
+        let n = msg.len().min(PAKE_MSG_LEN);
+        m[..n].copy_from_slice(&msg[..n]);
+        Self { state, msg: m }
+    }
+
+    /// The message to send to the peer.
+    pub fn message(&self) -> [u8; PAKE_MSG_LEN] {
+        self.msg
+    }
+
+    /// Finishes with the peer's message; `None` if it is malformed. A wrong passphrase is not
+    /// detected here (SPAKE2 then yields different keys): key confirmation catches it.
+    pub fn finish(
+        self,
+        session: u64,
+        peer_msg: &[u8; PAKE_MSG_LEN],
+        client_msg: &[u8; PAKE_MSG_LEN],
+        server_msg: &[u8; PAKE_MSG_LEN],
+    ) -> Option<SessionKeys> {
+        let key = self.state.finish(peer_msg).ok()?;
+        Some(SessionKeys::derive(&key, session, client_msg, server_msg))
+    }
+}
+
+/// The keys of one session, as both sides derive them.
+#[derive(Debug)]
+pub struct SessionKeys {
+    /// Sender → receiver packets.
+    pub client_to_server: DirectionKey,
+    /// Receiver → sender packets.
+    pub server_to_client: DirectionKey,
+    confirm_client: hmac::Key,
+    confirm_server: hmac::Key,
+    transcript: [u8; 32],
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn expand(prk: &hkdf::Prk, label: &[u8], transcript: &[u8], out: &mut [u8]) {
+    let info = [label, transcript];
+    // Lengths here are fixed and far below HKDF's limit, so expansion cannot fail.
+    if let Ok(okm) = prk.expand(&info, Len(out.len())) {
+        let _ = okm.fill(out);
+    }
+}
+
+impl SessionKeys {
+    /// Derives every key from the SPAKE2 output and the handshake transcript.
+    pub fn derive(
+        pake_key: &[u8],
+        session: u64,
+        client_msg: &[u8; PAKE_MSG_LEN],
+        server_msg: &[u8; PAKE_MSG_LEN],
+    ) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"udpix/1 transcript");
+        ctx.update(&session.to_be_bytes());
+        ctx.update(client_msg);
+        ctx.update(server_msg);
+        let mut transcript = [0u8; 32];
+        transcript.copy_from_slice(ctx.finish().as_ref());
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(pake_key);
+        let dir = |key_label: &[u8], iv_label: &[u8]| {
+            let mut key = [0u8; 32];
+            let mut iv = [0u8; 12];
+            expand(&prk, key_label, &transcript, &mut key);
+            expand(&prk, iv_label, &transcript, &mut iv);
+            DirectionKey::new(&key, iv)
+        };
+        let mut cc = [0u8; 32];
+        let mut cs = [0u8; 32];
+        expand(&prk, b"confirm client", &transcript, &mut cc);
+        expand(&prk, b"confirm server", &transcript, &mut cs);
+        Self {
+            client_to_server: dir(b"c2s key", b"c2s iv"),
+            server_to_client: dir(b"s2c key", b"s2c iv"),
+            confirm_client: hmac::Key::new(hmac::HMAC_SHA256, &cc),
+            confirm_server: hmac::Key::new(hmac::HMAC_SHA256, &cs),
+            transcript,
+        }
+    }
+
+    fn tag(key: &hmac::Key, role: &[u8], transcript: &[u8; 32]) -> [u8; CONFIRM_LEN] {
+        let mut ctx = hmac::Context::with_key(key);
+        ctx.update(role);
+        ctx.update(transcript);
+        let mut out = [0u8; CONFIRM_LEN];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    /// The receiver's proof that it holds the key.
+    pub fn server_confirm(&self) -> [u8; CONFIRM_LEN] {
+        Self::tag(&self.confirm_server, b"server", &self.transcript)
+    }
+
+    /// The sender's proof that it holds the key.
+    pub fn client_confirm(&self) -> [u8; CONFIRM_LEN] {
+        Self::tag(&self.confirm_client, b"client", &self.transcript)
+    }
+
+    /// Checks the receiver's proof in constant time.
+    pub fn verify_server(&self, tag: &[u8; CONFIRM_LEN]) -> bool {
+        let mut msg = b"server".to_vec();
+        msg.extend_from_slice(&self.transcript);
+        hmac::verify(&self.confirm_server, &msg, tag).is_ok()
+    }
+
+    /// Checks the sender's proof in constant time.
+    pub fn verify_client(&self, tag: &[u8; CONFIRM_LEN]) -> bool {
+        let mut msg = b"client".to_vec();
+        msg.extend_from_slice(&self.transcript);
+        hmac::verify(&self.confirm_client, &msg, tag).is_ok()
+    }
+}
+
+/// AEAD key and IV of one direction.
+pub struct DirectionKey {
+    key: LessSafeKey,
+    iv: [u8; 12],
+}
+
+impl std::fmt::Debug for DirectionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirectionKey(..)")
+    }
+}
+
+impl DirectionKey {
+    /// A key from raw material (used by the key schedule and by test vectors).
+    pub fn new(key: &[u8; 32], iv: [u8; 12]) -> Self {
+        let unbound = UnboundKey::new(&AES_256_GCM, key);
+        // AES-256 takes exactly 32 bytes, which the type guarantees.
+        let key = LessSafeKey::new(unbound.unwrap_or_else(|_| unreachable!("32-byte AES key")));
+        Self { key, iv }
+    }
+
+    fn nonce(&self, pn: u32) -> Nonce {
+        let mut n = self.iv;
+        for (i, b) in pn.to_be_bytes().iter().enumerate() {
+            n[8 + i] ^= b;
+        }
+        Nonce::assume_unique_for_key(n)
+    }
+
+    /// Encrypts `packet[HEADER_LEN..]` in place (the header is authenticated, not hidden)
+    /// and appends the tag. `pn` must be the packet number in the header.
+    pub fn seal(&self, pn: u32, packet: &mut Vec<u8>) {
+        if packet.len() < HEADER_LEN {
+            return;
+        }
+        let (header, body) = packet.split_at_mut(HEADER_LEN);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(self.nonce(pn), Aad::from(&*header), body);
+        if let Ok(tag) = tag {
+            packet.extend_from_slice(tag.as_ref());
+        }
+    }
+
+    /// Authenticates and decrypts a sealed datagram in place; returns the plaintext body.
+    pub fn open<'a>(&self, pn: u32, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
+        if datagram.len() < HEADER_LEN + TAG_LEN {
+            return None;
+        }
+        let (header, body) = datagram.split_at_mut(HEADER_LEN);
+        let plain = self
+            .key
+            .open_in_place(self.nonce(pn), Aad::from(&*header), body)
+            .ok()?;
+        Some(&*plain)
+    }
+}
+
+/// Remembers which packet numbers were accepted, to drop replays.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayWindow {
+    largest: Option<u32>,
+    bits: Vec<u64>,
+}
+
+impl ReplayWindow {
+    fn slot(&self, pn: u32) -> Option<(usize, u64)> {
+        let largest = self.largest?;
+        let back = largest.checked_sub(pn)?;
+        (back < REPLAY_WINDOW).then(|| ((pn % REPLAY_WINDOW) as usize / 64, 1u64 << (pn % 64)))
+    }
+
+    /// True if `pn` has not been accepted and is not too old to tell.
+    pub fn is_fresh(&self, pn: u32) -> bool {
+        match self.largest {
+            None => true,
+            Some(l) if pn > l => true,
+            Some(_) => match self.slot(pn) {
+                Some((w, bit)) => self.bits.get(w).is_some_and(|x| x & bit == 0),
+                None => false,
+            },
+        }
+    }
+
+    /// Records `pn` as accepted (call only after authentication succeeded).
+    pub fn mark(&mut self, pn: u32) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; (REPLAY_WINDOW / 64) as usize];
+        }
+        match self.largest {
+            Some(l) if pn <= l => {}
+            Some(l) => {
+                // Clear the slots the window slides past.
+                let shift = (pn - l).min(REPLAY_WINDOW);
+                for k in 1..=shift {
+                    let p = l.wrapping_add(k);
+                    let w = (p % REPLAY_WINDOW) as usize / 64;
+                    self.bits[w] &= !(1u64 << (p % 64));
+                }
+                self.largest = Some(pn);
+            }
+            None => self.largest = Some(pn),
+        }
+        if let Some((w, bit)) = self.slot(pn) {
+            self.bits[w] |= bit;
+        }
+    }
+}
+
+/// Mints and checks stateless address-validation cookies.
+#[derive(Debug)]
+pub struct CookieJar {
+    key: hmac::Key,
+}
+
+impl CookieJar {
+    /// A jar keyed by `secret` (random per receiver run).
+    pub fn new(secret: &[u8; 32]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    fn input(peer: SocketAddr, session: u64, time: u32) -> Vec<u8> {
+        let mut m = peer.to_string().into_bytes();
+        m.extend_from_slice(&session.to_be_bytes());
+        m.extend_from_slice(&time.to_be_bytes());
+        m
+    }
+
+    /// A cookie for `peer` and `session` at `now_secs` (seconds on the receiver's clock).
+    pub fn mint(&self, peer: SocketAddr, session: u64, now_secs: u32) -> [u8; COOKIE_LEN] {
+        let mut c = [0u8; COOKIE_LEN];
+        c[..4].copy_from_slice(&now_secs.to_be_bytes());
+        let tag = hmac::sign(&self.key, &Self::input(peer, session, now_secs));
+        c[4..].copy_from_slice(tag.as_ref());
+        c
+    }
+
+    /// True if `cookie` was minted here for this address and session, recently.
+    pub fn check(&self, cookie: &[u8], peer: SocketAddr, session: u64, now_secs: u32) -> bool {
+        if cookie.len() != COOKIE_LEN {
+            return false;
+        }
+        let time = u32::from_be_bytes([cookie[0], cookie[1], cookie[2], cookie[3]]);
+        if time > now_secs || now_secs - time > COOKIE_LIFETIME_SECS {
+            return false;
+        }
+        hmac::verify(&self.key, &Self::input(peer, session, time), &cookie[4..]).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(a: &str, b: &str) -> (SessionKeys, SessionKeys) {
+        let client = Pake::start(&Passphrase::new(a));
+        let server = Pake::start(&Passphrase::new(b));
+        let (cm, sm) = (client.message(), server.message());
+        let ck = client.finish(7, &sm, &cm, &sm).expect("client finishes");
+        let sk = server.finish(7, &cm, &cm, &sm).expect("server finishes");
+        (ck, sk)
+    }
+
+    #[test]
+    fn same_passphrase_same_keys_and_confirmation() {
+        let (c, s) = handshake("7-orbit-lantern-mosaic", "7-orbit-lantern-mosaic");
+        assert!(c.verify_server(&s.server_confirm()));
+        assert!(s.verify_client(&c.client_confirm()));
+        let mut p = vec![1u8; HEADER_LEN];
+        p.extend_from_slice(b"secret image bytes");
+        c.client_to_server.seal(5, &mut p);
+        assert!(!p.windows(6).any(|w| w == b"secret"));
+        let body = s.client_to_server.open(5, &mut p).expect("opens");
+        assert_eq!(body, b"secret image bytes");
+    }
+
+    #[test]
+    fn wrong_passphrase_fails_confirmation_both_ways() {
+        let (c, s) = handshake("right", "wrong");
+        assert!(!c.verify_server(&s.server_confirm()));
+        assert!(!s.verify_client(&c.client_confirm()));
+    }
+
+    #[test]
+    fn tampering_wrong_pn_and_wrong_direction_fail() {
+        let (c, s) = handshake("pw", "pw");
+        let mut p = vec![1u8; HEADER_LEN];
+        p.extend_from_slice(b"hello");
+        c.client_to_server.seal(9, &mut p);
+        let mut flipped = p.clone();
+        flipped[3] ^= 1; // header is authenticated
+        assert!(s.client_to_server.open(9, &mut flipped).is_none());
+        let mut q = p.clone();
+        assert!(s.client_to_server.open(10, &mut q).is_none());
+        let mut r = p.clone();
+        assert!(s.server_to_client.open(9, &mut r).is_none());
+        let mut t = p.clone();
+        let last = t.len() - 1;
+        t[last] ^= 0x80;
+        assert!(s.client_to_server.open(9, &mut t).is_none());
+    }
+
+    #[test]
+    fn replay_window_drops_repeats_and_ancient() {
+        let mut w = ReplayWindow::default();
+        for pn in [0, 1, 5, 3, 2] {
+            assert!(w.is_fresh(pn));
+            w.mark(pn);
+            assert!(!w.is_fresh(pn));
+        }
+        assert!(w.is_fresh(4));
+        w.mark(10_000);
+        assert!(!w.is_fresh(5), "older than the window counts as replayed");
+        assert!(w.is_fresh(9_999));
+        w.mark(9_999);
+        assert!(!w.is_fresh(9_999));
+        assert!(w.is_fresh(10_001));
+    }
+
+    #[test]
+    fn cookies_bind_address_session_and_time() {
+        let jar = CookieJar::new(&[3; 32]);
+        let a: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:5001".parse().expect("addr");
+        let c = jar.mint(a, 1, 100);
+        assert!(jar.check(&c, a, 1, 105));
+        assert!(!jar.check(&c, b, 1, 105));
+        assert!(!jar.check(&c, a, 2, 105));
+        assert!(!jar.check(&c, a, 1, 100 + COOKIE_LIFETIME_SECS + 1));
+        let mut forged = c;
+        forged[10] ^= 1;
+        assert!(!jar.check(&forged, a, 1, 105));
+    }
+}
