@@ -368,6 +368,11 @@ pub async fn run_receiver(
                         out.lifecycle(finished(inc, key.peer, None, stats, now, Err(reason)));
                     }
                 }
+                ReceiverEvent::AuthFailed { peer } => {
+                    out.lifecycle(Event::Notice(format!(
+                        "authentication failed from {peer}: wrong passphrase? (repeated failures from that address are slowed down)"
+                    )));
+                }
                 ReceiverEvent::Refused { peer, reason } => {
                     out.lifecycle(Event::Notice(format!(
                         "refused an offer from {peer}: {reason}"
@@ -407,7 +412,7 @@ pub async fn run_receiver(
                     let Some(r) = next.take() else { break };
                     match r {
                         Ok((n, from)) => {
-                            if let Some(p) = core.handle(now, from, &buf[..n]) {
+                            if let Some(p) = core.handle(now, from, &mut buf[..n]) {
                                 store_chunk(&mut core, &mut out, &mut incoming, p, now);
                             }
                         }
@@ -610,7 +615,7 @@ pub async fn send(
                 for _ in 0..RECV_BATCH {
                     let Some(r) = next.take() else { break };
                     match r {
-                        Ok((n, from)) if from == peer || peer.ip().is_unspecified() => core.handle(now, &buf[..n]),
+                        Ok((n, from)) if from == peer || peer.ip().is_unspecified() => core.handle(now, &mut buf[..n]),
                         Ok(_) => {}
                         Err(e) if is_transient(&e) => {}
                         Err(e) => return Err(e),

@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod netsim;
+pub mod passphrase;
 pub mod proto;
 pub mod report;
 pub mod sim;

@@ -392,16 +392,16 @@ fn run_inner(
         let Some(next) = next else { break };
         now = now.max(next);
         while flight.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
-            let Some(Reverse((_, _, to_receiver, d))) = flight.pop() else {
+            let Some(Reverse((_, _, to_receiver, mut d))) = flight.pop() else {
                 break;
             };
             if to_receiver {
-                if let Some(p) = receiver.handle(now, sender_addr, &d) {
+                if let Some(p) = receiver.handle(now, sender_addr, &mut d) {
                     let off = p.offset as usize;
                     assembled[off..off + p.data.len()].copy_from_slice(p.data);
                 }
             } else {
-                sender.handle(now, &d);
+                sender.handle(now, &mut d);
             }
         }
         if sender.poll_timeout().is_some_and(|t| t <= now) {

@@ -212,7 +212,10 @@ fn random_datagrams_do_not_disturb_a_transfer() {
 /// Drives a protocol-level sender over a plain socket: lets a test offer any name.
 fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let config = SenderConfig::default();
+    let config = SenderConfig {
+        passphrase: Some(udpix::proto::crypto::Passphrase::new(PASSPHRASE)),
+        ..SenderConfig::default()
+    };
     let offer = Sender::offer_for(&config, name, data, "", None);
     let mut s = Sender::new(
         Instant::now(),
@@ -235,7 +238,7 @@ fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
             .max(Duration::from_micros(100));
         sock.set_read_timeout(Some(wait)).expect("timeout");
         match sock.recv_from(&mut rx) {
-            Ok((n, _)) => s.handle(Instant::now(), &rx[..n]),
+            Ok((n, _)) => s.handle(Instant::now(), &mut rx[..n]),
             Err(_) => s.handle_timeout(Instant::now()),
         }
     }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::netsim::{NetsimOptions, run as run_proxy};
+use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::proto::sender::{Sender, SenderConfig};
 use udpix::report::human_line;
@@ -58,8 +59,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let recv_addr = recv_socket.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (recv_pub, mut recv_sub) = engine::channel(1024);
+    let pass = Passphrase::new(&udpix::passphrase::generate());
     let options = ReceiveOptions {
-        config: ReceiverConfig::default(),
+        config: ReceiverConfig {
+            passphrase: Some(pass.clone()),
+            ..ReceiverConfig::default()
+        },
         out_dir: out_dir.clone(),
     };
     tokio::spawn(engine::run_receiver(
@@ -89,14 +94,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let proxy = tokio::spawn(run_proxy(proxy_socket, netsim, stop_rx, None, |_| {}));
     eprintln!(
         "udpix demo: receiver on {recv_addr} writing to {}; link {proxy_addr} -> {recv_addr}: \
-         {} Mbit/s, 10 ms each way, {:.0}% loss in bursts",
+         {} Mbit/s, 10 ms each way, {:.0}% loss in bursts; passphrase login and encryption on",
         out_dir.display(),
         args.rate_mbit,
         args.loss * 100.0
     );
 
     let socket = engine::bind(loopback)?;
-    let config = SenderConfig::default();
+    let config = SenderConfig {
+        passphrase: Some(pass),
+        ..SenderConfig::default()
+    };
     let mut failed = 0;
     for (i, (name, data)) in files.into_iter().enumerate() {
         let (format, dims) = engine::image_info(&data);

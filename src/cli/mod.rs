@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Printed by both sides when `--insecure` is on.
+pub const INSECURE_WARNING: &str = "udpix: warning: --insecure: no login and no encryption; \
+anyone who can reach the port can send files, and anyone on the path can read them";
+
 /// Stream images between machines over UDP, fast on lossy links.
 #[derive(Debug, Parser)]
 #[command(name = "udpix", version, about, long_about = None, arg_required_else_help = true)]
@@ -57,6 +61,18 @@ pub struct RecvArgs {
     /// Print one JSON object per image on stdout instead of a line of text.
     #[arg(long)]
     pub json: bool,
+    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE).
+    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Handshakes in progress at most; under more, senders must first return a cookie.
+    #[arg(long, env = "UDPIX_MAX_HANDSHAKES", default_value_t = 16)]
+    pub max_handshakes: usize,
+    /// Failed logins from one address per minute before it is made to wait.
+    #[arg(long, env = "UDPIX_MAX_FAILURES", default_value_t = 5)]
+    pub max_failures: u32,
 }
 
 /// `udpix send`.
@@ -79,6 +95,12 @@ pub struct SendArgs {
     /// Print one JSON object per image on stdout instead of a line of text.
     #[arg(long)]
     pub json: bool,
+    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE).
+    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `udpix netsim`. Each impairment takes one value for both directions or `UP:DOWN`

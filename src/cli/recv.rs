@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 use udpix::engine::{self, Event, ReceiveOptions};
+use udpix::passphrase;
+use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::report::{human_line, json_line};
 
@@ -29,6 +31,21 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let local = socket.local_addr()?;
+    let passphrase = if args.insecure {
+        eprintln!("{}", super::INSECURE_WARNING);
+        None
+    } else {
+        match passphrase::from_sources(args.passphrase_file.as_deref())? {
+            Some(p) => Some(p),
+            None => {
+                let words = passphrase::generate();
+                eprintln!(
+                    "udpix: passphrase: {words}\n       give it to the sender (UDPIX_PASSPHRASE or --passphrase-file, or type it at its prompt)"
+                );
+                Some(Passphrase::new(&words))
+            }
+        }
+    };
     eprintln!(
         "udpix: listening on {local}, writing images to {}",
         args.out.display()
@@ -38,6 +55,9 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             max_size: args.max_size,
             max_sessions: args.max_sessions.max(1),
             idle_timeout: args.idle_timeout.max(Duration::from_millis(100)),
+            passphrase,
+            max_handshakes: args.max_handshakes.max(2),
+            max_failures: args.max_failures.max(1),
             ..ReceiverConfig::default()
         },
         out_dir: args.out.clone(),

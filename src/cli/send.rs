@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use bytes::Bytes;
 use udpix::engine;
+use udpix::passphrase;
 use udpix::proto::sender::{Sender, SenderConfig};
 use udpix::report::{human_line, json_line};
 
@@ -24,6 +25,12 @@ async fn resolve(to: &str) -> anyhow::Result<SocketAddr> {
 
 /// Sends every file; exit 0 only when the receiver confirmed each one's hash.
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let passphrase = if args.insecure {
+        eprintln!("{}", super::INSECURE_WARNING);
+        None
+    } else {
+        Some(passphrase::for_sender(args.passphrase_file.as_deref())?)
+    };
     let peer = resolve(&args.to).await?;
     let local: SocketAddr = if peer.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -39,6 +46,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             .min(Duration::from_secs(5))
             .max(Duration::from_millis(500)),
         max_rate: args.max_rate,
+        passphrase,
     };
     let mut failures = 0usize;
     for (i, path) in args.files.iter().enumerate() {

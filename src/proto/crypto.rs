@@ -18,7 +18,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::{digest, hkdf, hmac};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
-use super::wire::HEADER_LEN;
+use super::wire::{self, Body, HEADER_LEN, Header, Packet, WireError, kind};
 
 /// Bytes of the AEAD tag that ends a sealed datagram.
 pub const TAG_LEN: usize = 16;
@@ -224,18 +224,19 @@ impl DirectionKey {
         Nonce::assume_unique_for_key(n)
     }
 
-    /// Encrypts `packet[HEADER_LEN..]` in place (the header is authenticated, not hidden)
-    /// and appends the tag. `pn` must be the packet number in the header.
-    pub fn seal(&self, pn: u32, packet: &mut Vec<u8>) {
-        if packet.len() < HEADER_LEN {
+    /// Seals the packet that starts at `out[start]`: encrypts what follows its header in
+    /// place (the header is authenticated, not hidden) and appends the tag. `pn` must be the
+    /// packet number in the header.
+    pub fn seal(&self, pn: u32, out: &mut Vec<u8>, start: usize) {
+        if out.len() < start + HEADER_LEN {
             return;
         }
-        let (header, body) = packet.split_at_mut(HEADER_LEN);
+        let (header, body) = out[start..].split_at_mut(HEADER_LEN);
         let tag = self
             .key
             .seal_in_place_separate_tag(self.nonce(pn), Aad::from(&*header), body);
         if let Ok(tag) = tag {
-            packet.extend_from_slice(tag.as_ref());
+            out.extend_from_slice(tag.as_ref());
         }
     }
 
@@ -250,6 +251,87 @@ impl DirectionKey {
             .open_in_place(self.nonce(pn), Aad::from(&*header), body)
             .ok()?;
         Some(&*plain)
+    }
+}
+
+/// How one end of a session protects what it sends and checks what it receives.
+#[derive(Debug)]
+pub enum Protection {
+    /// CRC-32 only (`--insecure`, or before the handshake completes).
+    Plain,
+    /// AES-256-GCM with a key per direction and a replay window.
+    Sealed(Box<SealedKeys>),
+}
+
+/// The keys and replay state of a protected session end.
+#[derive(Debug)]
+pub struct SealedKeys {
+    /// Key for what this end sends.
+    pub send: DirectionKey,
+    /// Key for what this end receives.
+    pub recv: DirectionKey,
+    /// Packet numbers already accepted.
+    pub replay: ReplayWindow,
+}
+
+/// Types that travel in clear even in a protected session: the handshake itself, and the
+/// refusals and closes a peer without keys must still be able to send.
+pub fn travels_in_clear(k: u8) -> bool {
+    matches!(
+        k,
+        kind::HELLO | kind::RETRY | kind::HELLO_REPLY | kind::CONFIRM | kind::REFUSE | kind::CLOSE
+    )
+}
+
+impl Protection {
+    /// Sealed protection sending with `send` and receiving with `recv`.
+    pub fn sealed(send: DirectionKey, recv: DirectionKey) -> Self {
+        Protection::Sealed(Box::new(SealedKeys {
+            send,
+            recv,
+            replay: ReplayWindow::default(),
+        }))
+    }
+
+    /// True when packets are sealed.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Protection::Sealed(_))
+    }
+
+    /// Appends the protected encoding of a packet to `out`.
+    pub fn encode(&self, header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
+        match self {
+            Protection::Sealed(k) if !travels_in_clear(header.kind) => {
+                let start = out.len();
+                wire::encode_unsealed(header, body, out);
+                k.send.seal(header.pn, out, start);
+            }
+            _ => wire::encode(header, body, out),
+        }
+    }
+
+    /// Checks and decodes a datagram; the flag says whether it was sealed. Sealed sessions
+    /// accept in clear only [`travels_in_clear`] types; the caller decides what to trust.
+    pub fn decode<'a>(&mut self, datagram: &'a mut [u8]) -> Result<(Packet<'a>, bool), WireError> {
+        let header = wire::decode_header(datagram)?;
+        match self {
+            Protection::Plain => Ok((wire::decode(datagram)?, false)),
+            Protection::Sealed(_) if travels_in_clear(header.kind) => {
+                Ok((wire::decode(datagram)?, false))
+            }
+            Protection::Sealed(k) => {
+                if !k.replay.is_fresh(header.pn) {
+                    return Err(WireError::Replayed);
+                }
+                let body = k
+                    .recv
+                    .open(header.pn, datagram)
+                    .ok_or(WireError::Unauthentic)?;
+                let body = wire::decode_body(&header, body)?;
+                k.replay.mark(header.pn);
+                Ok((Packet { header, body }, true))
+            }
+        }
     }
 }
 
@@ -367,7 +449,7 @@ mod tests {
         assert!(s.verify_client(&c.client_confirm()));
         let mut p = vec![1u8; HEADER_LEN];
         p.extend_from_slice(b"secret image bytes");
-        c.client_to_server.seal(5, &mut p);
+        c.client_to_server.seal(5, &mut p, 0);
         assert!(!p.windows(6).any(|w| w == b"secret"));
         let body = s.client_to_server.open(5, &mut p).expect("opens");
         assert_eq!(body, b"secret image bytes");
@@ -385,7 +467,7 @@ mod tests {
         let (c, s) = handshake("pw", "pw");
         let mut p = vec![1u8; HEADER_LEN];
         p.extend_from_slice(b"hello");
-        c.client_to_server.seal(9, &mut p);
+        c.client_to_server.seal(9, &mut p, 0);
         let mut flipped = p.clone();
         flipped[3] ^= 1; // header is authenticated
         assert!(s.client_to_server.open(9, &mut flipped).is_none());

@@ -9,18 +9,27 @@
 //! the sender with DONE, which it repeats for a while to any late packet of that session.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::MAX_ACK_DELAY;
+use super::crypto::{CookieJar, Pake, Passphrase, Protection, SessionKeys};
 use super::ranges::RangeSet;
 use super::stats::TransferStats;
-use super::wire::{self, Body, Header, Offer, kind};
+use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
 
 /// Ranges of received packet numbers remembered per session.
 const PN_RANGES_KEPT: usize = 256;
 /// Finished sessions remembered (to repeat DONE), at most.
 const MAX_LINGERING: usize = 1024;
+/// Addresses whose failed logins are remembered, at most.
+const MAX_FAILURE_RECORDS: usize = 4096;
+/// Failed logins count within this window.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Longest an address is made to wait after failed logins.
+const MAX_THROTTLE: Duration = Duration::from_secs(60);
+/// A handshake not completed by an offer within this time is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Knobs for the receiving endpoint.
 #[derive(Debug, Clone)]
@@ -35,6 +44,14 @@ pub struct ReceiverConfig {
     pub linger: Duration,
     /// Acknowledge after this many data packets at the latest.
     pub ack_every: u32,
+    /// The shared passphrase; `None` accepts senders in clear (`--insecure`).
+    pub passphrase: Option<Passphrase>,
+    /// Handshakes in progress at most; past half of it, senders must return a cookie first.
+    pub max_handshakes: usize,
+    /// Failed logins from one address within a minute before it must wait.
+    pub max_failures: u32,
+    /// Key for address-validation cookies (random per run).
+    pub cookie_secret: [u8; 32],
 }
 
 impl Default for ReceiverConfig {
@@ -45,6 +62,10 @@ impl Default for ReceiverConfig {
             idle_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(20),
             ack_every: 4,
+            passphrase: None,
+            max_handshakes: 16,
+            max_failures: 5,
+            cookie_secret: rand::random(),
         }
     }
 }
@@ -102,6 +123,11 @@ pub enum ReceiverEvent {
         /// The session.
         key: SessionKey,
     },
+    /// A sender proved it does not know the passphrase (logged; it is slowed down).
+    AuthFailed {
+        /// Who tried.
+        peer: SocketAddr,
+    },
     /// The session ended without a file: discard what was stored.
     Failed {
         /// The session.
@@ -133,6 +159,22 @@ pub struct EndpointStats {
     pub completed: u64,
     /// Sessions that failed.
     pub failed: u64,
+    /// Sealed datagrams that failed authentication (forged, corrupted, foreign).
+    pub unauthentic: u64,
+    /// Sealed datagrams whose packet number was seen before.
+    pub replayed: u64,
+    /// Key confirmations that did not match (wrong passphrase).
+    pub auth_failures: u64,
+    /// Handshakes refused because their address failed too often.
+    pub throttled: u64,
+    /// Cookies sent to make a sender prove its address.
+    pub retries_sent: u64,
+    /// Handshakes dropped because too many were in progress.
+    pub handshakes_dropped: u64,
+    /// SPAKE2 computations done.
+    pub pake_runs: u64,
+    /// Replies withheld because they would exceed 3x what an unvalidated address sent.
+    pub amplification_limited: u64,
 }
 
 #[derive(Debug)]
@@ -157,7 +199,26 @@ struct Session {
     next_pn: u32,
     last_recv: Instant,
     finished_at: Option<Instant>,
+    protection: Protection,
     stats: TransferStats,
+}
+
+/// A login in progress: keys derived, waiting for the sender's confirmation, then its offer.
+#[derive(Debug)]
+struct Handshake {
+    keys: Option<SessionKeys>,
+    protection: Option<Protection>,
+    reply: Vec<u8>,
+    created: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    window_start: Instant,
+    blocked_until: Option<Instant>,
 }
 
 impl Session {
@@ -168,10 +229,19 @@ impl Session {
         self.held[(chunk / 64) as usize] |= 1 << (chunk % 64);
         self.held_count += 1;
     }
-    fn header(&mut self, kind: u8, session: u64) -> Header {
-        let pn = self.next_pn;
+    /// Encodes `body` under the session's next packet number and protection.
+    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
+        let h = Header {
+            kind: body.kind(),
+            session: key.session,
+            pn: self.next_pn,
+        };
         self.next_pn = self.next_pn.wrapping_add(1);
-        Header { kind, session, pn }
+        let mut out = Vec::with_capacity(64);
+        self.protection.encode(&h, body, &mut out);
+        self.stats.datagrams_sent += 1;
+        self.stats.wire_bytes_sent += out.len() as u64;
+        out
     }
 }
 
@@ -180,6 +250,10 @@ impl Session {
 pub struct Receiver {
     config: ReceiverConfig,
     sessions: HashMap<SessionKey, Session>,
+    handshakes: HashMap<SessionKey, Handshake>,
+    failures: HashMap<IpAddr, Failures>,
+    cookies: CookieJar,
+    epoch: Option<Instant>,
     outbox: VecDeque<Transmit>,
     ack_queue: VecDeque<SessionKey>,
     events: VecDeque<ReceiverEvent>,
@@ -190,8 +264,12 @@ impl Receiver {
     /// A receiver with no sessions.
     pub fn new(config: ReceiverConfig) -> Self {
         Self {
+            cookies: CookieJar::new(&config.cookie_secret),
             config,
             sessions: HashMap::new(),
+            handshakes: HashMap::new(),
+            failures: HashMap::new(),
+            epoch: None,
             outbox: VecDeque::new(),
             ack_queue: VecDeque::new(),
             events: VecDeque::new(),
@@ -234,56 +312,53 @@ impl Receiver {
         self.events.pop_front()
     }
 
-    /// Feeds one datagram from `peer`. Returns the chunk to store, if it carried a new one.
+    /// Feeds one datagram from `peer` (decrypted in place when sealed). Returns the chunk to
+    /// store, if it carried a new one.
     pub fn handle<'a>(
         &mut self,
         now: Instant,
         peer: SocketAddr,
-        datagram: &'a [u8],
+        datagram: &'a mut [u8],
     ) -> Option<Placement<'a>> {
-        let packet = match wire::decode(datagram) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.malformed += 1;
-                if let Ok(h) = wire::decode_header(datagram)
-                    && let Some(s) = self.sessions.get_mut(&SessionKey {
-                        peer,
-                        session: h.session,
-                    })
-                {
-                    s.stats.malformed += 1;
+        let epoch = *self.epoch.get_or_insert(now);
+        let Ok(header) = wire::decode_header(datagram) else {
+            self.stats.malformed += 1;
+            return None;
+        };
+        let key = SessionKey {
+            peer,
+            session: header.session,
+        };
+        if matches!(header.kind, kind::HELLO | kind::CONFIRM) {
+            self.on_handshake(now, epoch, key, datagram);
+            return None;
+        }
+        if !self.sessions.contains_key(&key) {
+            if header.kind == kind::OFFER {
+                self.on_new_offer(now, key, datagram);
+            } else {
+                self.on_unknown(key, header.kind, datagram.len());
+            }
+            return None;
+        }
+        let s = self.sessions.get_mut(&key)?;
+        let (packet, sealed) = match s.protection.decode(datagram) {
+            Ok(v) => v,
+            Err(e) => {
+                s.stats.malformed += 1;
+                match e {
+                    WireError::Unauthentic => self.stats.unauthentic += 1,
+                    WireError::Replayed => self.stats.replayed += 1,
+                    _ => self.stats.malformed += 1,
                 }
                 return None;
             }
         };
-        let key = SessionKey {
-            peer,
-            session: packet.header.session,
-        };
-        if let Body::Offer(offer) = packet.body {
-            self.on_offer(now, key, packet.header.pn, offer);
+        if s.protection.is_sealed() && !sealed && !matches!(packet.body, Body::Close { .. }) {
+            // A retransmitted CONFIRM or a forged clear packet: nothing to act on.
+            self.stats.unauthentic += u64::from(!matches!(packet.body, Body::Confirm { .. }));
             return None;
         }
-        let Some(s) = self.sessions.get_mut(&key) else {
-            self.stats.unknown_session += 1;
-            if matches!(packet.body, Body::Data { .. } | Body::Ping) {
-                // Tell a sender we forgot (restart, timeout) so it fails fast, not after a timer.
-                let h = Header {
-                    kind: kind::CLOSE,
-                    session: key.session,
-                    pn: 0,
-                };
-                let body = Body::Close {
-                    code: wire::reason::UNKNOWN_SESSION,
-                    reason: String::new(),
-                };
-                self.outbox.push_back(Transmit {
-                    dest: peer,
-                    payload: wire::encode_vec(&h, &body),
-                });
-            }
-            return None;
-        };
         s.last_recv = now;
         s.stats.datagrams_received += 1;
         let pn = packet.header.pn;
@@ -333,11 +408,30 @@ impl Receiver {
                 }
                 None
             }
-            Body::Close { reason, .. } => {
+            Body::Offer(_) => {
+                // A repeated offer: our ACCEPT (or DONE) was lost. Answer again.
+                if matches!(s.phase, Phase::Finished { .. }) {
+                    Self::queue_done(s, key, &mut self.outbox);
+                } else {
+                    let payload = s.emit(key, &Body::Accept { offer_pn: pn });
+                    self.outbox.push_back(Transmit {
+                        dest: key.peer,
+                        payload,
+                    });
+                }
+                None
+            }
+            Body::Close { code, reason } => {
+                if !sealed && s.protection.is_sealed() {
+                    // Only the sender's keys may end its session.
+                    self.stats.unauthentic += 1;
+                    return None;
+                }
                 let was_finished = matches!(s.phase, Phase::Finished { .. });
                 self.sessions.remove(&key);
                 if !was_finished {
                     self.stats.failed += 1;
+                    let _ = code;
                     self.events.push_back(ReceiverEvent::Failed {
                         key,
                         reason: format!("sender closed the session: {reason}"),
@@ -349,6 +443,326 @@ impl Receiver {
                 s.stats.malformed += 1;
                 None
             }
+        }
+    }
+
+    /// Queues a reply to a datagram of a peer whose address is not validated yet: never more
+    /// than three times the bytes that came in (QUIC's anti-amplification rule).
+    fn reply_unvalidated(&mut self, dest: SocketAddr, payload: Vec<u8>, request_len: usize) {
+        if payload.len() <= 3 * request_len {
+            self.outbox.push_back(Transmit { dest, payload });
+        } else {
+            self.stats.amplification_limited += 1;
+        }
+    }
+
+    fn on_unknown(&mut self, key: SessionKey, k: u8, len: usize) {
+        self.stats.unknown_session += 1;
+        if matches!(k, kind::DATA | kind::DATA_RETX | kind::PING) {
+            // Tell a sender we forgot (restart, timeout) so it fails fast, not after a timer.
+            let h = Header {
+                kind: kind::CLOSE,
+                session: key.session,
+                pn: 0,
+            };
+            let body = Body::Close {
+                code: wire::reason::UNKNOWN_SESSION,
+                reason: String::new(),
+            };
+            self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), len);
+        }
+    }
+
+    fn refuse(&mut self, key: SessionKey, code: u8, reason: String, request_len: usize) {
+        self.stats.refused += 1;
+        let h = Header {
+            kind: kind::REFUSE,
+            session: key.session,
+            pn: 0,
+        };
+        let body = Body::Refuse {
+            code,
+            reason: reason.clone(),
+        };
+        self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), request_len);
+        self.events.push_back(ReceiverEvent::Refused {
+            peer: key.peer,
+            reason,
+        });
+    }
+
+    fn on_handshake(&mut self, now: Instant, epoch: Instant, key: SessionKey, datagram: &mut [u8]) {
+        let len = datagram.len();
+        let Ok(packet) = wire::decode(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let Some(pass) = self.config.passphrase.clone() else {
+            if matches!(packet.body, Body::Hello { .. }) && len >= wire::MIN_HELLO_DATAGRAM {
+                let reason = "receiver runs without a passphrase (--insecure); \
+                              pass --insecure to the sender too"
+                    .to_owned();
+                self.refuse(key, wire::reason::MODE_MISMATCH, reason, len);
+            }
+            return;
+        };
+        match packet.body {
+            Body::Hello { pake, cookie } => {
+                if len < wire::MIN_HELLO_DATAGRAM {
+                    self.stats.malformed += 1;
+                    return;
+                }
+                if self.sessions.contains_key(&key) {
+                    return;
+                }
+                if let Some(hs) = self.handshakes.get_mut(&key) {
+                    // Our HELLO_REPLY was lost: repeat it, within the amplification budget.
+                    hs.bytes_in += len as u64;
+                    if hs.bytes_out + hs.reply.len() as u64 <= 3 * hs.bytes_in {
+                        hs.bytes_out += hs.reply.len() as u64;
+                        self.outbox.push_back(Transmit {
+                            dest: key.peer,
+                            payload: hs.reply.clone(),
+                        });
+                    } else {
+                        self.stats.amplification_limited += 1;
+                    }
+                    return;
+                }
+                if let Some(wait) = self.throttled(key.peer.ip(), now) {
+                    self.stats.throttled += 1;
+                    let reason = format!(
+                        "too many failed logins from {}; try again in {} s",
+                        key.peer.ip(),
+                        wait.as_secs().max(1)
+                    );
+                    self.refuse(key, wire::reason::THROTTLED, reason, len);
+                    return;
+                }
+                let now_secs = now.saturating_duration_since(epoch).as_secs() as u32;
+                if self.handshakes.len() >= self.config.max_handshakes / 2
+                    && !self.cookies.check(&cookie, key.peer, key.session, now_secs)
+                {
+                    // Busy: make the sender prove its address before doing any PAKE work.
+                    let h = Header {
+                        kind: kind::RETRY,
+                        session: key.session,
+                        pn: 0,
+                    };
+                    let body = Body::Retry {
+                        cookie: self.cookies.mint(key.peer, key.session, now_secs).to_vec(),
+                    };
+                    self.stats.retries_sent += 1;
+                    self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), len);
+                    return;
+                }
+                if self.handshakes.len() >= self.config.max_handshakes {
+                    self.stats.handshakes_dropped += 1;
+                    return;
+                }
+                let server = Pake::start(&pass);
+                let server_msg = server.message();
+                self.stats.pake_runs += 1;
+                let Some(keys) = server.finish(key.session, &pake, &pake, &server_msg) else {
+                    self.stats.malformed += 1;
+                    return;
+                };
+                let h = Header {
+                    kind: kind::HELLO_REPLY,
+                    session: key.session,
+                    pn: 0,
+                };
+                let reply = wire::encode_vec(
+                    &h,
+                    &Body::HelloReply {
+                        pake: server_msg,
+                        confirm: keys.server_confirm(),
+                    },
+                );
+                let hs = Handshake {
+                    keys: Some(keys),
+                    protection: None,
+                    reply: reply.clone(),
+                    created: now,
+                    bytes_in: len as u64,
+                    bytes_out: reply.len() as u64,
+                };
+                self.handshakes.insert(key, hs);
+                self.reply_unvalidated(key.peer, reply, len);
+            }
+            Body::Confirm { confirm } => {
+                let Some(hs) = self.handshakes.get_mut(&key) else {
+                    if !self.sessions.contains_key(&key) {
+                        self.stats.unknown_session += 1;
+                    }
+                    return;
+                };
+                hs.bytes_in += len as u64;
+                let Some(keys) = hs.keys.take() else { return };
+                if keys.verify_client(&confirm) {
+                    hs.protection = Some(Protection::sealed(
+                        keys.server_to_client,
+                        keys.client_to_server,
+                    ));
+                } else {
+                    self.handshakes.remove(&key);
+                    self.record_failure(key.peer.ip(), now);
+                    self.stats.auth_failures += 1;
+                    self.events
+                        .push_back(ReceiverEvent::AuthFailed { peer: key.peer });
+                }
+            }
+            _ => self.stats.malformed += 1,
+        }
+    }
+
+    fn throttled(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let f = self.failures.get(&ip)?;
+        let until = f.blocked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        if self.failures.len() >= MAX_FAILURE_RECORDS && !self.failures.contains_key(&ip) {
+            let oldest = self
+                .failures
+                .iter()
+                .min_by_key(|(_, f)| f.window_start)
+                .map(|(ip, _)| *ip);
+            if let Some(o) = oldest {
+                self.failures.remove(&o);
+            }
+        }
+        let f = self.failures.entry(ip).or_insert(Failures {
+            count: 0,
+            window_start: now,
+            blocked_until: None,
+        });
+        if now.saturating_duration_since(f.window_start) > FAILURE_WINDOW {
+            f.count = 0;
+            f.window_start = now;
+        }
+        f.count += 1;
+        if f.count >= self.config.max_failures {
+            // Each failure past the limit doubles the wait, up to a minute.
+            let over = (f.count - self.config.max_failures).min(6);
+            f.blocked_until = Some(now + Duration::from_secs(1 << over).min(MAX_THROTTLE));
+        }
+    }
+
+    fn on_new_offer(&mut self, now: Instant, key: SessionKey, datagram: &mut [u8]) {
+        let len = datagram.len();
+        let (offer, pn, protection) = if self.config.passphrase.is_some() {
+            let confirmed = self
+                .handshakes
+                .get_mut(&key)
+                .and_then(|hs| hs.protection.as_mut());
+            let Some(protection) = confirmed else {
+                if wire::decode(datagram).is_ok() {
+                    let reason = "this receiver requires a passphrase; run the sender without \
+                                  --insecure and with the same passphrase"
+                        .to_owned();
+                    self.refuse(key, wire::reason::MODE_MISMATCH, reason, len);
+                } else {
+                    self.stats.unauthentic += 1;
+                }
+                return;
+            };
+            match protection.decode(datagram) {
+                Ok((
+                    Packet {
+                        header,
+                        body: Body::Offer(offer),
+                    },
+                    true,
+                )) => (
+                    offer,
+                    header.pn,
+                    self.handshakes.remove(&key).and_then(|h| h.protection),
+                ),
+                _ => {
+                    self.stats.unauthentic += 1;
+                    return;
+                }
+            }
+        } else {
+            match wire::decode(datagram) {
+                Ok(Packet {
+                    header,
+                    body: Body::Offer(offer),
+                }) => (offer, header.pn, Some(Protection::Plain)),
+                _ => {
+                    self.stats.malformed += 1;
+                    return;
+                }
+            }
+        };
+        let Some(protection) = protection else { return };
+        if offer.size > self.config.max_size {
+            let reason = format!(
+                "image is {} bytes, over the receiver's limit of {} bytes (recv --max-size)",
+                offer.size, self.config.max_size
+            );
+            self.refuse(
+                key,
+                wire::reason::TOO_LARGE,
+                reason,
+                len.max(wire::MIN_HELLO_DATAGRAM),
+            );
+            return;
+        }
+        if self.active_sessions() >= self.config.max_sessions {
+            let reason = format!(
+                "receiver is busy with {} transfers; try again later",
+                self.config.max_sessions
+            );
+            self.refuse(
+                key,
+                wire::reason::BUSY,
+                reason,
+                len.max(wire::MIN_HELLO_DATAGRAM),
+            );
+            return;
+        }
+        self.evict_lingering();
+        let words = (offer.chunk_count as usize).div_ceil(64);
+        let mut session = Session {
+            offer: offer.clone(),
+            held: vec![0; words],
+            held_count: 0,
+            phase: Phase::Receiving,
+            pns: RangeSet::new(PN_RANGES_KEPT),
+            distinct_pns: 1,
+            largest_time: now,
+            unacked: 0,
+            ack_deadline: None,
+            ack_queued: false,
+            next_pn: 0,
+            last_recv: now,
+            finished_at: None,
+            protection,
+            stats: TransferStats {
+                bytes: offer.size,
+                chunks: offer.chunk_count,
+                datagrams_received: 1,
+                ..TransferStats::default()
+            },
+        };
+        session.pns.insert(pn);
+        let payload = session.emit(key, &Body::Accept { offer_pn: pn });
+        self.outbox.push_back(Transmit {
+            dest: key.peer,
+            payload,
+        });
+        if offer.chunk_count == 0 {
+            session.phase = Phase::Verifying;
+        }
+        let empty = offer.chunk_count == 0;
+        self.sessions.insert(key, session);
+        self.events
+            .push_back(ReceiverEvent::Accepted { key, offer });
+        if empty {
+            self.events.push_back(ReceiverEvent::Complete { key });
         }
     }
 
@@ -382,106 +796,6 @@ impl Receiver {
         })
     }
 
-    fn refuse(&mut self, key: SessionKey, code: u8, reason: String) {
-        self.stats.refused += 1;
-        let h = Header {
-            kind: kind::REFUSE,
-            session: key.session,
-            pn: 0,
-        };
-        let body = Body::Refuse {
-            code,
-            reason: reason.clone(),
-        };
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload: wire::encode_vec(&h, &body),
-        });
-        self.events.push_back(ReceiverEvent::Refused {
-            peer: key.peer,
-            reason,
-        });
-    }
-
-    fn on_offer(&mut self, now: Instant, key: SessionKey, pn: u32, offer: Offer) {
-        if let Some(s) = self.sessions.get_mut(&key) {
-            // A repeated offer: our ACCEPT (or DONE) was lost. Answer again.
-            s.last_recv = now;
-            s.stats.datagrams_received += 1;
-            if matches!(s.phase, Phase::Finished { .. }) {
-                Self::queue_done(s, key, &mut self.outbox);
-            } else {
-                let h = s.header(kind::ACCEPT, key.session);
-                self.outbox.push_back(Transmit {
-                    dest: key.peer,
-                    payload: wire::encode_vec(&h, &Body::Accept { offer_pn: pn }),
-                });
-            }
-            return;
-        }
-        if offer.size > self.config.max_size {
-            let reason = format!(
-                "image is {} bytes, over the receiver's limit of {} bytes (recv --max-size)",
-                offer.size, self.config.max_size
-            );
-            self.refuse(key, wire::reason::TOO_LARGE, reason);
-            return;
-        }
-        if self.active_sessions() >= self.config.max_sessions {
-            let reason = format!(
-                "receiver is busy with {} transfers; try again later",
-                self.config.max_sessions
-            );
-            self.refuse(key, wire::reason::BUSY, reason);
-            return;
-        }
-        self.evict_lingering();
-        let words = (offer.chunk_count as usize).div_ceil(64);
-        let mut session = Session {
-            offer: offer.clone(),
-            held: vec![0; words],
-            held_count: 0,
-            phase: Phase::Receiving,
-            pns: RangeSet::new(PN_RANGES_KEPT),
-            distinct_pns: 1,
-            largest_time: now,
-            unacked: 0,
-            ack_deadline: None,
-            ack_queued: false,
-            next_pn: 0,
-            last_recv: now,
-            finished_at: None,
-            stats: TransferStats {
-                bytes: offer.size,
-                chunks: offer.chunk_count,
-                datagrams_received: 1,
-                ..TransferStats::default()
-            },
-        };
-        session.pns.insert(pn);
-        let h = session.header(kind::ACCEPT, key.session);
-        let payload = wire::encode_vec(&h, &Body::Accept { offer_pn: pn });
-        session.stats.datagrams_sent += 1;
-        session.stats.wire_bytes_sent += payload.len() as u64;
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
-        if offer.chunk_count == 0 {
-            session.phase = Phase::Verifying;
-        }
-        self.sessions.insert(key, session);
-        self.events
-            .push_back(ReceiverEvent::Accepted { key, offer });
-        if self
-            .sessions
-            .get(&key)
-            .is_some_and(|s| matches!(s.phase, Phase::Verifying))
-        {
-            self.events.push_back(ReceiverEvent::Complete { key });
-        }
-    }
-
     fn evict_lingering(&mut self) {
         let lingering = self.sessions.len() - self.active_sessions();
         if lingering < MAX_LINGERING {
@@ -510,15 +824,12 @@ impl Receiver {
             return;
         };
         let (status, message) = (*status, message.clone());
-        let h = s.header(kind::DONE, key.session);
         let body = Body::Done {
             status,
             blake3: s.offer.blake3,
             message,
         };
-        let payload = wire::encode_vec(&h, &body);
-        s.stats.datagrams_sent += 1;
-        s.stats.wire_bytes_sent += payload.len() as u64;
+        let payload = s.emit(key, &body);
         outbox.push_back(Transmit {
             dest: key.peer,
             payload,
@@ -553,14 +864,14 @@ impl Receiver {
         let Some(mut s) = self.sessions.remove(&key) else {
             return;
         };
-        let h = s.header(kind::CLOSE, key.session);
         let body = Body::Close {
             code,
             reason: reason.to_owned(),
         };
+        let payload = s.emit(key, &body);
         self.outbox.push_back(Transmit {
             dest: key.peer,
-            payload: wire::encode_vec(&h, &body),
+            payload,
         });
         self.stats.failed += 1;
     }
@@ -579,15 +890,12 @@ impl Receiver {
             s.unacked = 0;
             s.ack_deadline = None;
             let delay = now.saturating_duration_since(s.largest_time);
-            let h = s.header(kind::ACK, key.session);
             let body = Body::Ack(wire::Ack {
                 ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
                 chunks_held: s.held_count,
                 ranges: s.pns.newest(wire::MAX_ACK_RANGES + 1),
             });
-            let payload = wire::encode_vec(&h, &body);
-            s.stats.datagrams_sent += 1;
-            s.stats.wire_bytes_sent += payload.len() as u64;
+            let payload = s.emit(key, &body);
             return Some(Transmit {
                 dest: key.peer,
                 payload,
@@ -608,11 +916,22 @@ impl Receiver {
                 };
                 s.ack_deadline.map_or(expiry, |a| a.min(expiry))
             })
+            .chain(
+                self.handshakes
+                    .values()
+                    .map(|h| h.created + HANDSHAKE_TIMEOUT),
+            )
             .min()
     }
 
     /// Runs expired timers: delayed ACKs, idle sessions, finished sessions past their linger.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handshakes
+            .retain(|_, h| now < h.created + HANDSHAKE_TIMEOUT);
+        self.failures.retain(|_, f| {
+            now.saturating_duration_since(f.window_start) <= FAILURE_WINDOW
+                || f.blocked_until.is_some_and(|t| t > now)
+        });
         let mut expired = Vec::new();
         for (key, s) in self.sessions.iter_mut() {
             if s.ack_deadline.is_some_and(|t| now >= t) {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::crypto::{Pake, Passphrase, Protection};
 use super::pacing::Pacer;
 use super::rate::{RateControl, RateSample};
 use super::rtt::RttEstimator;
@@ -37,6 +38,8 @@ pub struct SenderConfig {
     pub offer_timeout: Duration,
     /// Never pace above this many bytes per second.
     pub max_rate: Option<f64>,
+    /// The shared passphrase; `None` sends in clear (`--insecure`).
+    pub passphrase: Option<Passphrase>,
 }
 
 impl Default for SenderConfig {
@@ -46,6 +49,7 @@ impl Default for SenderConfig {
             idle_timeout: Duration::from_secs(10),
             offer_timeout: Duration::from_secs(5),
             max_rate: None,
+            passphrase: None,
         }
     }
 }
@@ -86,6 +90,11 @@ pub enum SendError {
     /// This side cancelled the transfer.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// The receiver's key confirmation did not match ours.
+    #[error(
+        "authentication failed: wrong passphrase? (the receiver could not prove it knows ours)"
+    )]
+    AuthFailed,
 }
 
 /// Things the UI or CLI may want to show, in the order they happened.
@@ -120,6 +129,7 @@ pub enum SenderEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    Handshaking,
     Offering,
     Transferring,
     AwaitingDone,
@@ -157,6 +167,12 @@ pub struct Sender {
     next_pn: u32,
     offers_sent: Vec<(u32, Instant)>,
     next_offer: Instant,
+    protection: Protection,
+    pake: Option<Pake>,
+    cookie: Vec<u8>,
+    retries: u32,
+    confirm: Option<[u8; wire::CONFIRM_LEN]>,
+    control: VecDeque<Body<'static>>,
     offer_backoff: Duration,
     chunks: Vec<ChunkState>,
     next_new: u32,
@@ -196,6 +212,7 @@ impl Sender {
     ) -> Self {
         let mss = config.max_datagram;
         let rate = RateControl::new(mss, config.max_rate);
+        let pake = config.passphrase.as_ref().map(Pake::start);
         let chunks = vec![
             ChunkState {
                 acked: false,
@@ -214,11 +231,21 @@ impl Sender {
             session,
             offer,
             data,
-            phase: Phase::Offering,
+            phase: if pake.is_some() {
+                Phase::Handshaking
+            } else {
+                Phase::Offering
+            },
             started: now,
             next_pn: 0,
             offers_sent: Vec::new(),
             next_offer: now,
+            protection: Protection::Plain,
+            pake,
+            cookie: Vec::new(),
+            retries: 0,
+            confirm: None,
+            control: VecDeque::new(),
             offer_backoff: Duration::from_millis(200),
             chunks,
             next_new: 0,
@@ -305,7 +332,7 @@ impl Sender {
 
     /// True once no more datagrams will be sent.
     pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Finished && self.close.is_none()
+        self.phase == Phase::Finished && self.close.is_none() && self.control.is_empty()
     }
 
     /// Abandons the transfer, telling the receiver with a CLOSE.
@@ -331,22 +358,43 @@ impl Sender {
         self.events.pop_front()
     }
 
-    /// Feeds one datagram from the receiver.
-    pub fn handle(&mut self, now: Instant, datagram: &[u8]) {
-        let Ok(packet) = wire::decode(datagram) else {
-            self.stats.malformed += 1;
-            return;
-        };
-        if packet.header.session != self.session {
+    /// Feeds one datagram from the receiver (decrypted in place when sealed).
+    pub fn handle(&mut self, now: Instant, datagram: &mut [u8]) {
+        if wire::decode_header(datagram).map(|h| h.session) != Ok(self.session) {
             self.stats.malformed += 1;
             return;
         }
+        let Ok((packet, sealed)) = self.protection.decode(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
         if self.phase == Phase::Finished {
+            return;
+        }
+        let secure = self.config.passphrase.is_some();
+        // In a protected session only these may arrive in clear: the handshake replies, a
+        // refusal before keys exist, and "unknown session" from a receiver that restarted.
+        let clear_ok = match &packet.body {
+            Body::Retry { .. } | Body::HelloReply { .. } => self.phase == Phase::Handshaking,
+            Body::Refuse { .. } => matches!(self.phase, Phase::Handshaking | Phase::Offering),
+            Body::Close { code, .. } => *code == wire::reason::UNKNOWN_SESSION,
+            _ => false,
+        };
+        if secure && !sealed && !clear_ok {
+            self.stats.malformed += 1;
             return;
         }
         self.stats.datagrams_received += 1;
         self.last_recv = now;
         match packet.body {
+            Body::Retry { cookie } => {
+                if self.retries < 4 {
+                    self.retries += 1;
+                    self.cookie = cookie;
+                    self.next_offer = now;
+                }
+            }
+            Body::HelloReply { pake, confirm } => self.on_hello_reply(now, &pake, &confirm),
             Body::Accept { offer_pn } => {
                 if self.phase != Phase::Offering {
                     return;
@@ -390,6 +438,34 @@ impl Sender {
             Body::Close { reason, .. } => self.finish(Err(SendError::Closed(reason))),
             _ => self.stats.malformed += 1,
         }
+    }
+
+    fn on_hello_reply(
+        &mut self,
+        now: Instant,
+        server_msg: &[u8; wire::PAKE_LEN],
+        confirm: &[u8; wire::CONFIRM_LEN],
+    ) {
+        let Some(pake) = self.pake.take() else { return };
+        let client_msg = pake.message();
+        let Some(keys) = pake.finish(self.session, server_msg, &client_msg, server_msg) else {
+            self.finish(Err(SendError::AuthFailed));
+            return;
+        };
+        // Our confirmation goes out either way, so a receiver with another passphrase can log
+        // the failed attempt at once instead of timing out.
+        self.confirm = Some(keys.client_confirm());
+        if !keys.verify_server(confirm) {
+            self.control.push_back(Body::Confirm {
+                confirm: keys.client_confirm(),
+            });
+            self.finish(Err(SendError::AuthFailed));
+            return;
+        }
+        self.protection = Protection::sealed(keys.client_to_server, keys.server_to_client);
+        self.phase = Phase::Offering;
+        self.next_offer = now;
+        self.offer_backoff = Duration::from_millis(200);
     }
 
     fn on_ack(&mut self, now: Instant, ack: &wire::Ack) {
@@ -553,7 +629,7 @@ impl Sender {
                 t = t.min(x);
             }
         };
-        if self.phase == Phase::Offering {
+        if matches!(self.phase, Phase::Handshaking | Phase::Offering) {
             consider(Some(self.next_offer));
             consider(Some(self.started + self.config.offer_timeout));
         }
@@ -568,7 +644,9 @@ impl Sender {
         if self.phase == Phase::Finished {
             return;
         }
-        if self.phase == Phase::Offering && now >= self.started + self.config.offer_timeout {
+        if matches!(self.phase, Phase::Handshaking | Phase::Offering)
+            && now >= self.started + self.config.offer_timeout
+        {
             self.finish(Err(SendError::NoAnswer(self.config.offer_timeout)));
             return;
         }
@@ -609,28 +687,54 @@ impl Sender {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
         buf.clear();
+        if let Some(body) = self.control.pop_front() {
+            self.emit(now, &body, buf);
+            return true;
+        }
         if let Some((code, reason)) = self.close.take() {
-            let h = self.header(kind::CLOSE);
-            wire::encode(&h, &Body::Close { code, reason }, buf);
-            self.count_sent(buf.len());
+            self.emit(now, &Body::Close { code, reason }, buf);
             return true;
         }
         match self.phase {
             Phase::Finished => false,
-            Phase::Offering => {
+            Phase::Handshaking | Phase::Offering => {
                 if now < self.next_offer {
                     return false;
                 }
-                let h = self.header(kind::OFFER);
-                self.offers_sent.push((h.pn, now));
-                wire::encode(&h, &Body::Offer(self.offer.clone()), buf);
                 self.next_offer = now + self.offer_backoff;
                 self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
-                self.count_sent(buf.len());
+                if let Some(pake) = &self.pake {
+                    let hello = Body::Hello {
+                        pake: pake.message(),
+                        cookie: self.cookie.clone(),
+                    };
+                    self.emit(now, &hello, buf);
+                    return true;
+                }
+                // The confirmation rides with every offer until the receiver accepts, so a
+                // lost CONFIRM costs one offer timer, not the session.
+                if let Some(confirm) = self.confirm {
+                    self.control.push_back(Body::Offer(self.offer.clone()));
+                    self.emit(now, &Body::Confirm { confirm }, buf);
+                    return true;
+                }
+                let offer = Body::Offer(self.offer.clone());
+                self.emit(now, &offer, buf);
                 true
             }
             Phase::Transferring | Phase::AwaitingDone => self.transmit_data(now, buf),
         }
+    }
+
+    /// Encodes `body` under the next packet number with the session's protection.
+    fn emit(&mut self, now: Instant, body: &Body<'_>, buf: &mut Vec<u8>) -> Header {
+        let h = self.header(body.kind());
+        if h.kind == kind::OFFER {
+            self.offers_sent.push((h.pn, now));
+        }
+        self.protection.encode(&h, body, buf);
+        self.count_sent(buf.len());
+        h
     }
 
     fn count_sent(&mut self, len: usize) {
@@ -647,9 +751,7 @@ impl Sender {
             match chunk {
                 Some((c, retx)) => self.send_chunk(now, c, retx, buf),
                 None => {
-                    let h = self.header(kind::PING);
-                    wire::encode(&h, &Body::Ping, buf);
-                    self.count_sent(buf.len());
+                    self.emit(now, &Body::Ping, buf);
                     self.last_eliciting = Some(now);
                 }
             }
@@ -707,7 +809,7 @@ impl Sender {
         } else {
             kind::DATA
         });
-        wire::encode(
+        self.protection.encode(
             &h,
             &Body::Data {
                 chunk,

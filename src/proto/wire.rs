@@ -59,6 +59,15 @@ pub enum WireError {
     /// The CRC-32 trailer does not match: the datagram was damaged in transit.
     #[error("checksum mismatch")]
     Checksum,
+    /// A sealed datagram failed authentication: forged, corrupted, or another session's.
+    #[error("authentication failed")]
+    Unauthentic,
+    /// A sealed datagram's packet number was already accepted (or is too old to tell).
+    #[error("replayed packet")]
+    Replayed,
+    /// A packet that must be sealed arrived in clear.
+    #[error("unprotected packet in a protected session")]
+    Unprotected,
 }
 
 /// Packet type codes (byte 1 of the header).
@@ -198,6 +207,10 @@ pub mod reason {
     pub const CANCELLED: u8 = 5;
     /// The receiver could not store the file.
     pub const STORE_FAILED: u8 = 6;
+    /// One side wants a passphrase and the other runs `--insecure`.
+    pub const MODE_MISMATCH: u8 = 7;
+    /// Too many failed logins from this address; wait and retry.
+    pub const THROTTLED: u8 = 8;
 }
 
 /// A packet body, borrowing chunk payloads from the datagram.

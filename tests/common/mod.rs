@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_udpix");
+/// The passphrase every test process gets through the environment.
+pub const PASSPHRASE: &str = "e2e-test-passphrase";
 
 /// The shared CC0 test images.
 pub fn testdata() -> PathBuf {
@@ -57,7 +59,20 @@ fn collect(r: impl Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
+        Self::spawn_env(args, &[("UDPIX_PASSPHRASE", PASSPHRASE)])
+    }
+
+    /// Spawns with extra environment variables (an empty value removes the variable).
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(BIN);
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -190,6 +205,7 @@ pub fn send(to: SocketAddr, files: &[&Path], extra: &[&str]) -> Output {
         cmd.arg(f);
     }
     cmd.args(extra).stdin(Stdio::null());
+    cmd.env("UDPIX_PASSPHRASE", PASSPHRASE);
     cmd.output().expect("run udpix send")
 }
 
