@@ -212,6 +212,7 @@ struct Handshake {
     created: Instant,
     bytes_in: u64,
     bytes_out: u64,
+    failed: bool,
 }
 
 #[derive(Debug)]
@@ -586,6 +587,7 @@ impl Receiver {
                     created: now,
                     bytes_in: len as u64,
                     bytes_out: reply.len() as u64,
+                    failed: false,
                 };
                 self.handshakes.insert(key, hs);
                 self.reply_unvalidated(key.peer, reply, len);
@@ -598,14 +600,23 @@ impl Receiver {
                     return;
                 };
                 hs.bytes_in += len as u64;
-                let Some(keys) = hs.keys.take() else { return };
+                if hs.protection.is_some() {
+                    return; // already confirmed: a retransmission
+                }
+                let Some(keys) = &hs.keys else { return };
                 if keys.verify_client(&confirm) {
-                    hs.protection = Some(Protection::sealed(
-                        keys.server_to_client,
-                        keys.client_to_server,
-                    ));
-                } else {
-                    self.handshakes.remove(&key);
+                    if let Some(keys) = hs.keys.take() {
+                        hs.protection = Some(Protection::sealed(
+                            keys.server_to_client,
+                            keys.client_to_server,
+                        ));
+                    }
+                } else if !hs.failed {
+                    // The handshake stays: a forged CONFIRM from someone who saw the session id
+                    // must not kill an honest login, and more CONFIRMs give no more guesses
+                    // (SPAKE2 binds one passphrase guess to each HELLO). One failure is
+                    // counted per handshake.
+                    hs.failed = true;
                     self.record_failure(key.peer.ip(), now);
                     self.stats.auth_failures += 1;
                     self.events
