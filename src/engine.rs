@@ -446,6 +446,12 @@ pub async fn run_receiver(
             }
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
+                    // A last snapshot, so whoever reads the counters after us sees them all.
+                    out.publish(Instant::now(), Snapshot {
+                        transfers: Vec::new(),
+                        endpoint: core.stats().clone(),
+                        dropped_events: 0,
+                    });
                     return Ok(());
                 }
             }

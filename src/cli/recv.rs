@@ -107,6 +107,19 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     };
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    let e = sub.snapshot.borrow().endpoint.clone();
+    eprintln!(
+        "udpix: {} images received, {} failed; dropped {} malformed, {} unauthentic, {} replayed \
+         datagrams; {} failed logins, {} throttled, {} cookies sent",
+        e.completed,
+        e.failed,
+        e.malformed,
+        e.unauthentic,
+        e.replayed,
+        e.auth_failures,
+        e.throttled,
+        e.retries_sent
+    );
     Ok(code)
 }
 

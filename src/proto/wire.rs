@@ -631,9 +631,13 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             let len = cookie.len().min(MAX_COOKIE_LEN);
             out.push(len as u8);
             out.extend_from_slice(&cookie[..len]);
+            // Padding repeats the (random) SPAKE2 message rather than zeros, so no constant
+            // run travels in clear.
             let target = start + MIN_HELLO_DATAGRAM - TRAILER_LEN;
-            if out.len() < target {
-                out.resize(target, 0);
+            let mut i = 0;
+            while out.len() < target {
+                out.push(pake[i % PAKE_LEN]);
+                i += 1;
             }
         }
         Body::Retry { cookie } => {
