@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod netsim;
 pub mod passphrase;
 pub mod proto;

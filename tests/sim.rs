@@ -193,3 +193,38 @@ fn empty_file_transfers() {
     let r = run(&[], path(0.1, 0.0), path(0.1, 0.0), 9);
     assert_exact(&r, &[], "empty");
 }
+
+#[test]
+fn secure_transfers_survive_loss_and_corruption_too() {
+    let d = data(200_000, 10);
+    let pass = udpix::proto::crypto::Passphrase::new("sim passphrase");
+    for (loss, burst) in [(0.0, 0.0), (0.1, 0.0), (0.2, 4.0), (0.3, 0.0)] {
+        for seed in 0..6 {
+            let link = LinkSpec {
+                corrupt: 0.01,
+                duplicate: 0.01,
+                ..path(loss, burst)
+            };
+            let r = run_transfer(
+                &d,
+                link.clone(),
+                link,
+                SenderConfig {
+                    passphrase: Some(pass.clone()),
+                    ..SenderConfig::default()
+                },
+                ReceiverConfig {
+                    passphrase: Some(pass.clone()),
+                    ..ReceiverConfig::default()
+                },
+                500 + seed,
+                Duration::from_secs(120),
+            );
+            assert_exact(
+                &r,
+                &d,
+                &format!("secure loss {loss} burst {burst} seed {seed}"),
+            );
+        }
+    }
+}
