@@ -407,24 +407,11 @@ pub async fn run_receiver(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let now = Instant::now();
-                let mut next = Some(r);
-                for _ in 0..RECV_BATCH {
-                    let Some(r) = next.take() else { break };
-                    match r {
-                        Ok((n, from)) => {
-                            if let Some(p) = core.handle(now, from, &mut buf[..n]) {
-                                store_chunk(&mut core, &mut out, &mut incoming, p, now);
-                            }
-                        }
-                        // ICMP errors from earlier sends surface here on some systems: ignore.
-                        Err(e) if is_transient(&e) => {}
-                        Err(e) => return Err(e),
+                drain_batch(&socket, &mut buf, r, |d, from| {
+                    if let Some(p) = core.handle(now, from, d) {
+                        store_chunk(&mut core, &mut out, &mut incoming, p, now);
                     }
-                    next = match socket.try_recv_from(&mut buf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                        other => Some(other),
-                    };
-                }
+                })?;
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             Some((key, result)) = verdict_rx.recv() => {
@@ -457,6 +444,31 @@ pub async fn run_receiver(
             }
         }
     }
+}
+
+/// Handles the datagram `first` (already received) and then whatever else is waiting, up to
+/// [`RECV_BATCH`], without blocking; transient socket errors are skipped.
+fn drain_batch(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    first: std::io::Result<(usize, SocketAddr)>,
+    mut handle: impl FnMut(&mut [u8], SocketAddr),
+) -> std::io::Result<()> {
+    let mut next = Some(first);
+    for _ in 0..RECV_BATCH {
+        let Some(r) = next.take() else { break };
+        match r {
+            Ok((n, from)) => handle(&mut buf[..n], from),
+            // ICMP errors from earlier sends surface here on some systems: ignore.
+            Err(e) if is_transient(&e) => {}
+            Err(e) => return Err(e),
+        }
+        next = match socket.try_recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            other => Some(other),
+        };
+    }
+    Ok(())
 }
 
 fn is_transient(e: &std::io::Error) -> bool {
@@ -617,20 +629,11 @@ pub async fn send(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let now = Instant::now();
-                let mut next = Some(r);
-                for _ in 0..RECV_BATCH {
-                    let Some(r) = next.take() else { break };
-                    match r {
-                        Ok((n, from)) if from == peer || peer.ip().is_unspecified() => core.handle(now, &mut buf[..n]),
-                        Ok(_) => {}
-                        Err(e) if is_transient(&e) => {}
-                        Err(e) => return Err(e),
+                drain_batch(socket, &mut buf, r, |d, from| {
+                    if from == peer {
+                        core.handle(now, d);
                     }
-                    next = match socket.try_recv_from(&mut buf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                        other => Some(other),
-                    };
-                }
+                })?;
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
         }

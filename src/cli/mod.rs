@@ -58,15 +58,8 @@ pub struct RecvArgs {
     /// Drop a transfer whose sender is silent this long (e.g. 10s).
     #[arg(long, env = "UDPIX_IDLE_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
     pub idle_timeout: std::time::Duration,
-    /// Print one JSON object per image on stdout instead of a line of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE).
-    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
-    pub passphrase_file: Option<PathBuf>,
-    /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Handshakes in progress at most; under more, senders must first return a cookie.
     #[arg(long, env = "UDPIX_MAX_HANDSHAKES", default_value_t = 16)]
     pub max_handshakes: usize,
@@ -92,15 +85,8 @@ pub struct SendArgs {
     /// Give up when the receiver does not answer for this long (e.g. 10s).
     #[arg(long, env = "UDPIX_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
     pub timeout: std::time::Duration,
-    /// Print one JSON object per image on stdout instead of a line of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE).
-    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
-    pub passphrase_file: Option<PathBuf>,
-    /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `udpix netsim`. Each impairment takes one value for both directions or `UP:DOWN`
@@ -162,4 +148,18 @@ pub struct DemoArgs {
     /// Rate of the emulated link in Mbit/s.
     #[arg(long, default_value_t = 20.0)]
     pub rate_mbit: f64,
+}
+
+/// Flags `recv` and `send` share.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Print one JSON object per image on stdout instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE).
+    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
+    #[arg(long)]
+    pub insecure: bool,
 }

@@ -31,11 +31,11 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let local = socket.local_addr()?;
-    let passphrase = if args.insecure {
+    let passphrase = if args.common.insecure {
         eprintln!("{}", super::INSECURE_WARNING);
         None
     } else {
-        match passphrase::from_sources(args.passphrase_file.as_deref())? {
+        match passphrase::from_sources(args.common.passphrase_file.as_deref())? {
             Some(p) => Some(p),
             None => {
                 let words = passphrase::generate();
@@ -75,7 +75,7 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                     Event::Started { id, offer, .. } => bars.start(id, &offer.name, offer.size, offer.chunk_size),
                     Event::Finished(r) => {
                         bars.finish(r.id);
-                        match (&r.result, args.json) {
+                        match (&r.result, args.common.json) {
                             (_, true) => bars.println(&json_line(&r)),
                             (Ok(()), false) => bars.println(&human_line(&r)),
                             (Err(_), false) => {}

@@ -25,11 +25,13 @@ async fn resolve(to: &str) -> anyhow::Result<SocketAddr> {
 
 /// Sends every file; exit 0 only when the receiver confirmed each one's hash.
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let passphrase = if args.insecure {
+    let passphrase = if args.common.insecure {
         eprintln!("{}", super::INSECURE_WARNING);
         None
     } else {
-        Some(passphrase::for_sender(args.passphrase_file.as_deref())?)
+        Some(passphrase::for_sender(
+            args.common.passphrase_file.as_deref(),
+        )?)
     };
     let peer = resolve(&args.to).await?;
     let local: SocketAddr = if peer.is_ipv6() {
@@ -92,7 +94,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         };
         bars.finish(i as u64);
         let report = report.with_context(|| format!("sending {} failed", path.display()))?;
-        if args.json {
+        if args.common.json {
             println!("{}", json_line(&report));
         } else if report.result.is_ok() {
             println!("{}", human_line(&report));
