@@ -170,6 +170,12 @@ fn pass_through(_: &mut StdRng, from: SocketAddr, d: Vec<u8>) -> Vec<(SocketAddr
 
 #[test]
 fn honest_secure_transfer_completes() {
+    // Sealed datagrams stay within the configured size, like clear ones.
+    let c = SenderConfig {
+        passphrase: Some(Passphrase::new(PASS)),
+        ..SenderConfig::default()
+    };
+    assert_eq!(usize::from(c.chunk_size()) + c.data_overhead(), 1200);
     let d = data(300_000, 1);
     let mut w = World::new(secure_receiver());
     let s = secure_sender(w.now, PASS, 11, "a.png", &d);
@@ -178,6 +184,8 @@ fn honest_secure_transfer_completes() {
     assert!(matches!(w.outcome(0), Some(Ok(_))), "{:?}", w.outcome(0));
     assert_eq!(w.completed.len(), 1);
     assert_eq!(w.files[&w.completed[0]], d);
+    let largest = w.wire.iter().map(|(_, _, d)| d.len()).max().unwrap_or(0);
+    assert_eq!(largest, 1200, "no datagram over the 1200-byte default");
 }
 
 #[test]
@@ -470,4 +478,33 @@ fn nothing_readable_on_the_wire() {
             assert!(!runs.contains(win), "16 bytes of the image in clear");
         }
     }
+}
+
+#[test]
+fn offers_needing_too_much_memory_are_refused() {
+    // 30-byte chunks of a 4 MB image: a 140,000-entry chunk map, over a 16 KiB limit.
+    let d = data(4_000_000, 13);
+    let mut w = World::new(Receiver::new(ReceiverConfig {
+        passphrase: Some(Passphrase::new(PASS)),
+        max_session_memory: 16 * 1024,
+        ..ReceiverConfig::default()
+    }));
+    let config = SenderConfig {
+        passphrase: Some(Passphrase::new(PASS)),
+        max_datagram: 64,
+        ..SenderConfig::default()
+    };
+    let offer = Sender::offer_for(&config, "tiny-chunks.bin", &d, "", None);
+    assert_eq!(offer.chunk_size, 30);
+    w.senders.push((
+        addr(40),
+        Sender::new(w.now, config, 4000, offer, Bytes::from(d)),
+    ));
+    w.run(Duration::from_secs(10), pass_through);
+    let e = w
+        .outcome(0)
+        .expect("done")
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("max-session-memory"), "{e}");
 }

@@ -63,6 +63,9 @@ pub struct RecvArgs {
     /// Handshakes in progress at most; under more, senders must first return a cookie.
     #[arg(long, env = "UDPIX_MAX_HANDSHAKES", default_value_t = 16)]
     pub max_handshakes: usize,
+    /// Most bookkeeping memory per transfer (e.g. 1MiB); bounds what tiny chunks could cost.
+    #[arg(long, env = "UDPIX_MAX_SESSION_MEMORY", default_value = "1MiB", value_parser = udpix::units::size)]
+    pub max_session_memory: u64,
     /// Failed logins from one address per minute before it is made to wait.
     #[arg(long, env = "UDPIX_MAX_FAILURES", default_value_t = 5)]
     pub max_failures: u32,

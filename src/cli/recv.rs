@@ -58,6 +58,7 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             passphrase,
             max_handshakes: args.max_handshakes.max(2),
             max_failures: args.max_failures.max(1),
+            max_session_memory: usize::try_from(args.max_session_memory).unwrap_or(usize::MAX),
             ..ReceiverConfig::default()
         },
         out_dir: args.out.clone(),

@@ -52,6 +52,9 @@ pub struct ReceiverConfig {
     pub max_failures: u32,
     /// Key for address-validation cookies (random per run).
     pub cookie_secret: [u8; 32],
+    /// Most bookkeeping memory one session may need (its chunk map grows with the chunk
+    /// count, which a hostile offer could make huge with tiny chunks).
+    pub max_session_memory: usize,
 }
 
 impl Default for ReceiverConfig {
@@ -66,6 +69,7 @@ impl Default for ReceiverConfig {
             max_handshakes: 16,
             max_failures: 5,
             cookie_secret: rand::random(),
+            max_session_memory: 1 << 20,
         }
     }
 }
@@ -244,6 +248,13 @@ impl Session {
         self.stats.wire_bytes_sent += out.len() as u64;
         out
     }
+}
+
+/// Bytes a session needs besides the file itself: the chunk map plus fixed-size state
+/// (received packet ranges, replay window, counters).
+pub fn session_memory(offer: &Offer) -> usize {
+    const FIXED: usize = PN_RANGES_KEPT * 8 + 512 + 1024;
+    (offer.chunk_count as usize).div_ceil(64) * 8 + FIXED
 }
 
 /// The receiving endpoint.
@@ -713,6 +724,24 @@ impl Receiver {
             let reason = format!(
                 "image is {} bytes, over the receiver's limit of {} bytes (recv --max-size)",
                 offer.size, self.config.max_size
+            );
+            self.refuse(
+                key,
+                wire::reason::TOO_LARGE,
+                reason,
+                len.max(wire::MIN_HELLO_DATAGRAM),
+            );
+            return;
+        }
+        let memory = session_memory(&offer);
+        if memory > self.config.max_session_memory {
+            let reason = format!(
+                "{} chunks of {} bytes need {} KiB of bookkeeping, over the receiver's limit of \
+                 {} KiB (recv --max-session-memory); send with a larger --mtu",
+                offer.chunk_count,
+                offer.chunk_size,
+                memory / 1024,
+                self.config.max_session_memory / 1024
             );
             self.refuse(
                 key,

@@ -57,10 +57,17 @@ impl Default for SenderConfig {
 impl SenderConfig {
     /// Bytes of image per DATA packet under this configuration.
     pub fn chunk_size(&self) -> u16 {
-        let max = self
-            .max_datagram
-            .clamp(wire::DATA_OVERHEAD + 1, wire::MAX_DATAGRAM);
-        (max - wire::DATA_OVERHEAD).min(usize::from(u16::MAX)) as u16
+        let overhead = self.data_overhead();
+        let max = self.max_datagram.clamp(overhead + 1, wire::MAX_DATAGRAM);
+        (max - overhead).min(usize::from(u16::MAX)) as u16
+    }
+
+    /// Bytes a DATA datagram spends besides the chunk: the AEAD tag replaces the CRC when sealed.
+    pub fn data_overhead(&self) -> usize {
+        match self.passphrase {
+            Some(_) => wire::DATA_OVERHEAD - wire::TRAILER_LEN + super::crypto::TAG_LEN,
+            None => wire::DATA_OVERHEAD,
+        }
     }
 }
 
