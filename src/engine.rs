@@ -157,6 +157,13 @@ pub struct Publisher {
     snapshot: Arc<watch::Sender<Snapshot>>,
 }
 
+impl Publisher {
+    /// Publishes a notice line; false (and nothing queued) when the consumer lags.
+    pub fn notice(&self, text: String) -> bool {
+        self.events.try_send(Event::Notice(text)).is_ok()
+    }
+}
+
 /// The consuming ends of a [`Publisher`].
 #[derive(Debug)]
 pub struct Subscriber {

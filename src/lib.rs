@@ -15,4 +15,5 @@ pub mod proto;
 pub mod report;
 pub mod sim;
 pub mod store;
+pub mod tui;
 pub mod units;

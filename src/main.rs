@@ -2,6 +2,8 @@
 
 mod cli;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -16,8 +18,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let command = match args.command {
+        Some(c) => c,
+        None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => {
+            cli::Command::Tui(cli::TuiArgs {
+                out: ".".into(),
+                ..Default::default()
+            })
+        }
+        None => {
+            let _ = <cli::Cli as clap::CommandFactory>::command().print_help();
+            return std::process::ExitCode::from(2);
+        }
+    };
     let result = runtime.block_on(async {
-        match args.command {
+        match command {
+            cli::Command::Tui(a) => cli::tui::run_tui(a).await,
             cli::Command::Recv(a) => cli::recv::run(a).await,
             cli::Command::Send(a) => cli::send::run(a).await,
             cli::Command::Netsim(a) => cli::netsim::run(*a).await,

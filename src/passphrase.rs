@@ -55,19 +55,30 @@ fn non_empty(text: &str, from: &str) -> Result<Passphrase, PassphraseError> {
     Ok(Passphrase::new(text))
 }
 
-/// The passphrase from `--passphrase-file` or the environment, if either is given.
-pub fn from_sources(file: Option<&Path>) -> Result<Option<Passphrase>, PassphraseError> {
-    if let Some(path) = file {
+/// The passphrase text from `--passphrase-file` or the environment, if either is given
+/// (trimmed, never empty).
+pub fn text_from_sources(file: Option<&Path>) -> Result<Option<String>, PassphraseError> {
+    let (text, from) = if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|source| PassphraseError::File {
             path: path.display().to_string(),
             source,
         })?;
-        return non_empty(&text, &path.display().to_string()).map(Some);
+        (text, path.display().to_string())
+    } else {
+        match std::env::var(ENV_VAR) {
+            Ok(v) => (v, ENV_VAR.to_owned()),
+            Err(_) => return Ok(None),
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(PassphraseError::Empty(from));
     }
-    match std::env::var(ENV_VAR) {
-        Ok(v) => non_empty(&v, ENV_VAR).map(Some),
-        Err(_) => Ok(None),
-    }
+    Ok(Some(text.trim().to_owned()))
+}
+
+/// The passphrase from `--passphrase-file` or the environment, if either is given.
+pub fn from_sources(file: Option<&Path>) -> Result<Option<Passphrase>, PassphraseError> {
+    Ok(text_from_sources(file)?.map(|t| Passphrase::new(&t)))
 }
 
 /// The sender's passphrase: from a source, else asked for without echo on a terminal.

@@ -181,14 +181,14 @@ fn random_datagrams_do_not_disturb_a_transfer() {
             let len = 1 + (i * 7919 % 1400) as usize;
             let mut d = seeded_bytes(len, i);
             // Half look like udpix v1 packets of every type, to reach the deeper decoders.
-            if i % 2 == 0 && d.len() > 2 {
+            if i.is_multiple_of(2) && d.len() > 2 {
                 d[0] = 1;
                 d[1] = (i % 12) as u8;
             }
             let _ = sock.send_to(&d, addr);
             n += 1;
             i += 1;
-            if n % 64 == 0 {
+            if n.is_multiple_of(64) {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }

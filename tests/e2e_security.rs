@@ -227,7 +227,7 @@ fn flood_of_junk_and_bogus_handshakes_during_a_16_mib_transfer() {
                 let _ = s.send_to(&d, to);
                 junk += 1;
             }
-            if hellos < 1_000 && i % 10 == 0 {
+            if hellos < 1_000 && i.is_multiple_of(10) {
                 // A genuine HELLO (valid SPAKE2 message) under a passphrase guess that
                 // never confirms: it costs the receiver real work unless cookies stop it.
                 let config = udpix::proto::sender::SenderConfig {
@@ -248,7 +248,7 @@ fn flood_of_junk_and_bogus_handshakes_during_a_16_mib_transfer() {
                 hellos += 1;
             }
             i += 1;
-            if i % 32 == 0 {
+            if i.is_multiple_of(32) {
                 std::thread::sleep(Duration::from_micros(500));
             }
         }

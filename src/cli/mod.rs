@@ -5,6 +5,7 @@ pub mod netsim;
 pub mod progress;
 pub mod recv;
 pub mod send;
+pub mod tui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,11 +18,11 @@ anyone who can reach the port can send files, and anyone on the path can read th
 
 /// Stream images between machines over UDP, fast on lossy links.
 #[derive(Debug, Parser)]
-#[command(name = "udpix", version, about, long_about = None, arg_required_else_help = true)]
+#[command(name = "udpix", version, about, long_about = None)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without one, on a terminal, the full-screen UI opens.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
@@ -35,6 +36,8 @@ pub enum Command {
     Netsim(Box<NetsimArgs>),
     /// Show udpix at work: receiver, lossy link and sender on loopback, in one process.
     Demo(DemoArgs),
+    /// Open the full-screen terminal UI (receive and send, live chunks, stats, preview).
+    Tui(TuiArgs),
 }
 
 /// `udpix recv`.
@@ -163,6 +166,26 @@ pub struct CommonArgs {
     #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// No login, no encryption: anyone can send, anyone on the path can read. Both sides need it.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `udpix tui`.
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Start receiving at once on this address (e.g. 0.0.0.0:7878).
+    #[arg(long, conflicts_with = "connect")]
+    pub listen: Option<String>,
+    /// Pre-fill the receiver to send to (HOST:PORT) and open in the Send role.
+    #[arg(long)]
+    pub connect: Option<String>,
+    /// Folder to write received images into.
+    #[arg(long, env = "UDPIX_OUT", default_value = ".")]
+    pub out: PathBuf,
+    /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE, else type it).
+    #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// No login, no encryption (the other side must say so too).
     #[arg(long)]
     pub insecure: bool,
 }

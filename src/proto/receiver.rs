@@ -195,6 +195,7 @@ struct Session {
     held_count: u32,
     phase: Phase,
     pns: RangeSet,
+    base_pn: u32,
     distinct_pns: u64,
     largest_time: Instant,
     unacked: u32,
@@ -299,7 +300,11 @@ impl Receiver {
         self.sessions.get(key).map(|s| {
             let mut st = s.stats.clone();
             st.chunks_done = s.held_count;
-            let seen = s.pns.largest().map_or(0, |l| u64::from(l) + 1);
+            // Counted from the first OFFER: earlier numbers went to the handshake.
+            let seen = s
+                .pns
+                .largest()
+                .map_or(0, |l| u64::from(l.saturating_sub(s.base_pn)) + 1);
             st.lost = seen.saturating_sub(s.distinct_pns);
             st
         })
@@ -772,6 +777,7 @@ impl Receiver {
             held_count: 0,
             phase: Phase::Receiving,
             pns: RangeSet::new(PN_RANGES_KEPT),
+            base_pn: pn,
             distinct_pns: 1,
             largest_time: now,
             unacked: 0,

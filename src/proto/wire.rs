@@ -921,11 +921,11 @@ mod tests {
             let mut ranges: Vec<PnRange> = Vec::new();
             while let Some(&last) = pns.iter().next_back() {
                 pns.remove(&last);
-                if let Some(r) = ranges.last_mut() {
-                    if r.start == last + 1 {
-                        r.start = last;
-                        continue;
-                    }
+                if let Some(r) = ranges.last_mut()
+                    && r.start == last + 1
+                {
+                    r.start = last;
+                    continue;
                 }
                 ranges.push(PnRange { start: last, end: last });
             }

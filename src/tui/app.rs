@@ -1,0 +1,796 @@
+//! The TUI's state and its pure update: messages in, state changed, side effects returned as
+//! [`Command`]s for the runtime to carry out. No I/O here, so tests drive it directly.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use image::RgbImage;
+
+use super::keymap::{Action, dispatch};
+use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
+use crate::proto::stats::TransferStats;
+use crate::proto::wire::Offer;
+
+/// Lines the chunk log keeps; older ones are dropped.
+pub const LOG_CAPACITY: usize = 2000;
+/// Per frame, more chunk events than this are summarised in one line.
+pub const LOG_BURST: usize = 40;
+/// Goodput samples kept for the sparkline.
+pub const HISTORY: usize = 120;
+
+/// Which way this screen moves images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Listen and write what arrives.
+    Receive,
+    /// Connect and send files.
+    Send,
+}
+
+/// The panes, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pane {
+    /// Role, address, passphrase, folder, action, state.
+    Connection,
+    /// File browser (send) or received files (receive).
+    Files,
+    /// Per-chunk log.
+    Chunks,
+    /// Figures.
+    Stats,
+    /// The image.
+    Preview,
+}
+
+const PANES: [Pane; 5] = [
+    Pane::Connection,
+    Pane::Files,
+    Pane::Chunks,
+    Pane::Stats,
+    Pane::Preview,
+];
+
+/// Rows of the connection pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Receive or Send.
+    Role,
+    /// Listen address or receiver address.
+    Address,
+    /// The shared passphrase (masked).
+    Passphrase,
+    /// Where received images go.
+    OutDir,
+    /// The Listen / Connect button.
+    Action,
+}
+
+const FIELDS: [Field; 5] = [
+    Field::Role,
+    Field::Address,
+    Field::Passphrase,
+    Field::OutDir,
+    Field::Action,
+];
+
+/// What the connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    /// Nothing started.
+    Idle,
+    /// Receiving: waiting for senders on this address.
+    Listening(String),
+    /// Sending to this address.
+    Sending(String),
+    /// All files sent.
+    Sent,
+    /// Something went wrong; the text says what.
+    Error(String),
+}
+
+/// A file browser entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Full path.
+    pub path: PathBuf,
+    /// Shown name.
+    pub name: String,
+    /// A folder (or `..`).
+    pub is_dir: bool,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Format and dimensions, once read off the UI thread.
+    pub info: Option<(String, Option<(u32, u32)>)>,
+}
+
+/// One line of the chunk log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Seconds since the TUI started.
+    pub at: Duration,
+    /// Image name.
+    pub image: String,
+    /// What happened, e.g. a chunk or a summary.
+    pub kind: LogKind,
+}
+
+/// What a log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogKind {
+    /// One chunk event.
+    Chunk {
+        /// Chunk index.
+        chunk: u32,
+        /// Bytes in the chunk.
+        bytes: u32,
+        /// What happened.
+        what: ChunkWhat,
+    },
+    /// Many chunk events folded into one line.
+    Summary {
+        /// How many.
+        count: usize,
+        /// Of which lost.
+        lost: usize,
+    },
+    /// A transfer started or ended, or a notice.
+    Note(String),
+}
+
+/// A transfer as the screen shows it.
+#[derive(Debug, Clone)]
+pub struct TransferView {
+    /// What was offered.
+    pub offer: Offer,
+    /// Which way.
+    pub direction: Direction,
+    /// Latest figures.
+    pub stats: TransferStats,
+    /// Time since it started.
+    pub elapsed: Duration,
+    /// `Some` once finished: Ok, or why not.
+    pub result: Option<Result<(), String>>,
+    /// Where the received file went.
+    pub path: Option<PathBuf>,
+    /// Goodput samples (bits per second) for the sparkline.
+    pub history: VecDeque<u64>,
+}
+
+/// The image pane's content.
+#[derive(Debug, Clone, Default)]
+pub struct Preview {
+    /// Caption.
+    pub title: String,
+    /// The decoded image (full size, fitted at draw time).
+    pub image: Option<RgbImage>,
+    /// Which transfer it belongs to.
+    pub id: Option<TransferId>,
+    /// Receive side before verification: chunks seen so far, of how many.
+    pub chunks: Option<(BTreeSet<u32>, u32)>,
+}
+
+/// Everything on screen.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Receive or Send.
+    pub role: Role,
+    /// Focused pane.
+    pub focus: Pane,
+    /// Selected connection field.
+    pub field: Field,
+    /// True while a text field takes the keys.
+    pub editing: bool,
+    /// Listen address (receive) or receiver address (send).
+    pub address: String,
+    /// Passphrase text (never drawn in clear except a generated one on the receiving side).
+    pub passphrase: String,
+    /// True when the passphrase was generated here (so it is shown to read out).
+    pub passphrase_generated: bool,
+    /// Run without login or encryption.
+    pub insecure: bool,
+    /// Output folder.
+    pub out_dir: String,
+    /// Connection state.
+    pub state: ConnState,
+    /// Folder being browsed.
+    pub cwd: PathBuf,
+    /// Its entries: folders first, then images.
+    pub entries: Vec<Entry>,
+    /// Cursor in the file list.
+    pub selected: usize,
+    /// Files marked for sending.
+    pub marked: BTreeSet<PathBuf>,
+    /// The chunk log (bounded).
+    pub log: VecDeque<LogLine>,
+    /// Lines scrolled up from the tail; 0 follows the tail.
+    pub log_scroll: usize,
+    /// Chunk events waiting to be logged this frame.
+    pending: Vec<(TransferId, u32, ChunkWhat)>,
+    /// Transfers of this session.
+    pub transfers: BTreeMap<TransferId, TransferView>,
+    /// Transfer shown in Stats and Preview.
+    pub current: Option<TransferId>,
+    /// Chunk events the engine dropped because the UI lagged.
+    pub dropped_events: u64,
+    /// The image pane.
+    pub preview: Preview,
+    /// Help popup open.
+    pub show_help: bool,
+    /// Time since start (advanced by ticks).
+    pub now: Duration,
+    /// Set when the user quits.
+    pub quit: bool,
+}
+
+/// Side effects the runtime carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Start a receiver.
+    Listen {
+        /// Address to bind.
+        addr: String,
+        /// Output folder.
+        out: PathBuf,
+        /// Passphrase, or `None` for --insecure.
+        passphrase: Option<String>,
+    },
+    /// Send files one after another.
+    Send {
+        /// Receiver address.
+        to: String,
+        /// Files.
+        files: Vec<PathBuf>,
+        /// Passphrase, or `None` for --insecure.
+        passphrase: Option<String>,
+    },
+    /// List a folder.
+    ReadDir(PathBuf),
+    /// Decode an image for the preview.
+    LoadPreview(TransferId, PathBuf),
+}
+
+/// Messages into [`App::update`].
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// An engine event.
+    Engine(Event),
+    /// Latest engine figures.
+    Snapshot(Snapshot),
+    /// Time passed (drives sparklines and the log clock).
+    Tick(Duration),
+    /// A folder listing arrived.
+    Dir(PathBuf, Vec<Entry>),
+    /// An image decoded for the preview.
+    PreviewReady(TransferId, RgbImage),
+    /// The runtime failed to start something.
+    Failed(String),
+    /// Every file of a send has been handled.
+    SendFinished,
+}
+
+/// Start-up values (from flags, config and defaults).
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Initial role.
+    pub role: Role,
+    /// Address field.
+    pub address: String,
+    /// Passphrase, if given.
+    pub passphrase: Option<String>,
+    /// True when `passphrase` was generated here.
+    pub generated: bool,
+    /// No login or encryption.
+    pub insecure: bool,
+    /// Output folder.
+    pub out_dir: String,
+    /// Folder to browse.
+    pub cwd: PathBuf,
+    /// Start listening or connecting at once.
+    pub autostart: bool,
+}
+
+impl App {
+    /// A fresh screen; the commands load the first folder and maybe start the engine.
+    pub fn new(setup: Setup) -> (Self, Vec<Command>) {
+        let mut app = App {
+            role: setup.role,
+            focus: Pane::Connection,
+            field: Field::Action,
+            editing: false,
+            address: setup.address,
+            passphrase: setup.passphrase.unwrap_or_default(),
+            passphrase_generated: setup.generated,
+            insecure: setup.insecure,
+            out_dir: setup.out_dir,
+            state: ConnState::Idle,
+            cwd: setup.cwd.clone(),
+            entries: Vec::new(),
+            selected: 0,
+            marked: BTreeSet::new(),
+            log: VecDeque::new(),
+            log_scroll: 0,
+            pending: Vec::new(),
+            transfers: BTreeMap::new(),
+            current: None,
+            dropped_events: 0,
+            preview: Preview::default(),
+            show_help: false,
+            now: Duration::ZERO,
+            quit: false,
+        };
+        let mut cmds = vec![Command::ReadDir(setup.cwd)];
+        if setup.autostart && setup.role == Role::Receive {
+            cmds.extend(app.start());
+        }
+        (app, cmds)
+    }
+
+    /// Applies one message.
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Engine(ev) => {
+                self.on_engine(ev);
+                Vec::new()
+            }
+            Msg::Snapshot(s) => {
+                self.dropped_events = s.dropped_events;
+                for p in s.transfers {
+                    if let Some(t) = self.transfers.get_mut(&p.id) {
+                        t.stats = p.stats;
+                        t.elapsed = p.elapsed;
+                    }
+                }
+                Vec::new()
+            }
+            Msg::Tick(now) => {
+                self.now = now;
+                self.flush_log();
+                for t in self.transfers.values_mut().filter(|t| t.result.is_none()) {
+                    let secs = t.elapsed.as_secs_f64().max(1e-3);
+                    let done = u64::from(t.stats.chunks_done) * u64::from(t.offer.chunk_size);
+                    let bps = (done.min(t.offer.size) as f64 * 8.0 / secs) as u64;
+                    t.history.push_back(bps);
+                    if t.history.len() > HISTORY {
+                        t.history.pop_front();
+                    }
+                }
+                Vec::new()
+            }
+            Msg::Dir(path, entries) => {
+                if path == self.cwd {
+                    self.entries = entries;
+                    self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                }
+                Vec::new()
+            }
+            Msg::PreviewReady(id, img) => {
+                if self.preview.id == Some(id) {
+                    self.preview.image = Some(img);
+                    self.preview.chunks = None;
+                }
+                Vec::new()
+            }
+            Msg::Failed(e) => {
+                self.state = ConnState::Error(e.clone());
+                self.note("", e);
+                Vec::new()
+            }
+            Msg::SendFinished => {
+                if matches!(self.state, ConnState::Sending(_)) {
+                    self.state = ConnState::Sent;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_key(&mut self, k: KeyEvent) -> Vec<Command> {
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return Vec::new();
+        }
+        if self.editing {
+            self.edit(k);
+            return Vec::new();
+        }
+        let Some(action) = dispatch(&k) else {
+            return Vec::new();
+        };
+        if self.show_help {
+            if matches!(action, Action::Help | Action::Back | Action::Quit) {
+                self.show_help = false;
+            }
+            return Vec::new();
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.show_help = true,
+            Action::NextPane => self.focus = cycle(self.focus, 1),
+            Action::PrevPane => self.focus = cycle(self.focus, PANES.len() - 1),
+            Action::ToggleRole => self.toggle_role(),
+            Action::Follow => self.log_scroll = 0,
+            _ => return self.pane_action(action),
+        }
+        Vec::new()
+    }
+
+    fn edit(&mut self, k: KeyEvent) {
+        let text = match self.field {
+            Field::Address => &mut self.address,
+            Field::Passphrase => &mut self.passphrase,
+            Field::OutDir => &mut self.out_dir,
+            _ => {
+                self.editing = false;
+                return;
+            }
+        };
+        match k.code {
+            KeyCode::Enter | KeyCode::Esc | KeyCode::Tab => self.editing = false,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c)
+                if !k.modifiers.contains(KeyModifiers::CONTROL) && text.len() < 256 =>
+            {
+                text.push(c);
+            }
+            _ => {}
+        }
+        if self.field == Field::Passphrase {
+            self.passphrase_generated = false;
+        }
+    }
+
+    fn toggle_role(&mut self) {
+        if matches!(self.state, ConnState::Listening(_) | ConnState::Sending(_)) {
+            return; // the engine is running in this role
+        }
+        self.role = match self.role {
+            Role::Receive => Role::Send,
+            Role::Send => Role::Receive,
+        };
+        if self.passphrase_generated {
+            self.passphrase.clear();
+            self.passphrase_generated = false;
+        }
+    }
+
+    fn pane_action(&mut self, action: Action) -> Vec<Command> {
+        match self.focus {
+            Pane::Connection => self.connection_action(action),
+            Pane::Files => self.files_action(action),
+            Pane::Chunks => {
+                match action {
+                    Action::Up => {
+                        self.log_scroll =
+                            (self.log_scroll + 1).min(self.log.len().saturating_sub(1))
+                    }
+                    Action::Down => self.log_scroll = self.log_scroll.saturating_sub(1),
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Pane::Stats | Pane::Preview => {
+                let ids: Vec<TransferId> = self.transfers.keys().copied().collect();
+                if let Some(cur) = self.current.and_then(|c| ids.iter().position(|i| *i == c)) {
+                    let next = match action {
+                        Action::Up | Action::Left => cur.checked_sub(1),
+                        Action::Down | Action::Right => Some(cur + 1).filter(|n| *n < ids.len()),
+                        _ => None,
+                    };
+                    if let Some(n) = next {
+                        return self.show_transfer(ids[n]);
+                    }
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn connection_action(&mut self, action: Action) -> Vec<Command> {
+        let idx = FIELDS.iter().position(|f| *f == self.field).unwrap_or(0);
+        match action {
+            Action::Up => self.field = FIELDS[idx.saturating_sub(1)],
+            Action::Down => self.field = FIELDS[(idx + 1).min(FIELDS.len() - 1)],
+            Action::Left | Action::Right if self.field == Field::Role => self.toggle_role(),
+            Action::Enter => match self.field {
+                Field::Role => self.toggle_role(),
+                Field::Action => return self.start(),
+                Field::OutDir if self.role == Role::Send => {}
+                _ => self.editing = true,
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn files_action(&mut self, action: Action) -> Vec<Command> {
+        let Some(entry) = self.entries.get(self.selected).cloned() else {
+            return Vec::new();
+        };
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(self.entries.len() - 1),
+            Action::Left | Action::Back => {
+                if let Some(parent) = self.cwd.parent().map(PathBuf::from) {
+                    return self.enter_dir(parent);
+                }
+            }
+            Action::Right if entry.is_dir => return self.enter_dir(entry.path),
+            Action::Mark if !entry.is_dir => {
+                if !self.marked.remove(&entry.path) {
+                    self.marked.insert(entry.path);
+                }
+                self.selected = (self.selected + 1).min(self.entries.len() - 1);
+            }
+            Action::Enter if entry.is_dir => return self.enter_dir(entry.path),
+            Action::Enter => {
+                if self.marked.is_empty() {
+                    self.marked.insert(entry.path);
+                }
+                self.role = Role::Send;
+                return self.start();
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn enter_dir(&mut self, path: PathBuf) -> Vec<Command> {
+        self.cwd = path.clone();
+        self.selected = 0;
+        self.entries.clear();
+        vec![Command::ReadDir(path)]
+    }
+
+    /// Listen or connect with the current fields.
+    fn start(&mut self) -> Vec<Command> {
+        if matches!(self.state, ConnState::Listening(_) | ConnState::Sending(_)) {
+            return Vec::new();
+        }
+        let passphrase = if self.insecure {
+            None
+        } else if self.passphrase.trim().is_empty() {
+            if self.role == Role::Receive {
+                self.passphrase = crate::passphrase::generate();
+                self.passphrase_generated = true;
+                Some(self.passphrase.clone())
+            } else {
+                self.state = ConnState::Error("enter the receiver's passphrase first".to_owned());
+                self.focus = Pane::Connection;
+                self.field = Field::Passphrase;
+                return Vec::new();
+            }
+        } else {
+            Some(self.passphrase.clone())
+        };
+        match self.role {
+            Role::Receive => {
+                self.state = ConnState::Listening(self.address.clone());
+                vec![Command::Listen {
+                    addr: self.address.clone(),
+                    out: PathBuf::from(&self.out_dir),
+                    passphrase,
+                }]
+            }
+            Role::Send => {
+                if self.marked.is_empty() {
+                    self.state = ConnState::Error(
+                        "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
+                    );
+                    return Vec::new();
+                }
+                self.state = ConnState::Sending(self.address.clone());
+                let files: Vec<PathBuf> = std::mem::take(&mut self.marked).into_iter().collect();
+                vec![Command::Send {
+                    to: self.address.clone(),
+                    files,
+                    passphrase,
+                }]
+            }
+        }
+    }
+
+    fn name_of(&self, id: TransferId) -> String {
+        self.transfers
+            .get(&id)
+            .map(|t| t.offer.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn note(&mut self, image: &str, text: String) {
+        self.push_log(LogLine {
+            at: self.now,
+            image: image.to_owned(),
+            kind: LogKind::Note(text),
+        });
+    }
+
+    fn push_log(&mut self, line: LogLine) {
+        if self.log.len() >= LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+        if self.log_scroll > 0 {
+            self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
+        }
+    }
+
+    /// Moves this frame's chunk events into the log, folding a burst into one summary line.
+    fn flush_log(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.len() > LOG_BURST {
+            let lost = pending
+                .iter()
+                .filter(|(_, _, w)| *w == ChunkWhat::Lost)
+                .count();
+            let image = self.name_of(pending[0].0);
+            self.push_log(LogLine {
+                at: self.now,
+                image,
+                kind: LogKind::Summary {
+                    count: pending.len(),
+                    lost,
+                },
+            });
+            return;
+        }
+        for (id, chunk, what) in pending {
+            let (image, bytes) = match self.transfers.get(&id) {
+                Some(t) => (
+                    t.offer.name.clone(),
+                    t.offer.chunk_len(chunk).unwrap_or(0) as u32,
+                ),
+                None => (String::new(), 0),
+            };
+            self.push_log(LogLine {
+                at: self.now,
+                image,
+                kind: LogKind::Chunk { chunk, bytes, what },
+            });
+        }
+    }
+
+    fn show_transfer(&mut self, id: TransferId) -> Vec<Command> {
+        self.current = Some(id);
+        let Some(t) = self.transfers.get(&id) else {
+            return Vec::new();
+        };
+        self.preview = Preview {
+            title: t.offer.name.clone(),
+            image: None,
+            id: Some(id),
+            chunks: (t.direction == Direction::Receive && t.result.is_none())
+                .then(|| (BTreeSet::new(), t.offer.chunk_count)),
+        };
+        match (&t.path, t.direction) {
+            (Some(p), _) => vec![Command::LoadPreview(id, p.clone())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_engine(&mut self, ev: Event) {
+        match ev {
+            Event::Started {
+                id,
+                direction,
+                peer,
+                offer,
+            } => {
+                let name = offer.name.clone();
+                let chunks = offer.chunk_count;
+                self.transfers.insert(
+                    id,
+                    TransferView {
+                        offer,
+                        direction,
+                        stats: TransferStats::default(),
+                        elapsed: Duration::ZERO,
+                        result: None,
+                        path: None,
+                        history: VecDeque::new(),
+                    },
+                );
+                let verb = match direction {
+                    Direction::Send => "sending to",
+                    Direction::Receive => "receiving from",
+                };
+                self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
+                self.current = Some(id);
+                self.preview = Preview {
+                    title: name,
+                    image: None,
+                    id: Some(id),
+                    chunks: (direction == Direction::Receive).then(|| (BTreeSet::new(), chunks)),
+                };
+            }
+            Event::Chunk(c) => {
+                if let Some((seen, _)) = self.preview.chunks.as_mut()
+                    && self.preview.id == Some(c.id)
+                    && matches!(c.what, ChunkWhat::Received | ChunkWhat::Recovered)
+                {
+                    seen.insert(c.chunk);
+                }
+                self.pending.push((c.id, c.chunk, c.what));
+                if self.pending.len() > 10 * LOG_BURST {
+                    self.flush_log();
+                }
+            }
+            Event::Finished(r) => {
+                self.flush_log();
+                let name = r.offer.name.clone();
+                let text = match &r.result {
+                    Ok(()) => format!(
+                        "done: {} in {:.2} s, {}, {} lost, {} recovered",
+                        crate::report::human_bytes(r.offer.size),
+                        r.duration.as_secs_f64(),
+                        crate::report::human_rate(r.goodput_bps()),
+                        r.stats.lost,
+                        r.stats.recovered
+                    ),
+                    Err(e) => format!("failed: {e}"),
+                };
+                self.note(&name, text);
+                if let Some(t) = self.transfers.get_mut(&r.id) {
+                    t.stats = r.stats.clone();
+                    t.elapsed = r.duration;
+                    t.result = Some(r.result.clone());
+                    t.path = r.path.clone();
+                }
+                if r.direction == Direction::Receive && r.result.is_ok() {
+                    self.preview.chunks = None;
+                }
+            }
+            Event::Notice(n) => {
+                if n.starts_with("authentication failed") {
+                    self.state = ConnState::Error(n.clone());
+                }
+                self.note("", n);
+            }
+        }
+    }
+
+    /// The transfer shown in Stats and Preview.
+    pub fn current_transfer(&self) -> Option<&TransferView> {
+        self.current.and_then(|id| self.transfers.get(&id))
+    }
+
+    /// Session totals over every transfer.
+    pub fn totals(&self) -> TransferStats {
+        let mut t = TransferStats::default();
+        for v in self.transfers.values() {
+            let s = &v.stats;
+            t.bytes += s.bytes;
+            t.chunks += s.chunks;
+            t.chunks_done += s.chunks_done;
+            t.datagrams_sent += s.datagrams_sent;
+            t.datagrams_received += s.datagrams_received;
+            t.duplicates += s.duplicates;
+            t.lost += s.lost;
+            t.retransmitted += s.retransmitted;
+            t.recovered += s.recovered;
+        }
+        t
+    }
+
+    /// Completes the commands the runtime needs after a finished transfer (preview load).
+    pub fn after_finished(&mut self, id: TransferId) -> Vec<Command> {
+        match self.transfers.get(&id) {
+            Some(t) if t.result == Some(Ok(())) && self.current == Some(id) => t
+                .path
+                .clone()
+                .map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)]),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn cycle(p: Pane, by: usize) -> Pane {
+    let i = PANES.iter().position(|x| *x == p).unwrap_or(0);
+    PANES[(i + by) % PANES.len()]
+}

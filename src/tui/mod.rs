@@ -1,0 +1,463 @@
+//! The full-screen terminal UI. The runtime here owns the terminal and the engine tasks; the
+//! [`app`] holds the state and decides, the [`view`] draws. The engine runs on its own tokio
+//! tasks and is never waited on: each frame drains what the engine published (bounded
+//! channels, dropped chunk events are only counted), then draws once, at most 30 times a second.
+
+pub mod app;
+pub mod halfblock;
+pub mod keymap;
+pub mod panes;
+pub mod view;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::{mpsc, watch};
+
+use crate::engine::{self, Direction, Event, ReceiveOptions, Subscriber};
+use crate::proto::crypto::Passphrase;
+use crate::proto::receiver::ReceiverConfig;
+use crate::proto::sender::{Sender, SenderConfig};
+use app::{App, Command, Entry, Msg, Setup};
+use halfblock::ColorDepth;
+use view::Theme;
+
+/// Frames per second at most.
+const FPS: u64 = 30;
+/// Engine events taken per frame at most (the rest wait for the next frame or are dropped
+/// by the engine when its bounded channel is full).
+const EVENTS_PER_FRAME: usize = 20_000;
+/// Longest side of a decoded preview, in pixels (bounds memory; the pane is smaller anyway).
+const PREVIEW_MAX: u32 = 800;
+/// Transfer ids of this screen's sends start here (receives count from 1).
+const SEND_IDS: u64 = 1 << 40;
+
+/// How the TUI starts.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    /// Start listening on this address at once.
+    pub listen: Option<String>,
+    /// Pre-fill the receiver address and the Send role.
+    pub connect: Option<String>,
+    /// Output folder for received images.
+    pub out: PathBuf,
+    /// The passphrase from a file or the environment, if given.
+    pub passphrase: Option<String>,
+    /// No login or encryption.
+    pub insecure: bool,
+    /// Folder to browse first.
+    pub cwd: PathBuf,
+}
+
+/// Runs the TUI until the user quits; the terminal is restored on return and on panic.
+pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let mut terminal = ratatui::init();
+    let result = run_on(&mut terminal, opts, EventStream::new()).await;
+    ratatui::restore();
+    result
+}
+
+/// Runs on any backend with any key source (tests drive it with a TestBackend).
+pub async fn run_on<B: Backend, S>(
+    terminal: &mut Terminal<B>,
+    opts: TuiOptions,
+    mut keys: S,
+) -> anyhow::Result<()>
+where
+    S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
+    B::Error: Send + Sync + 'static,
+{
+    let theme = Theme {
+        depth: ColorDepth::detect(),
+    };
+    let role = if opts.connect.is_some() {
+        app::Role::Send
+    } else {
+        app::Role::Receive
+    };
+    let setup = Setup {
+        role,
+        address: opts
+            .listen
+            .clone()
+            .or_else(|| opts.connect.clone())
+            .unwrap_or_else(|| "0.0.0.0:7878".to_owned()),
+        passphrase: opts.passphrase.clone(),
+        generated: false,
+        insecure: opts.insecure,
+        out_dir: opts.out.display().to_string(),
+        cwd: opts.cwd.clone(),
+        autostart: opts.listen.is_some(),
+    };
+    let (mut app, cmds) = App::new(setup);
+    let mut rt = Runtime::new();
+    rt.execute(cmds);
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / FPS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            ev = keys.next() => {
+                match ev {
+                    Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                        let cmds = app.update(Msg::Key(k));
+                        rt.execute(cmds);
+                        dirty = true;
+                    }
+                    Some(Ok(TermEvent::Resize(..))) => {
+                        terminal.autoresize()?;
+                        dirty = true;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => {}
+                }
+            }
+            Some(msg) = rt.rx.recv() => {
+                let cmds = app.update(msg);
+                rt.execute(cmds);
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                dirty |= rt.drain_engine(&mut app);
+                let cmds = app.update(Msg::Tick(start.elapsed()));
+                rt.execute(cmds);
+                if dirty {
+                    terminal.draw(|f| view::draw(f, &app, &theme))?;
+                    dirty = false;
+                }
+            }
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+/// Carries out commands and owns what they start.
+struct Runtime {
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    subs: Vec<Subscriber>,
+    stops: Vec<watch::Sender<bool>>,
+    next_send_id: u64,
+    send_paths: HashMap<u64, PathBuf>,
+}
+
+impl Runtime {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx,
+            subs: Vec::new(),
+            stops: Vec::new(),
+            next_send_id: SEND_IDS,
+            send_paths: HashMap::new(),
+        }
+    }
+
+    /// Feeds what the engines published since the last frame; true if anything changed.
+    fn drain_engine(&mut self, app: &mut App) -> bool {
+        let mut changed = false;
+        let mut follow_up = Vec::new();
+        for sub in &mut self.subs {
+            for _ in 0..EVENTS_PER_FRAME {
+                let Ok(ev) = sub.events.try_recv() else { break };
+                changed = true;
+                match &ev {
+                    Event::Started {
+                        id,
+                        direction: Direction::Send,
+                        ..
+                    } => {
+                        if let Some(p) = self.send_paths.get(id) {
+                            follow_up.push(Command::LoadPreview(*id, p.clone()));
+                        }
+                    }
+                    Event::Finished(r) if r.direction == Direction::Receive => {
+                        app.update(Msg::Engine(ev.clone()));
+                        follow_up.extend(app.after_finished(r.id));
+                        continue;
+                    }
+                    _ => {}
+                }
+                app.update(Msg::Engine(ev));
+            }
+            if sub.snapshot.has_changed().unwrap_or(false) {
+                let snap = sub.snapshot.borrow_and_update().clone();
+                app.update(Msg::Snapshot(snap));
+                changed = true;
+            }
+        }
+        self.execute(follow_up);
+        changed
+    }
+
+    fn execute(&mut self, cmds: Vec<Command>) {
+        for cmd in cmds {
+            match cmd {
+                Command::ReadDir(path) => {
+                    let tx = self.tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let entries = list_dir(&path, false);
+                        let _ = tx.send(Msg::Dir(path.clone(), entries));
+                        let _ = tx.send(Msg::Dir(path.clone(), list_dir(&path, true)));
+                    });
+                }
+                Command::LoadPreview(id, path) => {
+                    let tx = self.tx.clone();
+                    tokio::task::spawn_blocking(move || match load_preview(&path) {
+                        Some(img) => {
+                            let _ = tx.send(Msg::PreviewReady(id, img));
+                        }
+                        None => {
+                            let _ = tx.send(Msg::Engine(Event::Notice(format!(
+                                "no preview for {}: not an image udpix can draw",
+                                path.display()
+                            ))));
+                        }
+                    });
+                }
+                Command::Listen {
+                    addr,
+                    out,
+                    passphrase,
+                } => self.listen(&addr, out, passphrase),
+                Command::Send {
+                    to,
+                    files,
+                    passphrase,
+                } => self.send(to, files, passphrase),
+            }
+        }
+    }
+
+    fn listen(&mut self, addr: &str, out: PathBuf, passphrase: Option<String>) {
+        let addr: SocketAddr = match addr.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = self
+                    .tx
+                    .send(Msg::Failed(format!("`{addr}` is not an IP:PORT address")));
+                return;
+            }
+        };
+        if !out.is_dir() {
+            let _ = self
+                .tx
+                .send(Msg::Failed(format!("{} is not a folder", out.display())));
+            return;
+        }
+        let socket = match engine::bind(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self
+                    .tx
+                    .send(Msg::Failed(format!("cannot listen on {addr}: {e}")));
+                return;
+            }
+        };
+        let (publisher, sub) = engine::channel(4096);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let options = ReceiveOptions {
+            config: ReceiverConfig {
+                passphrase: passphrase.as_deref().map(Passphrase::new),
+                ..ReceiverConfig::default()
+            },
+            out_dir: out,
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine::run_receiver(socket, options, publisher, stop_rx).await {
+                let _ = tx.send(Msg::Failed(format!("receiver stopped: {e}")));
+            }
+        });
+        self.subs.push(sub);
+        self.stops.push(stop_tx);
+    }
+
+    fn send(&mut self, to: String, files: Vec<PathBuf>, passphrase: Option<String>) {
+        let (publisher, sub) = engine::channel(4096);
+        self.subs.push(sub);
+        let ids: Vec<u64> = files
+            .iter()
+            .map(|f| {
+                let id = self.next_send_id;
+                self.next_send_id += 1;
+                self.send_paths.insert(id, f.clone());
+                id
+            })
+            .collect();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let result = send_all(&to, files, ids, passphrase, publisher).await;
+            let msg = match result {
+                Ok(0) => Msg::Engine(Event::Notice("all files sent and verified".to_owned())),
+                Ok(n) => Msg::Failed(format!("{n} file(s) failed; see the chunk log")),
+                Err(e) => Msg::Failed(format!("{e:#}")),
+            };
+            let _ = tx.send(msg);
+            let _ = tx.send(Msg::SendFinished);
+        });
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for s in &self.stops {
+            let _ = s.send(true);
+        }
+    }
+}
+
+async fn send_all(
+    to: &str,
+    files: Vec<PathBuf>,
+    ids: Vec<u64>,
+    passphrase: Option<String>,
+    publisher: engine::Publisher,
+) -> anyhow::Result<usize> {
+    let peer = tokio::net::lookup_host(to)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot resolve `{to}`: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("`{to}` resolves to no address"))?;
+    let local: SocketAddr = if peer.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = engine::bind(local)?;
+    let config = SenderConfig {
+        passphrase: passphrase.as_deref().map(Passphrase::new),
+        ..SenderConfig::default()
+    };
+    let mut failures = 0;
+    for (path, id) in files.into_iter().zip(ids) {
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                failures += 1;
+                let _ =
+                    publisher_notice(&publisher, format!("cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let name = path
+            .file_name()
+            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+        let (format, dims) = engine::image_info(&data);
+        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let report = engine::send(
+            &socket,
+            peer,
+            config.clone(),
+            offer,
+            Bytes::from(data),
+            id,
+            publisher.clone(),
+        )
+        .await?;
+        if report.result.is_err() {
+            failures += 1;
+        }
+    }
+    Ok(failures)
+}
+
+fn publisher_notice(p: &engine::Publisher, text: String) -> bool {
+    p.notice(text)
+}
+
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico",
+];
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Lists a folder: `..`, folders, images, then other files; `with_info` reads image headers.
+pub fn list_dir(path: &Path, with_info: bool) -> Vec<Entry> {
+    let mut dirs = Vec::new();
+    let mut images = Vec::new();
+    let mut others = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten().take(5000) {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let meta = e.metadata().ok();
+            let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            let info = (with_info && !is_dir && is_image(&p)).then(|| read_info(&p));
+            let entry = Entry {
+                path: p.clone(),
+                name,
+                is_dir,
+                size,
+                info,
+            };
+            if is_dir {
+                dirs.push(entry);
+            } else if is_image(&p) {
+                images.push(entry);
+            } else {
+                others.push(entry);
+            }
+        }
+    }
+    for v in [&mut dirs, &mut images, &mut others] {
+        v.sort_by_key(|e| e.name.to_lowercase());
+    }
+    let mut out = Vec::new();
+    if let Some(parent) = path.parent() {
+        out.push(Entry {
+            path: parent.to_owned(),
+            name: "..".to_owned(),
+            is_dir: true,
+            size: 0,
+            info: None,
+        });
+    }
+    out.extend(dirs);
+    out.extend(images);
+    out.extend(others);
+    out
+}
+
+fn read_info(path: &Path) -> (String, Option<(u32, u32)>) {
+    let Ok(reader) = image::ImageReader::open(path).and_then(|r| r.with_guessed_format()) else {
+        return (String::new(), None);
+    };
+    let format = reader
+        .format()
+        .and_then(|f| f.extensions_str().first().copied())
+        .unwrap_or("")
+        .to_owned();
+    (format, reader.into_dimensions().ok())
+}
+
+/// Decodes an image for the preview, shrunk so its longest side is at most [`PREVIEW_MAX`].
+pub fn load_preview(path: &Path) -> Option<image::RgbImage> {
+    let img = image::open(path).ok()?;
+    let img = if img.width().max(img.height()) > PREVIEW_MAX {
+        img.thumbnail(PREVIEW_MAX, PREVIEW_MAX)
+    } else {
+        img
+    };
+    Some(img.to_rgb8())
+}

@@ -1,0 +1,81 @@
+//! The Chunks pane: the live per-chunk log, colour-coded, following the tail unless scrolled.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::engine::ChunkWhat;
+use crate::tui::app::{App, LogKind};
+use crate::tui::view::Theme;
+
+fn what(w: ChunkWhat) -> (&'static str, Color) {
+    match w {
+        ChunkWhat::Sent => ("sent", Color::Gray),
+        ChunkWhat::Retransmitted => ("retransmitted", Color::Yellow),
+        ChunkWhat::Lost => ("lost", Color::Red),
+        ChunkWhat::Acked => ("acked", Color::Green),
+        ChunkWhat::Received => ("received", Color::Green),
+        ChunkWhat::Recovered => ("recovered", Color::Cyan),
+        ChunkWhat::Duplicate => ("duplicate", Color::Magenta),
+    }
+}
+
+/// Draws the pane.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let end = app.log.len().saturating_sub(app.log_scroll);
+    let start = end.saturating_sub(rows);
+    let lines: Vec<Line> = app
+        .log
+        .range(start..end)
+        .map(|l| {
+            let mut spans = vec![
+                Span::styled(
+                    format!("{:>7.2}s ", l.at.as_secs_f64()),
+                    theme.fg(Color::DarkGray),
+                ),
+                Span::raw(format!("{:<18} ", truncate(&l.image, 18))),
+            ];
+            match &l.kind {
+                LogKind::Chunk {
+                    chunk,
+                    bytes,
+                    what: w,
+                } => {
+                    let (text, color) = what(*w);
+                    spans.push(Span::raw(format!("#{chunk:<7} {bytes:>5} B  ")));
+                    spans.push(Span::styled(text, theme.fg(color)));
+                }
+                LogKind::Summary { count, lost } => spans.push(Span::styled(
+                    format!("+{count} chunks ({lost} lost)"),
+                    theme.fg(Color::Blue),
+                )),
+                LogKind::Note(n) => spans.push(Span::styled(n.clone(), theme.fg(Color::White))),
+            }
+            Line::from(spans)
+        })
+        .collect();
+    let title = if app.log_scroll > 0 {
+        format!("Chunks (scrolled {} up; End follows)", app.log_scroll)
+    } else if app.dropped_events > 0 {
+        format!("Chunks ({} events skipped to keep up)", app.dropped_events)
+    } else {
+        "Chunks".to_owned()
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block(&title, focused)),
+        area,
+    );
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,79 @@
+//! The Connection pane: role, address, passphrase, output folder, the start button, the state.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::tui::app::{App, ConnState, Field, Role};
+use crate::tui::view::Theme;
+
+/// Draws the pane.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let row = |field: Field, label: &str, value: String| {
+        let selected = focused && app.field == field;
+        let editing = selected && app.editing;
+        let mut style = Style::default();
+        if selected {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        let cursor = if editing { "▏" } else { "" };
+        Line::from(vec![
+            Span::styled(format!("{label:<11}"), theme.fg(Color::Gray)),
+            Span::styled(format!("{value}{cursor}"), style),
+        ])
+    };
+    let role = match app.role {
+        Role::Receive => "◀ Receive ▶",
+        Role::Send => "◀ Send ▶",
+    };
+    let pass = if app.insecure {
+        "(none: --insecure)".to_owned()
+    } else if app.passphrase.is_empty() {
+        match app.role {
+            Role::Receive => "(generated on Listen)".to_owned(),
+            Role::Send => "(type the receiver's)".to_owned(),
+        }
+    } else if app.passphrase_generated {
+        app.passphrase.clone()
+    } else {
+        "•".repeat(app.passphrase.chars().count().min(16))
+    };
+    let action = match app.role {
+        Role::Receive => "[ Listen ]",
+        Role::Send => "[ Connect & send ]",
+    };
+    let (state, color) = match &app.state {
+        ConnState::Idle => ("idle".to_owned(), Color::Gray),
+        ConnState::Listening(_) => ("● listening".to_owned(), Color::Green),
+        ConnState::Sending(a) => (format!("● sending to {a}"), Color::Green),
+        ConnState::Sent => ("all files sent".to_owned(), Color::Green),
+        ConnState::Error(e) => (e.clone(), Color::Red),
+    };
+    let address_label = match app.role {
+        Role::Receive => "Listen on",
+        Role::Send => "Receiver",
+    };
+    let out = match app.role {
+        Role::Receive => app.out_dir.clone(),
+        Role::Send => "-".to_owned(),
+    };
+    let lines = vec![
+        row(Field::Role, "Role", role.to_owned()),
+        row(Field::Address, address_label, app.address.clone()),
+        row(Field::Passphrase, "Passphrase", pass),
+        row(Field::OutDir, "Output", out),
+        row(Field::Action, "", action.to_owned()),
+        Line::from(vec![
+            Span::styled("State      ", theme.fg(Color::Gray)),
+            Span::styled(state, theme.fg(color)),
+        ]),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(theme.block("Connection", focused)),
+        area,
+    );
+}

@@ -1,0 +1,92 @@
+//! The Files pane: a browser of the current folder (folders and images first, with size,
+//! format and dimensions) for sending, and the list of received files.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState};
+
+use crate::engine::Direction;
+use crate::report::human_bytes;
+use crate::tui::app::{App, Role};
+use crate::tui::view::Theme;
+
+/// Draws the pane.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    if app.role == Role::Receive {
+        return render_received(frame, area, app, theme, focused);
+    }
+    let title = format!("Files: {}", app.cwd.display());
+    let items: Vec<ListItem> = app
+        .entries
+        .iter()
+        .map(|e| {
+            if e.is_dir {
+                return ListItem::new(Line::from(Span::styled(
+                    format!("  {}/", e.name),
+                    theme.fg(Color::Blue).add_modifier(Modifier::BOLD),
+                )));
+            }
+            let mark = if app.marked.contains(&e.path) {
+                "✓ "
+            } else {
+                "  "
+            };
+            let info = match &e.info {
+                Some((fmt, Some((w, h)))) => format!("{fmt} {w}×{h}"),
+                Some((fmt, None)) => fmt.clone(),
+                None => "…".to_owned(),
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(mark, theme.fg(Color::Green)),
+                Span::raw(e.name.clone()),
+                Span::styled(
+                    format!("  {} {info}", human_bytes(e.size)),
+                    theme.fg(Color::DarkGray),
+                ),
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(app.selected));
+    let list = List::new(items)
+        .block(theme.block(&title, focused))
+        .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let items: Vec<ListItem> = app
+        .transfers
+        .iter()
+        .filter(|(_, t)| t.direction == Direction::Receive)
+        .map(|(id, t)| {
+            let (sym, color) = match &t.result {
+                None => ("…", Color::Yellow),
+                Some(Ok(())) => ("✓", Color::Green),
+                Some(Err(_)) => ("✗", Color::Red),
+            };
+            let name = t.path.as_ref().and_then(|p| p.file_name()).map_or_else(
+                || t.offer.name.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let current = if app.current == Some(*id) { "▸" } else { " " };
+            ListItem::new(Line::from(vec![
+                Span::raw(current),
+                Span::styled(format!("{sym} "), theme.fg(color)),
+                Span::raw(name),
+                Span::styled(
+                    format!("  {}", human_bytes(t.offer.size)),
+                    theme.fg(Color::DarkGray),
+                ),
+            ]))
+        })
+        .collect();
+    let title = format!("Files: received into {}", app.out_dir);
+    let list = if items.is_empty() {
+        List::new(vec![ListItem::new("  nothing received yet")])
+    } else {
+        List::new(items)
+    };
+    frame.render_widget(list.block(theme.block(&title, focused)), area);
+}

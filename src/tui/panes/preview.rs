@@ -1,0 +1,83 @@
+//! The Preview pane: the image, drawn with half blocks into the buffer (every terminal), or,
+//! while an image is still arriving, a map of the chunks that are in.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::widgets::Paragraph;
+
+use crate::tui::app::App;
+use crate::tui::halfblock::{self, ColorDepth};
+use crate::tui::view::Theme;
+
+/// Draws the pane.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let title = if app.preview.title.is_empty() {
+        "Preview".to_owned()
+    } else {
+        format!("Preview: {}", app.preview.title)
+    };
+    let block = theme.block(&title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if let Some(img) = &app.preview.image {
+        if let Some(fitted) = halfblock::fit(img, inner) {
+            halfblock::draw(&fitted, inner, frame.buffer_mut(), theme.depth);
+        }
+        return;
+    }
+    if let Some((seen, total)) = &app.preview.chunks {
+        draw_chunk_map(frame, inner, seen.len() as u32, *total, seen, theme);
+        return;
+    }
+    frame.render_widget(Paragraph::new("the image shows here"), inner);
+}
+
+/// One cell per group of chunks: filled when every chunk of the group is in.
+fn draw_chunk_map(
+    frame: &mut Frame,
+    area: Rect,
+    have: u32,
+    total: u32,
+    seen: &std::collections::BTreeSet<u32>,
+    theme: &Theme,
+) {
+    let cells = u32::from(area.width) * u32::from(area.height.saturating_sub(1));
+    if cells == 0 || total == 0 {
+        return;
+    }
+    let per = total.div_ceil(cells).max(1);
+    let buf = frame.buffer_mut();
+    for i in 0..total.div_ceil(per) {
+        let lo = i * per;
+        let hi = (lo + per).min(total);
+        let got = seen.range(lo..hi).count() as u32;
+        let (x, y) = (
+            area.x + (i % u32::from(area.width)) as u16,
+            area.y + 1 + (i / u32::from(area.width)) as u16,
+        );
+        if let Some(cell) = buf.cell_mut((x, y)) {
+            let full = got == hi - lo;
+            if theme.depth == ColorDepth::Mono {
+                cell.set_char(if full {
+                    '█'
+                } else if got > 0 {
+                    '▒'
+                } else {
+                    '·'
+                });
+            } else {
+                let color = if full {
+                    Color::Green
+                } else if got > 0 {
+                    Color::Yellow
+                } else {
+                    Color::DarkGray
+                };
+                cell.set_char('▆').set_fg(color);
+            }
+        }
+    }
+    let caption = format!("{have}/{total} chunks in; the image shows once its hash verifies");
+    frame.render_widget(Paragraph::new(caption), Rect { height: 1, ..area });
+}

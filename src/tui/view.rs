@@ -1,0 +1,155 @@
+//! Layout and drawing. `draw` has no side effects; it reads the [`App`] and fills the frame.
+//!
+//! ```text
+//! ┌Connection────────┐┌Stats──────────────────────┐
+//! │ role, address,   ││ per image and session     │
+//! │ passphrase, out, ││ figures, goodput sparkline │
+//! │ [Listen], state  │└───────────────────────────┘
+//! └──────────────────┘┌Preview────────────────────┐
+//! ┌Files─────────────┐│ the image, half blocks    │
+//! │ folder listing / ││ (or the chunk map while   │
+//! │ received files   ││  it arrives)              │
+//! └──────────────────┘└───────────────────────────┘
+//! ┌Chunks──────────────────────────────────────────┐
+//! │ time  image  chunk  bytes  what                │
+//! └────────────────────────────────────────────────┘
+//! ```
+//! Below [`MIN_WIDTH`]×[`MIN_HEIGHT`] only a message asking for a larger terminal is drawn.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+use super::app::{App, Pane};
+use super::halfblock::ColorDepth;
+use super::keymap::help_rows;
+use super::panes;
+
+/// Narrowest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 60;
+/// Shortest terminal the layout works in.
+pub const MIN_HEIGHT: u16 = 18;
+
+/// Colours (or none, under NO_COLOR).
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    /// Image colour depth; `Mono` disables every colour.
+    pub depth: ColorDepth,
+}
+
+impl Theme {
+    /// A style with `fg` unless colours are off.
+    pub fn fg(&self, c: Color) -> Style {
+        if self.depth == ColorDepth::Mono {
+            Style::default()
+        } else {
+            Style::default().fg(c)
+        }
+    }
+
+    /// The border block of a pane, highlighted when focused.
+    pub fn block<'a>(&self, title: &'a str, focused: bool) -> Block<'a> {
+        let b = Block::bordered().title(Span::styled(
+            format!(" {title} "),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+        if focused {
+            b.border_type(BorderType::Thick)
+                .border_style(self.fg(Color::Cyan))
+        } else {
+            b.border_style(self.fg(Color::DarkGray))
+        }
+    }
+}
+
+/// The screen's regions.
+pub struct Areas {
+    /// Connection pane.
+    pub connection: Rect,
+    /// Files pane.
+    pub files: Rect,
+    /// Stats pane.
+    pub stats: Rect,
+    /// Preview pane.
+    pub preview: Rect,
+    /// Chunks pane.
+    pub chunks: Rect,
+}
+
+/// Splits the screen; wide terminals give the preview more room.
+pub fn layout(area: Rect) -> Areas {
+    let log_h = if area.height >= 40 { 12 } else { 6 };
+    let [top, chunks] =
+        Layout::vertical([Constraint::Min(10), Constraint::Length(log_h)]).areas(area);
+    let left_w = if area.width >= 120 { 48 } else { 34 };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Min(20)]).areas(top);
+    let [connection, files] =
+        Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
+    let stats_h = if area.height >= 40 { 14 } else { 9 };
+    let [stats, preview] =
+        Layout::vertical([Constraint::Length(stats_h), Constraint::Min(3)]).areas(right);
+    Areas {
+        connection,
+        files,
+        stats,
+        preview,
+        chunks,
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "udpix needs at least {MIN_WIDTH}×{MIN_HEIGHT} characters; this terminal is {}×{}.\nEnlarge it, or press q to quit.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let a = layout(area);
+    panes::connection::render(
+        frame,
+        a.connection,
+        app,
+        theme,
+        app.focus == Pane::Connection,
+    );
+    panes::files::render(frame, a.files, app, theme, app.focus == Pane::Files);
+    panes::stats::render(frame, a.stats, app, theme, app.focus == Pane::Stats);
+    panes::preview::render(frame, a.preview, app, theme, app.focus == Pane::Preview);
+    panes::chunks::render(frame, a.chunks, app, theme, app.focus == Pane::Chunks);
+    if app.show_help {
+        draw_help(frame, area, theme);
+    }
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let rows = help_rows();
+    let h = (rows.len() as u16 + 4).min(area.height);
+    let w = 64.min(area.width);
+    let popup = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .map(|(k, help)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>18}  "), theme.fg(Color::Yellow)),
+                Span::raw(help),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block("Help: keys (? or Esc closes)", true)),
+        popup,
+    );
+}
