@@ -403,7 +403,13 @@ pub fn list_dir(path: &Path, with_info: bool) -> Vec<Entry> {
             let meta = e.metadata().ok();
             let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
             let size = meta.as_ref().map_or(0, |m| m.len());
-            let info = (with_info && !is_dir && is_image(&p)).then(|| read_info(&p));
+            let info = (with_info && !is_dir).then(|| {
+                if is_image(&p) {
+                    read_info(&p)
+                } else {
+                    (String::new(), None)
+                }
+            });
             let entry = Entry {
                 path: p.clone(),
                 name,

@@ -1,0 +1,198 @@
+//! The real binary's TUI in a real terminal: a private tmux server per test, keys sent with
+//! `send-keys`, the screen read with `capture-pane`. `.ci/run` installs tmux when missing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(60);
+
+/// A tmux server of our own (its own socket name), killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, cwd: &Path, w: u16, h: u16) -> Tmux {
+        let name = format!("udpix-test-{}-{}", std::process::id(), rand_suffix());
+        let ok = Command::new("tmux")
+            .args(["-L", &name, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &w.to_string(), "-y", &h.to_string(), "-c"])
+            .arg(cwd)
+            .arg(cmd)
+            .env("TERM", "xterm-256color")
+            .env_remove("COLORTERM")
+            .status()
+            .expect("tmux must be installed (.ci/run installs it)");
+        assert!(ok.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.name, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = Command::new("tmux")
+                .args(["-L", &self.name, "send-keys", "-t", "0", k])
+                .status()
+                .expect("send-keys");
+            assert!(ok.success());
+            std::thread::sleep(Duration::from_millis(80));
+        }
+    }
+
+    fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if needles.iter().all(|n| s.contains(n)) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "screen never showed {needles:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.name, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos().into())
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_file(path: &Path) -> String {
+    let start = Instant::now();
+    while start.elapsed() < T {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && !s.is_empty()
+        {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[test]
+fn tui_receiver_with_headless_sender() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let exit = out.path().join("exit-code");
+    let port = free_udp_port();
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:{port} --out {out}/in; echo $? > {exit}; sleep 30",
+        out = out.path().display(),
+        exit = exit.display()
+    );
+    std::fs::create_dir(out.path().join("in")).expect("mkdir");
+    let tmux = Tmux::start(&cmd, out.path(), 100, 30);
+    tmux.wait_for(&["Connection", "listening"], T);
+    let img = testdata().join("chelsea.png");
+    let sent = send(
+        format!("127.0.0.1:{port}").parse().expect("addr"),
+        &[&img],
+        &[],
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let screen = tmux.wait_for(&["chelsea.png", "verified", "done:", "lost"], T);
+    assert!(screen.contains("recovered"), "{screen}");
+    assert_eq!(
+        std::fs::read(out.path().join("in/chelsea.png")).expect("received"),
+        std::fs::read(&img).expect("original")
+    );
+    tmux.keys(&["?"]);
+    tmux.wait_for(&["Help: keys"], T);
+    tmux.keys(&["Escape", "q"]);
+    assert_eq!(wait_file(&exit).trim(), "0", "q must exit 0");
+    // The alternate screen is gone: the terminal shows the shell's screen again.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = tmux.screen();
+    assert!(
+        !after.contains("Connection"),
+        "terminal not restored:\n{after}"
+    );
+}
+
+#[test]
+fn tui_sender_with_headless_receiver() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let recv_out = tempfile::tempdir().expect("tempdir");
+    let recv_out_s = recv_out.path().to_str().expect("utf8").to_owned();
+    let recv = Proc::spawn(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        &recv_out_s,
+        "--once",
+    ]);
+    let line = recv.wait_stderr("listening on", T);
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("addr")
+        .to_owned();
+    let exit = work.path().join("exit-code");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {addr}; echo $? > {exit}; sleep 30",
+        exit = exit.display()
+    );
+    // Browse the shared test images: `..` first, then the images in name order.
+    let tmux = Tmux::start(&cmd, &testdata(), 100, 30);
+    tmux.wait_for(&["Files:", "chelsea.png", "png 451×"], T);
+    tmux.keys(&["Tab", "Down", "Down", "Down"]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(&["verified", "done:"], T);
+    assert!(screen.contains("chelsea.png"), "{screen}");
+    let (code, _, _) = recv.wait(T);
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read(recv_out.path().join("chelsea.png")).expect("received"),
+        std::fs::read(testdata().join("chelsea.png")).expect("original")
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(wait_file(&exit).trim(), "0");
+}
+
+#[test]
+fn tui_fits_80x24_and_explains_a_tiny_terminal() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; sleep 30");
+    let tmux = Tmux::start(&cmd, work.path(), 80, 24);
+    let s = tmux.wait_for(&["Connection", "Files", "Stats", "Preview", "Chunks"], T);
+    assert!(s.lines().all(|l| l.chars().count() <= 80));
+    let small = Tmux::start(&cmd, work.path(), 40, 12);
+    small.wait_for(&["needs at least"], T);
+}
