@@ -6,6 +6,7 @@
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -21,10 +21,7 @@ fn main() -> std::process::ExitCode {
     let command = match args.command {
         Some(c) => c,
         None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => {
-            cli::Command::Tui(cli::TuiArgs {
-                out: ".".into(),
-                ..Default::default()
-            })
+            cli::Command::Tui(cli::TuiArgs::default())
         }
         None => {
             let _ = <cli::Cli as clap::CommandFactory>::command().print_help();

@@ -17,6 +17,7 @@ use udpix::tui::view::{Theme, draw};
 
 const MONO: Theme = Theme {
     depth: ColorDepth::Mono,
+    graphics: false,
 };
 
 fn setup(role: Role) -> Setup {
@@ -189,6 +190,7 @@ fn receive_done_with_half_block_preview() {
         24,
         Theme {
             depth: ColorDepth::TrueColor,
+            graphics: false,
         },
     );
     let buf = t.backend().buffer();
@@ -287,4 +289,35 @@ fn a_burst_of_chunk_events_is_summarised() {
     assert!(app.log.len() < 10, "log grew to {} lines", app.log.len());
     let text = format!("{}", render(&app, 80, 24, MONO).backend());
     assert!(text.contains(" chunks (0 lost)"), "{text}");
+}
+
+fn frame_buffer(app: &App, theme: Theme) -> ratatui::buffer::Buffer {
+    let mut t = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    t.draw(|f| draw(f, app, &theme))
+        .expect("draw")
+        .buffer
+        .clone()
+}
+
+#[test]
+fn graphics_mode_leaves_the_preview_cells_to_the_printed_image() {
+    let mut app = receiving_app();
+    finish(&mut app);
+    app.update(Msg::PreviewReady(1, gradient()));
+    let theme = Theme {
+        depth: ColorDepth::TrueColor,
+        graphics: true,
+    };
+    let buf = frame_buffer(&app, theme);
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let cell = &buf[(inner.x + 2, inner.y + 2)];
+    assert_eq!(cell.diff_option, ratatui::buffer::CellDiffOption::Skip);
+    // With the help open the half blocks come back, so the popup draws over text, not pixels.
+    app.update(key(KeyCode::Char('?')));
+    let skipped = frame_buffer(&app, theme)
+        .content()
+        .iter()
+        .filter(|c| c.diff_option == ratatui::buffer::CellDiffOption::Skip)
+        .count();
+    assert_eq!(skipped, 0);
 }

@@ -179,9 +179,15 @@ pub struct TuiArgs {
     /// Pre-fill the receiver to send to (HOST:PORT) and open in the Send role.
     #[arg(long)]
     pub connect: Option<String>,
-    /// Folder to write received images into.
-    #[arg(long, env = "UDPIX_OUT", default_value = ".")]
-    pub out: PathBuf,
+    /// Folder to write received images into (default: the config file's, else ".").
+    #[arg(long, env = "UDPIX_OUT")]
+    pub out: Option<PathBuf>,
+    /// How to draw the preview.
+    #[arg(long, env = "UDPIX_IMAGE_PROTOCOL", value_enum)]
+    pub image_protocol: Option<udpix::tui::graphics::ImageProtocol>,
+    /// Read defaults from this TOML file instead of ~/.config/udpix/config.toml.
+    #[arg(long, env = "UDPIX_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE, else type it).
     #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use udpix::passphrase;
 use udpix::tui::{TuiOptions, run};
+use udpix::{config, passphrase};
 
 use super::TuiArgs;
 
@@ -14,13 +14,26 @@ pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
     } else {
         passphrase::text_from_sources(args.passphrase_file.as_deref())?
     };
+    let path = args.config.clone().or_else(config::default_path);
+    let file = match &path {
+        Some(p) => config::load(p)?,
+        None => config::FileConfig::default(),
+    };
+    let no_color = file.colors == Some(config::Colors::Never)
+        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opts = TuiOptions {
         listen: args.listen,
-        connect: args.connect,
-        out: args.out,
+        connect: args.connect.or(file.connect),
+        default_listen: file.listen,
+        out: args.out.or(file.out).unwrap_or_else(|| ".".into()),
         passphrase: pass,
         insecure: args.insecure,
         cwd: std::env::current_dir()?,
+        image_protocol: args
+            .image_protocol
+            .or(file.image_protocol)
+            .unwrap_or_default(),
+        no_color,
     };
     run(opts).await?;
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! channels, dropped chunk events are only counted), then draws once, at most 30 times a second.
 
 pub mod app;
+pub mod graphics;
 pub mod halfblock;
 pub mod keymap;
 pub mod panes;
@@ -26,6 +27,7 @@ use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
 use crate::proto::sender::{Sender, SenderConfig};
 use app::{App, Command, Entry, Msg, Setup};
+use graphics::ImageProtocol;
 use halfblock::ColorDepth;
 use view::Theme;
 
@@ -46,6 +48,8 @@ pub struct TuiOptions {
     pub listen: Option<String>,
     /// Pre-fill the receiver address and the Send role.
     pub connect: Option<String>,
+    /// Listen address to pre-fill when neither of the above is given.
+    pub default_listen: Option<String>,
     /// Output folder for received images.
     pub out: PathBuf,
     /// The passphrase from a file or the environment, if given.
@@ -54,10 +58,15 @@ pub struct TuiOptions {
     pub insecure: bool,
     /// Folder to browse first.
     pub cwd: PathBuf,
+    /// How to draw the preview (resolved from `auto` before the terminal is taken over).
+    pub image_protocol: ImageProtocol,
+    /// Draw without colours (NO_COLOR or the config file's `colors = "never"`).
+    pub no_color: bool,
 }
 
 /// Runs the TUI until the user quits; the terminal is restored on return and on panic.
-pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
+pub async fn run(mut opts: TuiOptions) -> anyhow::Result<()> {
+    opts.image_protocol = graphics::resolve(opts.image_protocol);
     let mut terminal = ratatui::init();
     let result = run_on(&mut terminal, opts, EventStream::new()).await;
     ratatui::restore();
@@ -74,10 +83,18 @@ where
     S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
     B::Error: Send + Sync + 'static,
 {
+    let protocol = opts.image_protocol;
     let theme = Theme {
-        depth: ColorDepth::detect(),
+        depth: if opts.no_color {
+            ColorDepth::Mono
+        } else {
+            ColorDepth::detect()
+        },
+        graphics: !matches!(protocol, ImageProtocol::Blocks | ImageProtocol::Auto),
     };
-    let role = if opts.connect.is_some() {
+    let mut overlay = graphics::Overlay::default();
+    let mut help_was_open = false;
+    let role = if opts.listen.is_none() && opts.connect.is_some() {
         app::Role::Send
     } else {
         app::Role::Receive
@@ -88,6 +105,7 @@ where
             .listen
             .clone()
             .or_else(|| opts.connect.clone())
+            .or_else(|| opts.default_listen.clone())
             .unwrap_or_else(|| "0.0.0.0:7878".to_owned()),
         passphrase: opts.passphrase.clone(),
         generated: false,
@@ -114,6 +132,7 @@ where
                     }
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
+                        overlay.reset();
                         dirty = true;
                     }
                     Some(Ok(_)) => {}
@@ -131,7 +150,27 @@ where
                 let cmds = app.update(Msg::Tick(start.elapsed()));
                 rt.execute(cmds);
                 if dirty {
-                    terminal.draw(|f| view::draw(f, &app, &theme))?;
+                    if theme.graphics {
+                        // A popup opening or closing, or another image: wipe the printed
+                        // pixels and let ratatui repaint every cell.
+                        let want = app.preview.image.as_ref().map(|_| app.preview.id.unwrap_or(0));
+                        if app.show_help != help_was_open
+                            || (overlay.is_shown() && overlay.shown_key() != want)
+                        {
+                            overlay.erase(protocol);
+                            terminal.clear()?;
+                            help_was_open = app.show_help;
+                        }
+                    }
+                    let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
+                    let area = frame.area;
+                    if theme.graphics
+                        && !app.show_help
+                        && let Some(img) = &app.preview.image
+                    {
+                        let key = app.preview.id.unwrap_or(0);
+                        overlay.show(protocol, key, img, view::preview_inner(area));
+                    }
                     dirty = false;
                 }
             }

@@ -37,6 +37,8 @@ pub const MIN_HEIGHT: u16 = 18;
 pub struct Theme {
     /// Image colour depth; `Mono` disables every colour.
     pub depth: ColorDepth,
+    /// The preview is printed with a graphics protocol after the frame: leave its cells alone.
+    pub graphics: bool,
 }
 
 impl Theme {
@@ -76,6 +78,17 @@ pub struct Areas {
     pub preview: Rect,
     /// Chunks pane.
     pub chunks: Rect,
+}
+
+/// Where the preview's image goes (inside its border).
+pub fn preview_inner(area: Rect) -> Rect {
+    let p = layout(area).preview;
+    Rect::new(
+        p.x + 1,
+        p.y + 1,
+        p.width.saturating_sub(2),
+        p.height.saturating_sub(2),
+    )
 }
 
 /// Splits the screen; wide terminals give the preview more room.

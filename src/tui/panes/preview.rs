@@ -2,6 +2,7 @@
 //! while an image is still arriving, a map of the chunks that are in.
 
 use ratatui::Frame;
+use ratatui::buffer::CellDiffOption;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Paragraph;
@@ -21,6 +22,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(img) = &app.preview.image {
+        if theme.graphics && !app.show_help {
+            // The runtime prints real pixels here after the frame; keep ratatui off these cells.
+            let buf = frame.buffer_mut();
+            for y in inner.top()..inner.bottom() {
+                for x in inner.left()..inner.right() {
+                    if let Some(c) = buf.cell_mut((x, y)) {
+                        c.set_diff_option(CellDiffOption::Skip);
+                    }
+                }
+            }
+            return;
+        }
         if let Some(fitted) = halfblock::fit(img, inner) {
             halfblock::draw(&fitted, inner, frame.buffer_mut(), theme.depth);
         }
