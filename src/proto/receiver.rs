@@ -725,48 +725,9 @@ impl Receiver {
             }
         };
         let Some(protection) = protection else { return };
-        if offer.size > self.config.max_size {
-            let reason = format!(
-                "image is {} bytes, over the receiver's limit of {} bytes (recv --max-size)",
-                offer.size, self.config.max_size
-            );
-            self.refuse(
-                key,
-                wire::reason::TOO_LARGE,
-                reason,
-                len.max(wire::MIN_HELLO_DATAGRAM),
-            );
-            return;
-        }
-        let memory = session_memory(&offer);
-        if memory > self.config.max_session_memory {
-            let reason = format!(
-                "{} chunks of {} bytes need {} KiB of bookkeeping, over the receiver's limit of \
-                 {} KiB (recv --max-session-memory); send with a larger --mtu",
-                offer.chunk_count,
-                offer.chunk_size,
-                memory / 1024,
-                self.config.max_session_memory / 1024
-            );
-            self.refuse(
-                key,
-                wire::reason::TOO_LARGE,
-                reason,
-                len.max(wire::MIN_HELLO_DATAGRAM),
-            );
-            return;
-        }
-        if self.active_sessions() >= self.config.max_sessions {
-            let reason = format!(
-                "receiver is busy with {} transfers; try again later",
-                self.config.max_sessions
-            );
-            self.refuse(
-                key,
-                wire::reason::BUSY,
-                reason,
-                len.max(wire::MIN_HELLO_DATAGRAM),
-            );
+        if let Err((code, reason)) = self.check_limits(&offer) {
+            // The address is validated (confirmed handshake) or the receiver runs in clear.
+            self.refuse(key, code, reason, len.max(wire::MIN_HELLO_DATAGRAM));
             return;
         }
         self.evict_lingering();
@@ -840,6 +801,43 @@ impl Receiver {
             data: payload,
             recovered: retransmit,
         })
+    }
+
+    /// Whether an offer fits the receiver's limits; the refusal code and reason if not.
+    fn check_limits(&self, offer: &Offer) -> Result<(), (u8, String)> {
+        if offer.size > self.config.max_size {
+            return Err((
+                wire::reason::TOO_LARGE,
+                format!(
+                    "image is {} bytes, over the receiver's limit of {} bytes (recv --max-size)",
+                    offer.size, self.config.max_size
+                ),
+            ));
+        }
+        let memory = session_memory(offer);
+        if memory > self.config.max_session_memory {
+            return Err((
+                wire::reason::TOO_LARGE,
+                format!(
+                    "{} chunks of {} bytes need {} KiB of bookkeeping, over the receiver's \
+                     limit of {} KiB (recv --max-session-memory); send with a larger --mtu",
+                    offer.chunk_count,
+                    offer.chunk_size,
+                    memory / 1024,
+                    self.config.max_session_memory / 1024
+                ),
+            ));
+        }
+        if self.active_sessions() >= self.config.max_sessions {
+            return Err((
+                wire::reason::BUSY,
+                format!(
+                    "receiver is busy with {} transfers; try again later",
+                    self.config.max_sessions
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn evict_lingering(&mut self) {
