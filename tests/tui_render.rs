@@ -321,3 +321,40 @@ fn graphics_mode_leaves_the_preview_cells_to_the_printed_image() {
         .count();
     assert_eq!(skipped, 0);
 }
+
+#[test]
+fn chunk_log_scrolled_up_and_session_totals() {
+    let mut app = receiving_app();
+    finish(&mut app);
+    app.update(Msg::Engine(Event::Started {
+        id: 2,
+        direction: Direction::Receive,
+        peer: peer(),
+        offer: offer("rocket.jpg", 112_525),
+    }));
+    app.update(Msg::Tick(Duration::from_millis(3000)));
+    // Focus the Chunks pane (Tab twice) and scroll up three lines.
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    for _ in 0..3 {
+        app.update(key(KeyCode::Up));
+    }
+    assert_eq!(app.log_scroll, 3);
+    insta::assert_snapshot!(
+        "chunks_scrolled_80x24",
+        render(&app, 80, 24, MONO).backend()
+    );
+    // New lines keep the view where the user put it; End follows the tail again.
+    app.update(Msg::Engine(Event::Notice("a notice".into())));
+    assert_eq!(app.log_scroll, 4);
+    app.update(key(KeyCode::End));
+    assert_eq!(app.log_scroll, 0);
+    // Stats on the first image, with the session covering both.
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.current, Some(1));
+    insta::assert_snapshot!(
+        "stats_two_images_160x48",
+        render(&app, 160, 48, MONO).backend()
+    );
+}
