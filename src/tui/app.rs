@@ -765,7 +765,7 @@ impl App {
         let mut t = TransferStats::default();
         for v in self.transfers.values() {
             let s = &v.stats;
-            t.bytes += s.bytes;
+            t.bytes += v.offer.size;
             t.chunks += s.chunks;
             t.chunks_done += s.chunks_done;
             t.datagrams_sent += s.datagrams_sent;
