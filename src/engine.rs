@@ -660,15 +660,65 @@ fn describe(e: &SendError, peer: SocketAddr) -> String {
 
 /// Reads what the image crate can tell about a file's content: format tag and dimensions.
 pub fn image_info(data: &[u8]) -> (String, Option<(u32, u32)>) {
-    let reader = match image::ImageReader::new(std::io::Cursor::new(data)).with_guessed_format() {
-        Ok(r) => r,
-        Err(_) => return (String::new(), None),
+    header_info(image::ImageReader::new(std::io::Cursor::new(data)))
+}
+
+/// [`image_info`] for a file on disk, reading only its header.
+pub fn image_info_path(path: &std::path::Path) -> (String, Option<(u32, u32)>) {
+    match image::ImageReader::open(path) {
+        Ok(r) => header_info(r),
+        Err(_) => (String::new(), None),
+    }
+}
+
+fn header_info<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+) -> (String, Option<(u32, u32)>) {
+    let Ok(reader) = reader.with_guessed_format() else {
+        return (String::new(), None);
     };
     let format = reader
         .format()
         .and_then(|f| f.extensions_str().first().copied())
         .unwrap_or("")
         .to_owned();
-    let dims = reader.into_dimensions().ok();
-    (format, dims)
+    (format, reader.into_dimensions().ok())
+}
+
+/// The offer for a file's bytes: geometry from `config`, format and size from its header.
+pub fn offer_file(config: &SenderConfig, name: &str, data: &[u8]) -> Offer {
+    let (format, dims) = image_info(data);
+    Sender::offer_for(config, name, data, &format, dims)
+}
+
+/// The name a path is offered under: its last component.
+pub fn offered_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Resolves `HOST:PORT` to its first address.
+pub async fn resolve(to: &str) -> std::io::Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(to).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot resolve `{to}` ({e}): give HOST:PORT, e.g. 127.0.0.1:7878"),
+        )
+    })?;
+    addrs.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("`{to}` resolves to no address"),
+        )
+    })
+}
+
+/// An ephemeral socket of the peer's address family, to send from.
+pub fn bind_for(peer: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr = if peer.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    bind(local)
 }

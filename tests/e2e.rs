@@ -83,13 +83,7 @@ fn human_output_and_once() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out_s = out_dir.path().to_str().expect("utf8").to_owned();
     let recv = Proc::spawn(&["recv", "--listen", "127.0.0.1:0", "--out", &out_s, "--once"]);
-    let line = recv.wait_stderr("listening on", T);
-    let addr: SocketAddr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse().ok())
-        .expect("addr");
+    let addr = listening_addr(&recv);
     let img = testdata().join("chelsea.png");
     let out = send(addr, &[&img], &[]);
     assert!(out.status.success());

@@ -28,15 +28,6 @@ fn send_with(
     cmd.output().expect("run udpix send")
 }
 
-fn listening_addr(p: &Proc) -> SocketAddr {
-    let line = p.wait_stderr("listening on", T);
-    line.split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse().ok())
-        .expect("address")
-}
-
 #[test]
 fn wrong_passphrase_fails_fast_and_is_logged() {
     let recv = start_recv("127.0.0.1:0", &[]);

@@ -157,13 +157,7 @@ fn tui_sender_with_headless_receiver() {
         &recv_out_s,
         "--once",
     ]);
-    let line = recv.wait_stderr("listening on", T);
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .expect("addr")
-        .to_owned();
+    let addr = listening_addr(&recv);
     let exit = work.path().join("exit-code");
     let cmd = format!(
         "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {addr}; echo $? > {exit}; sleep 30",

@@ -12,7 +12,7 @@ use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::netsim::{NetsimOptions, run as run_proxy};
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
-use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::proto::sender::SenderConfig;
 use udpix::report::human_line;
 use udpix::sim::LinkSpec;
 
@@ -45,9 +45,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for f in &args.files {
         let data = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let name = f
-            .file_name()
-            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+        let name = engine::offered_name(f);
         files.push((name, data));
     }
     if files.is_empty() {
@@ -107,8 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0;
     for (i, (name, data)) in files.into_iter().enumerate() {
-        let (format, dims) = engine::image_info(&data);
-        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let offer = engine::offer_file(&config, &name, &data);
         let (publisher, _sub) = engine::channel(16);
         let report = engine::send(
             &socket,

@@ -1,27 +1,17 @@
 //! `udpix send`: send files one after another; succeed only if every one verified.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use bytes::Bytes;
 use udpix::engine;
 use udpix::passphrase;
-use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::proto::sender::SenderConfig;
 use udpix::report::{human_line, json_line};
 
 use super::SendArgs;
 use super::progress::Bars;
-
-async fn resolve(to: &str) -> anyhow::Result<SocketAddr> {
-    let mut addrs = tokio::net::lookup_host(to)
-        .await
-        .with_context(|| format!("cannot resolve `{to}`: give HOST:PORT, e.g. 127.0.0.1:7878"))?;
-    addrs
-        .next()
-        .ok_or_else(|| anyhow!("`{to}` resolves to no address"))
-}
 
 /// Sends every file; exit 0 only when the receiver confirmed each one's hash.
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -33,13 +23,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             args.common.passphrase_file.as_deref(),
         )?)
     };
-    let peer = resolve(&args.to).await?;
-    let local: SocketAddr = if peer.is_ipv6() {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = engine::bind(local).context("cannot open a UDP socket")?;
+    let peer = engine::resolve(&args.to).await?;
+    let socket = engine::bind_for(peer).context("cannot open a UDP socket")?;
     let config = SenderConfig {
         max_datagram: usize::from(args.mtu),
         idle_timeout: args.timeout,
@@ -60,12 +45,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".to_owned());
-        let (format, dims) = engine::image_info(&data);
-        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let name = engine::offered_name(path);
+        let offer = engine::offer_file(&config, &name, &data);
         let (publisher, mut sub) = engine::channel(1024);
         let mut bars = Bars::new();
         bars.start(i as u64, &name, offer.size, offer.chunk_size);

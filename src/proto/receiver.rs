@@ -438,7 +438,7 @@ impl Receiver {
                 }
                 None
             }
-            Body::Close { code, reason } => {
+            Body::Close { reason, .. } => {
                 if !sealed && s.protection.is_sealed() {
                     // Only the sender's keys may end its session.
                     self.stats.unauthentic += 1;
@@ -448,7 +448,6 @@ impl Receiver {
                 self.sessions.remove(&key);
                 if !was_finished {
                     self.stats.failed += 1;
-                    let _ = code;
                     self.events.push_back(ReceiverEvent::Failed {
                         key,
                         reason: format!("sender closed the session: {reason}"),

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use crate::engine::{self, Direction, Event, ReceiveOptions, Subscriber};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
-use crate::proto::sender::{Sender, SenderConfig};
+use crate::proto::sender::SenderConfig;
 use app::{App, Command, Entry, Msg, Setup};
 use graphics::ImageProtocol;
 use halfblock::ColorDepth;
@@ -270,7 +270,11 @@ impl Runtime {
                     addr,
                     out,
                     passphrase,
-                } => self.listen(&addr, out, passphrase),
+                } => {
+                    if let Err(e) = self.listen(&addr, out, passphrase) {
+                        let _ = self.tx.send(Msg::Failed(e));
+                    }
+                }
                 Command::Send {
                     to,
                     files,
@@ -280,31 +284,20 @@ impl Runtime {
         }
     }
 
-    fn listen(&mut self, addr: &str, out: PathBuf, passphrase: Option<String>) {
-        let addr: SocketAddr = match addr.parse() {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = self
-                    .tx
-                    .send(Msg::Failed(format!("`{addr}` is not an IP:PORT address")));
-                return;
-            }
-        };
+    /// Starts a receiver; the error text goes to the Connection pane.
+    fn listen(
+        &mut self,
+        addr: &str,
+        out: PathBuf,
+        passphrase: Option<String>,
+    ) -> Result<(), String> {
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP:PORT address"))?;
         if !out.is_dir() {
-            let _ = self
-                .tx
-                .send(Msg::Failed(format!("{} is not a folder", out.display())));
-            return;
+            return Err(format!("{} is not a folder", out.display()));
         }
-        let socket = match engine::bind(addr) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = self
-                    .tx
-                    .send(Msg::Failed(format!("cannot listen on {addr}: {e}")));
-                return;
-            }
-        };
+        let socket = engine::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let (publisher, sub) = engine::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let options = ReceiveOptions {
@@ -322,6 +315,7 @@ impl Runtime {
         });
         self.subs.push(sub);
         self.stops.push(stop_tx);
+        Ok(())
     }
 
     fn send(&mut self, to: String, files: Vec<PathBuf>, passphrase: Option<String>) {
@@ -365,17 +359,8 @@ async fn send_all(
     passphrase: Option<String>,
     publisher: engine::Publisher,
 ) -> anyhow::Result<usize> {
-    let peer = tokio::net::lookup_host(to)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot resolve `{to}`: {e}"))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("`{to}` resolves to no address"))?;
-    let local: SocketAddr = if peer.is_ipv6() {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = engine::bind(local)?;
+    let peer = engine::resolve(to).await?;
+    let socket = engine::bind_for(peer)?;
     let config = SenderConfig {
         passphrase: passphrase.as_deref().map(Passphrase::new),
         ..SenderConfig::default()
@@ -386,16 +371,12 @@ async fn send_all(
             Ok(d) => d,
             Err(e) => {
                 failures += 1;
-                let _ =
-                    publisher_notice(&publisher, format!("cannot read {}: {e}", path.display()));
+                publisher.notice(format!("cannot read {}: {e}", path.display()));
                 continue;
             }
         };
-        let name = path
-            .file_name()
-            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
-        let (format, dims) = engine::image_info(&data);
-        let offer = Sender::offer_for(&config, &name, &data, &format, dims);
+        let name = engine::offered_name(&path);
+        let offer = engine::offer_file(&config, &name, &data);
         let report = engine::send(
             &socket,
             peer,
@@ -411,10 +392,6 @@ async fn send_all(
         }
     }
     Ok(failures)
-}
-
-fn publisher_notice(p: &engine::Publisher, text: String) -> bool {
-    p.notice(text)
 }
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -444,7 +421,7 @@ pub fn list_dir(path: &Path, with_info: bool) -> Vec<Entry> {
             let size = meta.as_ref().map_or(0, |m| m.len());
             let info = (with_info && !is_dir).then(|| {
                 if is_image(&p) {
-                    read_info(&p)
+                    engine::image_info_path(&p)
                 } else {
                     (String::new(), None)
                 }
@@ -482,18 +459,6 @@ pub fn list_dir(path: &Path, with_info: bool) -> Vec<Entry> {
     out.extend(images);
     out.extend(others);
     out
-}
-
-fn read_info(path: &Path) -> (String, Option<(u32, u32)>) {
-    let Ok(reader) = image::ImageReader::open(path).and_then(|r| r.with_guessed_format()) else {
-        return (String::new(), None);
-    };
-    let format = reader
-        .format()
-        .and_then(|f| f.extensions_str().first().copied())
-        .unwrap_or("")
-        .to_owned();
-    (format, reader.into_dimensions().ok())
 }
 
 /// Decodes an image for the preview, shrunk so its longest side is at most [`PREVIEW_MAX`].

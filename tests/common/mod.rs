@@ -171,14 +171,18 @@ pub fn start_recv(listen: &str, extra: &[&str]) -> Recv {
     let mut args = vec!["recv", "--listen", listen, "--out", &out_s, "--json"];
     args.extend_from_slice(extra);
     let proc = Proc::spawn(&args);
-    let line = proc.wait_stderr("listening on", Duration::from_secs(20));
-    let addr = line
-        .split("listening on ")
+    let addr = listening_addr(&proc);
+    Recv { proc, addr, out }
+}
+
+/// The address a `udpix recv` process says it listens on.
+pub fn listening_addr(p: &Proc) -> SocketAddr {
+    let line = p.wait_stderr("listening on", Duration::from_secs(20));
+    line.split("listening on ")
         .nth(1)
         .and_then(|s| s.split(',').next())
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("cannot parse address from {line:?}"));
-    Recv { proc, addr, out }
+        .unwrap_or_else(|| panic!("cannot parse address from {line:?}"))
 }
 
 /// A netsim proxy towards `to`, with extra impairment flags.
