@@ -118,6 +118,14 @@ pub enum Event {
         /// What is being transferred.
         offer: Offer,
     },
+    /// The receiver accepted a sender's offer (after the login, when there is one): data
+    /// starts flowing. Lets a sender's screen tell "handshaking" from "connected".
+    Connected {
+        /// The transfer.
+        id: TransferId,
+        /// The receiver.
+        peer: SocketAddr,
+    },
     /// A chunk log line (may be dropped under load).
     Chunk(ChunkEvent),
     /// A transfer ended.
@@ -586,7 +594,8 @@ pub async fn send(
                 ),
                 SenderEvent::ChunkLost { chunk } => out.chunk(id, chunk, ChunkWhat::Lost),
                 SenderEvent::ChunkAcked { chunk, .. } => out.chunk(id, chunk, ChunkWhat::Acked),
-                SenderEvent::Accepted | SenderEvent::Delivered(_) | SenderEvent::Failed(_) => {}
+                SenderEvent::Accepted => out.lifecycle(Event::Connected { id, peer }),
+                SenderEvent::Delivered(_) | SenderEvent::Failed(_) => {}
             }
         }
         if core.is_finished() || out.snapshot_due(now) {

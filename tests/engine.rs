@@ -79,7 +79,21 @@ async fn lifecycle_events_and_snapshots_reach_a_reader() {
     assert_eq!((format.as_str(), dims), ("png", Some((512, 512))));
     let offer = Sender::offer_for(&config, "astronaut.png", &img, &format, dims);
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let (spub, _ssub) = engine::channel(64);
+    let (spub, mut ssub) = engine::channel(64);
+    // The sender's side tells the login and offer apart from the data: Started, then
+    // Connected (the receiver accepted), then Finished.
+    let sender_events = tokio::spawn(async move {
+        let mut order = Vec::new();
+        while let Some(ev) = ssub.events.recv().await {
+            match ev {
+                Event::Started { .. } => order.push("started".to_owned()),
+                Event::Connected { peer, .. } => order.push(format!("connected {peer}")),
+                Event::Finished(_) => order.push("finished".to_owned()),
+                Event::Chunk(_) | Event::Notice(_) => {}
+            }
+        }
+        order
+    });
     let report = engine::send(
         &ssock,
         raddr,
@@ -111,8 +125,17 @@ async fn lifecycle_events_and_snapshots_reach_a_reader() {
                 assert!(r.path.is_some());
                 break;
             }
-            Event::Notice(_) => {}
+            Event::Notice(_) | Event::Connected { .. } => {}
         }
     }
     assert!(started && chunks > 0);
+    let order = sender_events.await.expect("reader");
+    assert_eq!(
+        order,
+        [
+            "started".to_owned(),
+            format!("connected {raddr}"),
+            "finished".to_owned()
+        ]
+    );
 }

@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use udpix::engine::{ChunkEvent, ChunkWhat, Direction, Event, Progress, Report, Snapshot};
 use udpix::proto::stats::TransferStats;
 use udpix::proto::wire::Offer;
-use udpix::tui::app::{App, Command, Entry, Msg, Role, Setup};
+use udpix::tui::app::{App, Command, ConnState, Entry, Msg, Role, Setup};
 use udpix::tui::halfblock::ColorDepth;
 use udpix::tui::view::{Theme, draw};
 
@@ -356,5 +356,257 @@ fn chunk_log_scrolled_up_and_session_totals() {
     insta::assert_snapshot!(
         "stats_two_images_160x48",
         render(&app, 160, 48, MONO).backend()
+    );
+}
+
+/// A sender: marked a file, pressed Enter, logged in, half the chunks acknowledged.
+fn sending_app() -> App {
+    let (mut app, _) = App::new(setup(Role::Send));
+    let photo = PathBuf::from("/data/photos/chelsea.png");
+    app.update(Msg::Dir(
+        PathBuf::from("/data/photos"),
+        vec![Entry {
+            path: photo.clone(),
+            name: "chelsea.png".into(),
+            is_dir: false,
+            size: 240_512,
+            info: Some(("png".into(), Some((451, 300)))),
+        }],
+    ));
+    app.update(key(KeyCode::Tab));
+    let cmds = app.update(key(KeyCode::Enter));
+    assert!(
+        matches!(&cmds[..], [Command::Send { files, .. }] if files == std::slice::from_ref(&photo))
+    );
+    assert_eq!(app.state, ConnState::Handshaking("0.0.0.0:7878".into()));
+    app.update(Msg::Engine(Event::Started {
+        id: SEND_ID,
+        direction: Direction::Send,
+        peer: peer(),
+        offer: offer("chelsea.png", 240_512),
+    }));
+    // (At 80 columns the state wraps; 160 fit it on one line.)
+    let text = format!("{}", render(&app, 160, 48, MONO).backend());
+    assert!(text.contains("handshaking with 192.0.2.7:40000"), "{text}");
+    app.update(Msg::Engine(Event::Connected {
+        id: SEND_ID,
+        peer: peer(),
+    }));
+    for chunk in 0..100 {
+        let what = match chunk % 10 {
+            3 => ChunkWhat::Lost,
+            4 => ChunkWhat::Retransmitted,
+            _ => ChunkWhat::Sent,
+        };
+        app.update(Msg::Engine(Event::Chunk(ChunkEvent {
+            id: SEND_ID,
+            chunk,
+            what,
+        })));
+        app.update(Msg::Tick(Duration::from_millis(
+            1000 + 10 * u64::from(chunk),
+        )));
+    }
+    let mut s = stats(100, 207);
+    s.datagrams_sent = 112;
+    s.datagrams_received = 60;
+    s.send_rate = 2_500_000.0;
+    app.update(Msg::Snapshot(Snapshot {
+        transfers: vec![Progress {
+            id: SEND_ID,
+            name: "chelsea.png".into(),
+            stats: s,
+            elapsed: Duration::from_millis(600),
+        }],
+        ..Snapshot::default()
+    }));
+    app.update(Msg::PreviewReady(SEND_ID, gradient()));
+    app.update(Msg::Tick(Duration::from_millis(2100)));
+    app
+}
+
+const SEND_ID: u64 = 1 << 40;
+
+#[test]
+fn send_in_progress_shows_connection_rtt_rate_and_preview() {
+    let app = sending_app();
+    assert_eq!(app.state, ConnState::Connected("192.0.2.7:40000".into()));
+    insta::assert_snapshot!("send_progress_80x24", render(&app, 80, 24, MONO).backend());
+    insta::assert_snapshot!(
+        "send_progress_160x48",
+        render(&app, 160, 48, MONO).backend()
+    );
+    let text = format!("{}", render(&app, 160, 48, MONO).backend());
+    for needle in [
+        "connected to 192.0.2.7:40000",
+        "41ms 20.0 Mbit/s",
+        "retransmitted",
+        "lost",
+        "100/207 48.3%",
+    ] {
+        assert!(text.contains(needle), "screen lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn a_failed_login_while_sending_stays_in_the_state_line() {
+    let mut app = sending_app();
+    let mut o = offer("chelsea.png", 240_512);
+    o.chunk_count = 207;
+    app.update(Msg::Engine(Event::Finished(Box::new(Report {
+        id: SEND_ID,
+        direction: Direction::Send,
+        peer: peer(),
+        offer: o,
+        path: None,
+        stats: stats(0, 207),
+        duration: Duration::from_millis(300),
+        result: Err("authentication failed: wrong passphrase?".into()),
+    }))));
+    app.update(Msg::SendFinished(1));
+    assert_eq!(
+        app.state,
+        ConnState::Error("authentication failed: wrong passphrase?".into())
+    );
+    // The role and fields are free again for another try.
+    assert!(!app.busy());
+}
+
+#[test]
+fn a_receiver_shows_who_it_is_connected_to() {
+    let (mut app, _) = App::new(setup(Role::Receive));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.state, ConnState::Listening("0.0.0.0:7878".into()));
+    app.update(Msg::Engine(Event::Started {
+        id: 1,
+        direction: Direction::Receive,
+        peer: peer(),
+        offer: offer("chelsea.png", 240_512),
+    }));
+    let text = format!("{}", render(&app, 160, 48, MONO).backend());
+    assert!(text.contains("connected to 192.0.2.7:40000"), "{text}");
+    finish(&mut app);
+    let text = format!("{}", render(&app, 160, 48, MONO).backend());
+    assert!(text.contains("● listening"), "{text}");
+}
+
+#[test]
+fn editing_the_receiver_address() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    // The Connection pane has focus and its Action row is selected: go up to the address.
+    for _ in 0..3 {
+        app.update(key(KeyCode::Up));
+    }
+    app.update(key(KeyCode::Enter));
+    assert!(app.editing);
+    for _ in 0..4 {
+        app.update(key(KeyCode::Backspace));
+    }
+    for c in "9000".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    // While editing, q is text, not quit.
+    app.update(key(KeyCode::Char('q')));
+    assert!(!app.quit);
+    app.update(key(KeyCode::Backspace));
+    insta::assert_snapshot!("send_editing_80x24", render(&app, 80, 24, MONO).backend());
+    app.update(key(KeyCode::Enter));
+    assert!(!app.editing);
+    assert_eq!(app.address, "0.0.0.0:9000");
+}
+
+#[test]
+fn the_preview_uses_the_colours_the_terminal_has() {
+    let mut app = receiving_app();
+    finish(&mut app);
+    app.update(Msg::PreviewReady(1, gradient()));
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let cells = |depth| {
+        let buf = frame_buffer(
+            &app,
+            Theme {
+                depth,
+                graphics: false,
+            },
+        );
+        let mut out = Vec::new();
+        for y in inner.top()..inner.bottom() {
+            for x in inner.left()..inner.right() {
+                out.push(buf[(x, y)].clone());
+            }
+        }
+        out
+    };
+    use ratatui::style::Color;
+    let halves = |cs: &[ratatui::buffer::Cell]| cs.iter().filter(|c| c.symbol() == "▀").count();
+    let true_color = cells(ColorDepth::TrueColor);
+    assert!(halves(&true_color) > 50);
+    assert!(
+        true_color
+            .iter()
+            .filter(|c| c.symbol() == "▀")
+            .all(|c| matches!((c.fg, c.bg), (Color::Rgb(..), Color::Rgb(..))))
+    );
+    let indexed = cells(ColorDepth::Indexed256);
+    assert!(halves(&indexed) > 50);
+    assert!(
+        indexed
+            .iter()
+            .filter(|c| c.symbol() == "▀")
+            .all(|c| matches!((c.fg, c.bg), (Color::Indexed(_), Color::Indexed(_))))
+    );
+    let basic = cells(ColorDepth::Basic16);
+    assert!(halves(&basic) > 50);
+    assert!(
+        basic
+            .iter()
+            .filter(|c| c.symbol() == "▀")
+            .all(|c| !matches!(
+                (c.fg, c.bg),
+                (Color::Rgb(..), _)
+                    | (_, Color::Rgb(..))
+                    | (Color::Indexed(_), _)
+                    | (_, Color::Indexed(_))
+            ))
+    );
+    // NO_COLOR: no colour anywhere on screen, the image in shades.
+    let mono = frame_buffer(&app, MONO);
+    assert!(
+        mono.content()
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
+    );
+    assert!(mono.content().iter().any(|c| c.symbol() == "▒"));
+}
+
+#[test]
+fn image_details_fill_in_as_they_are_read() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    let dir = PathBuf::from("/data/photos");
+    let entries: Vec<Entry> = (0..3)
+        .map(|i| Entry {
+            path: dir.join(format!("p{i}.png")),
+            name: format!("p{i}.png"),
+            is_dir: false,
+            size: 1000,
+            info: None,
+        })
+        .collect();
+    app.update(Msg::Dir(dir.clone(), entries));
+    app.update(Msg::DirInfo(
+        dir.clone(),
+        vec![(dir.join("p1.png"), ("png".into(), Some((3, 4))))],
+    ));
+    // A batch for a folder the user has left changes nothing.
+    app.update(Msg::DirInfo(
+        PathBuf::from("/elsewhere"),
+        vec![(dir.join("p2.png"), ("png".into(), Some((5, 6))))],
+    ));
+    let infos: Vec<_> = app.entries.iter().map(|e| e.info.clone()).collect();
+    assert_eq!(infos, [None, Some(("png".into(), Some((3, 4)))), None]);
+    let text = format!("{}", render(&app, 80, 24, MONO).backend());
+    assert!(
+        text.contains("p0.png") && text.contains("…") && text.contains("3×4"),
+        "{text}"
     );
 }

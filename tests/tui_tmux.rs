@@ -125,7 +125,8 @@ fn tui_receiver_with_headless_sender() {
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    let screen = tmux.wait_for(&["chelsea.png", "verified", "done:", "lost"], T);
+    // The Stats heading marks the verified image and the session; the log has its figures.
+    let screen = tmux.wait_for(&["chelsea.png ✓", "session 1/1 ✓", "done:", "lost"], T);
     assert!(screen.contains("recovered"), "{screen}");
     assert_eq!(
         std::fs::read(out.path().join("in/chelsea.png")).expect("received"),
@@ -165,11 +166,11 @@ fn tui_sender_with_headless_receiver() {
     );
     // Browse the shared test images: `..` first, then the images in name order.
     let tmux = Tmux::start(&cmd, &testdata(), 100, 30);
-    tmux.wait_for(&["Files:", "chelsea.png", "png 451×"], T);
+    tmux.wait_for(&["Files:", "chelsea.png", "240.5 kB 451×300"], T);
     tmux.keys(&["Tab", "Down", "Down", "Down"]);
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for(&["verified", "done:"], T);
-    assert!(screen.contains("chelsea.png"), "{screen}");
+    let screen = tmux.wait_for(&["chelsea.png ✓", "all files sent", "done:"], T);
+    assert!(screen.contains("rtt, rate"), "{screen}");
     let (code, _, _) = recv.wait(T);
     assert_eq!(code, 0);
     assert_eq!(

@@ -89,7 +89,7 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                     Event::Notice(n) => bars.eprintln(&format!("udpix: {n}")),
-                    Event::Chunk(_) => {}
+                    Event::Chunk(_) | Event::Connected { .. } => {}
                 }
             }
             _ = tick.tick() => bars.update(&sub.snapshot.borrow()),

@@ -2,6 +2,7 @@
 //! [`Command`]s for the runtime to carry out. No I/O here, so tests drive it directly.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,9 +83,11 @@ pub enum ConnState {
     Idle,
     /// Receiving: waiting for senders on this address.
     Listening(String),
-    /// Sending to this address.
-    Sending(String),
-    /// All files sent.
+    /// Sending: logging in and offering a file to this address.
+    Handshaking(String),
+    /// Sending: the receiver at this address accepted; data flows.
+    Connected(String),
+    /// Every file of the send was handled.
     Sent,
     /// Something went wrong; the text says what.
     Error(String),
@@ -148,14 +151,58 @@ pub struct TransferView {
     pub direction: Direction,
     /// Latest figures.
     pub stats: TransferStats,
+    /// Screen time (since the TUI started) when it began.
+    pub started_at: Duration,
     /// Time since it started.
     pub elapsed: Duration,
+    /// The other side.
+    pub peer: SocketAddr,
     /// `Some` once finished: Ok, or why not.
     pub result: Option<Result<(), String>>,
     /// Where the received file went.
     pub path: Option<PathBuf>,
     /// Goodput samples (bits per second) for the sparkline.
     pub history: VecDeque<u64>,
+}
+
+impl TransferView {
+    /// Bytes of the image that are in (receiver) or acknowledged (sender).
+    pub fn done_bytes(&self) -> u64 {
+        (u64::from(self.stats.chunks_done) * u64::from(self.offer.chunk_size)).min(self.offer.size)
+    }
+
+    /// Image bits per second so far.
+    pub fn goodput_bps(&self) -> f64 {
+        self.done_bytes() as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
+    }
+}
+
+/// Figures over every transfer of this screen's session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFigures {
+    /// Counters summed over the transfers (`bytes` is what was offered).
+    pub stats: TransferStats,
+    /// Transfers started.
+    pub images: usize,
+    /// Transfers verified.
+    pub verified: usize,
+    /// Transfers failed.
+    pub failed: usize,
+    /// Image bytes in or acknowledged.
+    pub done_bytes: u64,
+    /// Time during which at least one transfer ran (overlaps counted once).
+    pub elapsed: Duration,
+    /// Send rate summed over the sends in progress, bytes per second.
+    pub send_rate: f64,
+    /// Round-trip time of the latest send.
+    pub rtt: Duration,
+}
+
+impl SessionFigures {
+    /// Image bits per second over the time transfers ran.
+    pub fn goodput_bps(&self) -> f64 {
+        self.done_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
+    }
 }
 
 /// The image pane's content.
@@ -262,14 +309,16 @@ pub enum Msg {
     Snapshot(Snapshot),
     /// Time passed (drives sparklines and the log clock).
     Tick(Duration),
-    /// A folder listing arrived.
+    /// A folder listing arrived (images without their info yet).
     Dir(PathBuf, Vec<Entry>),
+    /// Format and dimensions of some of a folder's images.
+    DirInfo(PathBuf, Vec<(PathBuf, super::listing::Info)>),
     /// An image decoded for the preview.
     PreviewReady(TransferId, RgbImage),
     /// The runtime failed to start something.
     Failed(String),
-    /// Every file of a send has been handled.
-    SendFinished,
+    /// Every file of a send has been handled; this many failed.
+    SendFinished(usize),
 }
 
 /// Start-up values (from flags, config and defaults).
@@ -351,9 +400,7 @@ impl App {
                 self.now = now;
                 self.flush_log();
                 for t in self.transfers.values_mut().filter(|t| t.result.is_none()) {
-                    let secs = t.elapsed.as_secs_f64().max(1e-3);
-                    let done = u64::from(t.stats.chunks_done) * u64::from(t.offer.chunk_size);
-                    let bps = (done.min(t.offer.size) as f64 * 8.0 / secs) as u64;
+                    let bps = t.goodput_bps() as u64;
                     t.history.push_back(bps);
                     if t.history.len() > HISTORY {
                         t.history.pop_front();
@@ -365,6 +412,23 @@ impl App {
                 if path == self.cwd {
                     self.entries = entries;
                     self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                }
+                Vec::new()
+            }
+            Msg::DirInfo(path, infos) => {
+                if path == self.cwd {
+                    // Batches come in list order: look from where the last one ended.
+                    let mut at = 0;
+                    for (p, info) in infos {
+                        let n = self.entries.len();
+                        if let Some(i) = (0..n)
+                            .map(|k| (at + k) % n)
+                            .find(|&i| self.entries[i].path == p)
+                        {
+                            self.entries[i].info = Some(info);
+                            at = i;
+                        }
+                    }
                 }
                 Vec::new()
             }
@@ -380,9 +444,13 @@ impl App {
                 self.note("", e);
                 Vec::new()
             }
-            Msg::SendFinished => {
-                if matches!(self.state, ConnState::Sending(_)) {
+            Msg::SendFinished(failed) => {
+                // A failure already in the state (say, a failed login) says more than a count.
+                if failed == 0 {
                     self.state = ConnState::Sent;
+                } else if !matches!(self.state, ConnState::Error(_)) {
+                    self.state =
+                        ConnState::Error(format!("{failed} file(s) failed; see the chunk log"));
                 }
                 Vec::new()
             }
@@ -447,7 +515,7 @@ impl App {
     }
 
     fn toggle_role(&mut self) {
-        if matches!(self.state, ConnState::Listening(_) | ConnState::Sending(_)) {
+        if self.busy() {
             return; // the engine is running in this role
         }
         self.role = match self.role {
@@ -550,7 +618,7 @@ impl App {
 
     /// Listen or connect with the current fields.
     fn start(&mut self) -> Vec<Command> {
-        if matches!(self.state, ConnState::Listening(_) | ConnState::Sending(_)) {
+        if self.busy() {
             return Vec::new();
         }
         let passphrase = if self.insecure {
@@ -585,7 +653,7 @@ impl App {
                     );
                     return Vec::new();
                 }
-                self.state = ConnState::Sending(self.address.clone());
+                self.state = ConnState::Handshaking(self.address.clone());
                 let files: Vec<PathBuf> = std::mem::take(&mut self.marked).into_iter().collect();
                 vec![Command::Send {
                     to: self.address.clone(),
@@ -684,12 +752,17 @@ impl App {
             } => {
                 let name = offer.name.clone();
                 let chunks = offer.chunk_count;
+                if direction == Direction::Send {
+                    self.state = ConnState::Handshaking(peer.to_string());
+                }
                 self.transfers.insert(
                     id,
                     TransferView {
                         offer,
                         direction,
+                        peer,
                         stats: TransferStats::default(),
+                        started_at: self.now,
                         elapsed: Duration::ZERO,
                         result: None,
                         path: None,
@@ -708,6 +781,11 @@ impl App {
                     id: Some(id),
                     chunks: (direction == Direction::Receive).then(|| (BTreeSet::new(), chunks)),
                 };
+            }
+            Event::Connected { peer, .. } => {
+                if matches!(self.state, ConnState::Handshaking(_)) {
+                    self.state = ConnState::Connected(peer.to_string());
+                }
             }
             Event::Chunk(c) => {
                 if let Some((seen, _)) = self.preview.chunks.as_mut()
@@ -745,6 +823,9 @@ impl App {
                 if r.direction == Direction::Receive && r.result.is_ok() {
                     self.preview.chunks = None;
                 }
+                if let (Direction::Send, Err(e)) = (r.direction, &r.result) {
+                    self.state = ConnState::Error(e.clone());
+                }
             }
             Event::Notice(n) => {
                 if n.starts_with("authentication failed") {
@@ -755,16 +836,38 @@ impl App {
         }
     }
 
+    /// True while an engine runs in the current role (the role and fields are then fixed).
+    pub fn busy(&self) -> bool {
+        matches!(
+            self.state,
+            ConnState::Listening(_) | ConnState::Handshaking(_) | ConnState::Connected(_)
+        )
+    }
+
+    /// Receive transfers in progress and their peers, for the state line.
+    pub fn receiving_from(&self) -> Vec<SocketAddr> {
+        self.transfers
+            .values()
+            .filter(|t| t.direction == Direction::Receive && t.result.is_none())
+            .map(|t| t.peer)
+            .collect()
+    }
+
     /// The transfer shown in Stats and Preview.
     pub fn current_transfer(&self) -> Option<&TransferView> {
         self.current.and_then(|id| self.transfers.get(&id))
     }
 
-    /// Session totals over every transfer.
-    pub fn totals(&self) -> TransferStats {
-        let mut t = TransferStats::default();
+    /// Session figures over every transfer.
+    pub fn session(&self) -> SessionFigures {
+        let mut f = SessionFigures {
+            images: self.transfers.len(),
+            ..SessionFigures::default()
+        };
+        let mut spans = Vec::with_capacity(self.transfers.len());
+        let mut latest_send = None;
         for v in self.transfers.values() {
-            let s = &v.stats;
+            let (t, s) = (&mut f.stats, &v.stats);
             t.bytes += v.offer.size;
             t.chunks += s.chunks;
             t.chunks_done += s.chunks_done;
@@ -774,8 +877,30 @@ impl App {
             t.lost += s.lost;
             t.retransmitted += s.retransmitted;
             t.recovered += s.recovered;
+            f.done_bytes += v.done_bytes();
+            match &v.result {
+                Some(Ok(())) => f.verified += 1,
+                Some(Err(_)) => f.failed += 1,
+                None if v.direction == Direction::Send => f.send_rate += s.send_rate,
+                None => {}
+            }
+            if v.direction == Direction::Send {
+                latest_send = Some(s.rtt);
+            }
+            spans.push((v.started_at, v.started_at + v.elapsed));
         }
-        t
+        f.rtt = latest_send.unwrap_or_default();
+        // The union of the transfers' spans: concurrent transfers share their time.
+        spans.sort();
+        let mut end = Duration::ZERO;
+        for (a, b) in spans {
+            let a = a.max(end);
+            if b > a {
+                f.elapsed += b - a;
+                end = b;
+            }
+        }
+        f
     }
 
     /// Completes the commands the runtime needs after a finished transfer (preview load).

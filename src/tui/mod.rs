@@ -7,6 +7,7 @@ pub mod app;
 pub mod graphics;
 pub mod halfblock;
 pub mod keymap;
+pub mod listing;
 pub mod panes;
 pub mod view;
 
@@ -26,7 +27,7 @@ use crate::engine::{self, Direction, Event, ReceiveOptions, Subscriber};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
 use crate::proto::sender::SenderConfig;
-use app::{App, Command, Entry, Msg, Setup};
+use app::{App, Command, Msg, Setup};
 use graphics::ImageProtocol;
 use halfblock::ColorDepth;
 use view::Theme;
@@ -141,6 +142,9 @@ where
                 }
             }
             Some(msg) = rt.rx.recv() => {
+                // What the engines published before this message (a send's last Finished
+                // before its "all sent") must be applied first.
+                rt.drain_engine(&mut app);
                 let cmds = app.update(msg);
                 rt.execute(cmds);
                 dirty = true;
@@ -189,6 +193,7 @@ struct Runtime {
     stops: Vec<watch::Sender<bool>>,
     next_send_id: u64,
     send_paths: HashMap<u64, PathBuf>,
+    listing: listing::Current,
 }
 
 impl Runtime {
@@ -201,6 +206,7 @@ impl Runtime {
             stops: Vec::new(),
             next_send_id: SEND_IDS,
             send_paths: HashMap::new(),
+            listing: listing::Current::default(),
         }
     }
 
@@ -246,10 +252,13 @@ impl Runtime {
             match cmd {
                 Command::ReadDir(path) => {
                     let tx = self.tx.clone();
+                    let cancel = self.listing.replace();
                     tokio::task::spawn_blocking(move || {
-                        let entries = list_dir(&path, false);
-                        let _ = tx.send(Msg::Dir(path.clone(), entries));
-                        let _ = tx.send(Msg::Dir(path.clone(), list_dir(&path, true)));
+                        let entries = listing::list_dir(&path);
+                        let _ = tx.send(Msg::Dir(path.clone(), entries.clone()));
+                        listing::read_infos(&entries, &cancel, |batch| {
+                            tx.send(Msg::DirInfo(path.clone(), batch)).is_ok()
+                        });
                     });
                 }
                 Command::LoadPreview(id, path) => {
@@ -333,13 +342,18 @@ impl Runtime {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let result = send_all(&to, files, ids, passphrase, publisher).await;
-            let msg = match result {
-                Ok(0) => Msg::Engine(Event::Notice("all files sent and verified".to_owned())),
-                Ok(n) => Msg::Failed(format!("{n} file(s) failed; see the chunk log")),
-                Err(e) => Msg::Failed(format!("{e:#}")),
-            };
-            let _ = tx.send(msg);
-            let _ = tx.send(Msg::SendFinished);
+            match result {
+                Ok(failed) => {
+                    if failed == 0 {
+                        let note = "all files sent and verified".to_owned();
+                        let _ = tx.send(Msg::Engine(Event::Notice(note)));
+                    }
+                    let _ = tx.send(Msg::SendFinished(failed));
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(format!("{e:#}")));
+                }
+            }
         });
     }
 }
@@ -392,73 +406,6 @@ async fn send_all(
         }
     }
     Ok(failures)
-}
-
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico",
-];
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-/// Lists a folder: `..`, folders, images, then other files; `with_info` reads image headers.
-pub fn list_dir(path: &Path, with_info: bool) -> Vec<Entry> {
-    let mut dirs = Vec::new();
-    let mut images = Vec::new();
-    let mut others = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(path) {
-        for e in rd.flatten().take(5000) {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let meta = e.metadata().ok();
-            let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
-            let size = meta.as_ref().map_or(0, |m| m.len());
-            let info = (with_info && !is_dir).then(|| {
-                if is_image(&p) {
-                    engine::image_info_path(&p)
-                } else {
-                    (String::new(), None)
-                }
-            });
-            let entry = Entry {
-                path: p.clone(),
-                name,
-                is_dir,
-                size,
-                info,
-            };
-            if is_dir {
-                dirs.push(entry);
-            } else if is_image(&p) {
-                images.push(entry);
-            } else {
-                others.push(entry);
-            }
-        }
-    }
-    for v in [&mut dirs, &mut images, &mut others] {
-        v.sort_by_key(|e| e.name.to_lowercase());
-    }
-    let mut out = Vec::new();
-    if let Some(parent) = path.parent() {
-        out.push(Entry {
-            path: parent.to_owned(),
-            name: "..".to_owned(),
-            is_dir: true,
-            size: 0,
-            info: None,
-        });
-    }
-    out.extend(dirs);
-    out.extend(images);
-    out.extend(others);
-    out
 }
 
 /// Decodes an image for the preview, shrunk so its longest side is at most [`PREVIEW_MAX`].

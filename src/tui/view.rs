@@ -66,6 +66,18 @@ impl Theme {
     }
 }
 
+/// Cuts `text` to at most `room` characters, marking a cut with an ellipsis.
+pub fn ellipsize(text: &str, room: usize) -> String {
+    if text.chars().count() <= room {
+        return text.to_owned();
+    }
+    let mut s: String = text.chars().take(room.saturating_sub(1)).collect();
+    if room > 0 {
+        s.push('…');
+    }
+    s
+}
+
 /// The screen's regions.
 pub struct Areas {
     /// Connection pane.
@@ -101,7 +113,13 @@ pub fn layout(area: Rect) -> Areas {
         Layout::horizontal([Constraint::Length(left_w), Constraint::Min(20)]).areas(top);
     let [connection, files] =
         Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
-    let stats_h = if area.height >= 40 { 14 } else { 9 };
+    // The figures' table (a header and its rows) in a border; tall screens add a sparkline.
+    let table_h = panes::stats::ROWS + 3;
+    let stats_h = if area.height >= 40 {
+        table_h + 6
+    } else {
+        table_h
+    };
     let [stats, preview] =
         Layout::vertical([Constraint::Length(stats_h), Constraint::Min(3)]).areas(right);
     Areas {
@@ -144,7 +162,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let rows = help_rows();
     let h = (rows.len() as u16 + 4).min(area.height);
-    let w = 64.min(area.width);
+    let longest = rows
+        .iter()
+        .map(|(_, h)| h.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w = (longest as u16 + 22).clamp(40, area.width);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,

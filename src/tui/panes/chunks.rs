@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::engine::ChunkWhat;
 use crate::tui::app::{App, LogKind};
-use crate::tui::view::Theme;
+use crate::tui::view::{Theme, ellipsize};
 
 fn what(w: ChunkWhat) -> (&'static str, Color) {
     match w {
@@ -36,7 +36,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     format!("{:>7.2}s ", l.at.as_secs_f64()),
                     theme.fg(Color::DarkGray),
                 ),
-                Span::raw(format!("{:<18} ", truncate(&l.image, 18))),
+                Span::raw(format!("{:<18} ", ellipsize(&l.image, 18))),
             ];
             match &l.kind {
                 LogKind::Chunk {
@@ -68,14 +68,4 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         Paragraph::new(lines).block(theme.block(&title, focused)),
         area,
     );
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }

@@ -46,8 +46,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     };
     let (state, color) = match &app.state {
         ConnState::Idle => ("idle".to_owned(), Color::Gray),
-        ConnState::Listening(_) => ("● listening".to_owned(), Color::Green),
-        ConnState::Sending(a) => (format!("● sending to {a}"), Color::Green),
+        ConnState::Listening(_) => match app.receiving_from()[..] {
+            [] => ("● listening".to_owned(), Color::Green),
+            [peer] => (format!("● connected to {peer}"), Color::Green),
+            ref peers => (
+                format!("● connected to {} senders", peers.len()),
+                Color::Green,
+            ),
+        },
+        ConnState::Handshaking(a) if app.insecure => (format!("● offering to {a}"), Color::Yellow),
+        ConnState::Handshaking(a) => (format!("● handshaking with {a}"), Color::Yellow),
+        ConnState::Connected(a) => (format!("● connected to {a}"), Color::Green),
         ConnState::Sent => ("all files sent".to_owned(), Color::Green),
         ConnState::Error(e) => (e.clone(), Color::Red),
     };

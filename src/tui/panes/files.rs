@@ -10,7 +10,7 @@ use ratatui::widgets::{List, ListItem, ListState};
 use crate::engine::Direction;
 use crate::report::human_bytes;
 use crate::tui::app::{App, Role};
-use crate::tui::view::Theme;
+use crate::tui::view::{Theme, ellipsize};
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
@@ -18,6 +18,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         return render_received(frame, area, app, theme, focused);
     }
     let title = format!("Files: {}", app.cwd.display());
+    let width = usize::from(area.width.saturating_sub(2));
+    // Narrow panes leave out the format: the extension mostly says it.
+    let with_format = width >= 44;
     let items: Vec<ListItem> = app
         .entries
         .iter()
@@ -34,17 +37,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                 "  "
             };
             let info = match &e.info {
-                Some((fmt, Some((w, h)))) => format!("{fmt} {w}×{h}"),
-                Some((fmt, None)) => fmt.clone(),
+                Some((fmt, Some((w, h)))) if with_format => {
+                    format!("{} {w}×{h}", fmt.to_uppercase())
+                }
+                Some((_, Some((w, h)))) => format!("{w}×{h}"),
+                Some((fmt, None)) if with_format => fmt.to_uppercase(),
+                Some((_, None)) => String::new(),
                 None => "…".to_owned(),
             };
+            let meta = format!(" {} {info}", human_bytes(e.size));
+            let meta = meta.trim_end();
+            let room = width.saturating_sub(2 + meta.chars().count());
+            let name = ellipsize(&e.name, room);
+            let pad = room.saturating_sub(name.chars().count());
             ListItem::new(Line::from(vec![
                 Span::styled(mark, theme.fg(Color::Green)),
-                Span::raw(e.name.clone()),
-                Span::styled(
-                    format!("  {} {info}", human_bytes(e.size)),
-                    theme.fg(Color::DarkGray),
-                ),
+                Span::raw(name),
+                Span::raw(" ".repeat(pad)),
+                Span::styled(meta.to_owned(), theme.fg(Color::DarkGray)),
             ]))
         })
         .collect();

@@ -13,10 +13,17 @@ use crate::tui::view::Theme;
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let dims = app
+        .preview
+        .id
+        .and_then(|id| app.transfers.get(&id))
+        .filter(|t| t.offer.width > 0)
+        .map(|t| format!(" {}×{}", t.offer.width, t.offer.height))
+        .unwrap_or_default();
     let title = if app.preview.title.is_empty() {
         "Preview".to_owned()
     } else {
-        format!("Preview: {}", app.preview.title)
+        format!("Preview: {}{dims}", app.preview.title)
     };
     let block = theme.block(&title, focused);
     let inner = block.inner(area);

@@ -1,17 +1,24 @@
-//! The Stats pane: per image and for the session — chunks, datagrams, losses, recoveries,
-//! bytes, elapsed time, goodput with a sparkline, RTT and send rate.
+//! The Stats pane: one table, the image shown (✓ verified, … in progress, ✗ failed) beside
+//! the whole session: chunks and success, datagrams, losses, recoveries and retransmissions,
+//! bytes, goodput and elapsed time, RTT and send rate; below, when there is room, the image's
+//! goodput as a sparkline.
+
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
 use crate::engine::Direction;
 use crate::proto::stats::TransferStats;
 use crate::report::{human_bytes, human_rate};
-use crate::tui::app::App;
+use crate::tui::app::{App, SessionFigures, TransferView};
 use crate::tui::view::Theme;
+
+/// Rows of figures (the table's header excluded); the layout gives the pane this many.
+pub const ROWS: u16 = 7;
 
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -21,37 +28,138 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn figures<'a>(s: &TransferStats, theme: &Theme) -> Vec<Line<'a>> {
-    let total = s.datagrams_sent.max(s.datagrams_received + s.lost);
-    let label = |t: &str| Span::styled(format!("{t:<10}"), theme.fg(Color::Gray));
+/// Loss as this side sees it: of the datagrams sent (sender) or expected (receiver).
+fn loss_pct(s: &TransferStats) -> f64 {
+    pct(s.lost, s.datagrams_sent.max(s.datagrams_received + s.lost))
+}
+
+/// One column of figures, top to bottom, with a colour for those that have one.
+fn column(
+    s: &TransferStats,
+    bytes: String,
+    goodput_bps: f64,
+    elapsed: Duration,
+    rtt_rate: Option<String>,
+) -> Vec<(String, Option<Color>)> {
+    let done = u64::from(s.chunks_done);
     vec![
-        Line::from(vec![
-            label("chunks"),
-            Span::raw(format!("{}/{}  ", s.chunks_done, s.chunks)),
-            label("datagrams"),
-            Span::raw(format!(
-                "{} sent {} recv",
-                s.datagrams_sent, s.datagrams_received
-            )),
-        ]),
-        Line::from(vec![
-            label("lost"),
-            Span::styled(
-                format!("{} ({:.1}%)  ", s.lost, pct(s.lost, total)),
-                theme.fg(Color::Red),
+        (
+            format!(
+                "{}/{} {:.1}%",
+                s.chunks_done,
+                s.chunks,
+                pct(done, u64::from(s.chunks))
             ),
-            label("recovered"),
-            Span::styled(format!("{}  ", s.recovered), theme.fg(Color::Cyan)),
-            Span::raw(format!("retx {}  dup {}", s.retransmitted, s.duplicates)),
-        ]),
-        Line::from(vec![
-            label("success"),
-            Span::styled(
-                format!("{:.1}%", pct(u64::from(s.chunks_done), u64::from(s.chunks))),
-                theme.fg(Color::Green),
+            None,
+        ),
+        (
+            format!("{}↑ {}↓", s.datagrams_sent, s.datagrams_received),
+            None,
+        ),
+        (
+            format!("{} ({:.1}%)", s.lost, loss_pct(s)),
+            Some(Color::Red),
+        ),
+        (
+            format!(
+                "{} retx {} dup {}",
+                s.recovered, s.retransmitted, s.duplicates
             ),
-        ]),
+            Some(Color::Cyan),
+        ),
+        (bytes, None),
+        (
+            format!("{} {}", human_rate(goodput_bps), short_time(elapsed)),
+            None,
+        ),
+        (rtt_rate.unwrap_or_else(|| "–".to_owned()), None),
     ]
+}
+
+const LABELS: [&str; ROWS as usize] = [
+    "chunks",
+    "datagrams",
+    "lost",
+    "recovered",
+    "bytes",
+    "goodput",
+    "rtt, rate",
+];
+
+/// `35.0/240.5 kB`: done of total, the unit said once when both share it.
+fn bytes_of(done: u64, total: u64) -> String {
+    let (d, t) = (human_bytes(done), human_bytes(total));
+    match (d.split_once(' '), t.split_once(' ')) {
+        (Some((dn, du)), Some((tn, tu))) if du == tu => format!("{dn}/{tn} {tu}"),
+        _ => format!("{d}/{t}"),
+    }
+}
+
+/// `8.4ms`, `41ms`, `2.5s`: short enough for the 80-column table.
+fn short_time(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.1}s", ms / 1e3)
+    }
+}
+
+/// `41ms 20.0 Mbit/s`; `idle` when nothing is being sent.
+fn rtt_rate(rtt: Duration, rate_bytes: f64) -> String {
+    let bps = rate_bytes * 8.0;
+    let rate = if bps <= 0.0 {
+        "idle".to_owned()
+    } else if (1e8..1e9).contains(&bps) {
+        format!("{:.0} Mbit/s", bps / 1e6)
+    } else {
+        human_rate(bps)
+    };
+    format!("{} {rate}", short_time(rtt))
+}
+
+/// The image's name and where it stands (the reason of a failure is in the chunk log).
+fn image_heading(t: &TransferView) -> (String, Color) {
+    match &t.result {
+        None => (format!("{} …", t.offer.name), Color::Yellow),
+        Some(Ok(())) => (format!("{} ✓", t.offer.name), Color::Green),
+        Some(Err(_)) => (format!("{} ✗ failed", t.offer.name), Color::Red),
+    }
+}
+
+fn session_heading(f: &SessionFigures) -> (String, Color) {
+    let done = format!("session {}/{} ✓", f.verified, f.images);
+    if f.failed > 0 {
+        (format!("{done} {} ✗", f.failed), Color::Red)
+    } else {
+        (done, Color::Green)
+    }
+}
+
+fn image_column(t: &TransferView) -> Vec<(String, Option<Color>)> {
+    // The receiver has no RTT estimate or send rate of its own: the sender paces.
+    let rr = (t.direction == Direction::Send && t.stats.rtt > Duration::ZERO)
+        .then(|| rtt_rate(t.stats.rtt, t.stats.send_rate));
+    column(
+        &t.stats,
+        bytes_of(t.done_bytes(), t.offer.size),
+        t.goodput_bps(),
+        t.elapsed,
+        rr,
+    )
+}
+
+fn session_column(f: &SessionFigures) -> Vec<(String, Option<Color>)> {
+    let rr = (f.rtt > Duration::ZERO).then(|| rtt_rate(f.rtt, f.send_rate));
+    column(
+        &f.stats,
+        bytes_of(f.done_bytes, f.stats.bytes),
+        f.goodput_bps(),
+        f.elapsed,
+        rr,
+    )
 }
 
 /// Draws the pane.
@@ -63,61 +171,54 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         frame.render_widget(Paragraph::new("no transfer yet"), inner);
         return;
     };
-    let s = &t.stats;
-    let secs = t.elapsed.as_secs_f64().max(1e-3);
-    let done = (u64::from(s.chunks_done) * u64::from(t.offer.chunk_size)).min(t.offer.size);
-    let goodput = done as f64 * 8.0 / secs;
-    let dims = if t.offer.width > 0 {
-        format!(" {}×{}", t.offer.width, t.offer.height)
-    } else {
-        String::new()
+    let figures = app.session();
+    let image = image_column(t);
+    let session = session_column(&figures);
+    let cell = |(text, color): &(String, Option<Color>)| {
+        let style = color.map_or_else(Style::default, |c| theme.fg(c));
+        Cell::from(Span::styled(text.clone(), style))
     };
-    let status = match &t.result {
-        None => Span::styled("in progress", theme.fg(Color::Yellow)),
-        Some(Ok(())) => Span::styled("verified ✓", theme.fg(Color::Green)),
-        Some(Err(e)) => Span::styled(format!("failed: {e}"), theme.fg(Color::Red)),
+    let rows: Vec<Row> = LABELS
+        .iter()
+        .zip(image.iter().zip(&session))
+        .map(|(label, (i, s))| {
+            Row::new(vec![
+                Cell::from(Span::styled(*label, theme.fg(Color::Gray))),
+                cell(i),
+                cell(s),
+            ])
+        })
+        .collect();
+    let heading = |(text, color): (String, Color)| {
+        Cell::from(Line::from(Span::styled(
+            text,
+            theme.fg(color).add_modifier(Modifier::BOLD),
+        )))
     };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(t.offer.name.clone(), theme.fg(Color::White)),
-            Span::raw(format!("  {}{dims}  ", human_bytes(t.offer.size))),
-            status,
-        ]),
-        Line::from(match t.direction {
-            Direction::Send => format!(
-                "{:<10}{:.1} s  goodput {}  rtt {:.1} ms  rate {}",
-                "elapsed",
-                secs,
-                human_rate(goodput),
-                s.rtt.as_secs_f64() * 1e3,
-                human_rate(s.send_rate * 8.0)
-            ),
-            Direction::Receive => {
-                format!(
-                    "{:<10}{:.1} s  goodput {}",
-                    "elapsed",
-                    secs,
-                    human_rate(goodput)
-                )
-            }
-        }),
-    ];
-    lines.extend(figures(s, theme));
-    let totals = app.totals();
-    lines.push(Line::from(Span::styled(
-        format!(
-            "session: {} images, {}, {} lost, {} recovered",
-            app.transfers.len(),
-            human_bytes(totals.bytes),
-            totals.lost,
-            totals.recovered
-        ),
-        theme.fg(Color::DarkGray),
-    )));
-    let spark_h = inner.height.saturating_sub(lines.len() as u16).min(4);
-    let [text, spark] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(spark_h)]).areas(inner);
-    frame.render_widget(Paragraph::new(lines), text);
+    let header = Row::new(vec![
+        Cell::from(""),
+        heading(image_heading(t)),
+        heading(session_heading(&figures)),
+    ]);
+    let table_h = ROWS + 1;
+    let spark_h = inner.height.saturating_sub(table_h + 1);
+    let [table_area, _, spark] = Layout::vertical([
+        Constraint::Length(table_h),
+        Constraint::Length(u16::from(spark_h > 0)),
+        Constraint::Length(spark_h),
+    ])
+    .areas(inner);
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(9),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .column_spacing(1);
+    frame.render_widget(table, table_area);
     if spark_h > 0 {
         let data: Vec<u64> = t.history.iter().copied().collect();
         frame.render_widget(

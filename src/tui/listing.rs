@@ -1,0 +1,185 @@
+//! Folder listings for the Files pane, read off the UI thread: names and sizes first (one
+//! `read_dir`, shown at once), then each image's format and dimensions from its header, in
+//! small batches so the first screenful fills in while a large folder is still being read.
+//! A listing stops reading as soon as the user moves to another folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::app::Entry;
+use crate::engine;
+
+/// Entries listed at most; a bigger folder shows its first ones.
+pub const MAX_ENTRIES: usize = 5000;
+/// Image headers read per batch sent to the UI.
+pub const INFO_BATCH: usize = 16;
+
+/// Format and dimensions of a file, as the Files pane shows them.
+pub type Info = (String, Option<(u32, u32)>);
+
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico",
+];
+
+/// True for the file names the browser lists as images.
+pub fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Lists a folder without opening any file: `..`, folders, images, then other files, each
+/// group by name; hidden entries left out. Non-images get an empty info (nothing to read).
+pub fn list_dir(path: &Path) -> Vec<Entry> {
+    let mut dirs = Vec::new();
+    let mut images = Vec::new();
+    let mut others = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten().take(MAX_ENTRIES) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            let meta = std::fs::metadata(&p).ok(); // follows symlinks, as a shell does
+            let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
+            let image = !is_dir && is_image(&p);
+            let entry = Entry {
+                path: p,
+                name,
+                is_dir,
+                size: meta.as_ref().map_or(0, |m| m.len()),
+                info: (!is_dir && !image).then(|| (String::new(), None)),
+            };
+            match (is_dir, image) {
+                (true, _) => dirs.push(entry),
+                (false, true) => images.push(entry),
+                (false, false) => others.push(entry),
+            }
+        }
+    }
+    for v in [&mut dirs, &mut images, &mut others] {
+        v.sort_by_key(|e| e.name.to_lowercase());
+    }
+    let mut out = Vec::with_capacity(dirs.len() + images.len() + others.len() + 1);
+    if let Some(parent) = path.parent() {
+        out.push(Entry {
+            path: parent.to_owned(),
+            name: "..".to_owned(),
+            is_dir: true,
+            size: 0,
+            info: None,
+        });
+    }
+    out.extend(dirs);
+    out.extend(images);
+    out.extend(others);
+    out
+}
+
+/// Reads the headers of the entries that still lack an info, in list order, handing them
+/// over `INFO_BATCH` at a time; returns early (false) once `cancel` is set or `deliver`
+/// reports the UI gone.
+pub fn read_infos(
+    entries: &[Entry],
+    cancel: &AtomicBool,
+    mut deliver: impl FnMut(Vec<(PathBuf, Info)>) -> bool,
+) -> bool {
+    let mut batch = Vec::with_capacity(INFO_BATCH);
+    for e in entries.iter().filter(|e| !e.is_dir && e.info.is_none()) {
+        if cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        batch.push((e.path.clone(), engine::image_info_path(&e.path)));
+        if batch.len() == INFO_BATCH && !deliver(std::mem::take(&mut batch)) {
+            return false;
+        }
+    }
+    batch.is_empty() || deliver(batch)
+}
+
+/// The cancel flag of the listing in progress; starting another cancels it.
+#[derive(Debug, Default)]
+pub struct Current(Option<Arc<AtomicBool>>);
+
+impl Current {
+    /// Cancels the previous listing and returns the new one's flag.
+    pub fn replace(&mut self) -> Arc<AtomicBool> {
+        if let Some(old) = self.0.take() {
+            old.store(true, Ordering::Relaxed);
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        self.0 = Some(flag.clone());
+        flag
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(path: &Path, w: u32, h: u32) {
+        image::RgbImage::new(w, h).save(path).expect("write png");
+    }
+
+    #[test]
+    fn lists_folders_then_images_then_others_and_reads_headers_in_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("notes.txt"), b"hello").expect("write");
+        std::fs::write(dir.path().join(".hidden.png"), b"x").expect("write");
+        for i in 0..40 {
+            png(&dir.path().join(format!("img{i:02}.png")), i + 1, 2);
+        }
+        let entries = list_dir(dir.path());
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names[..3], ["..", "sub", "img00.png"]);
+        assert_eq!(names.last(), Some(&"notes.txt"));
+        assert!(!names.contains(&".hidden.png"));
+        assert_eq!(entries.len(), 1 + 1 + 40 + 1);
+        // Images wait for their header; the text file has nothing to read.
+        assert!(entries[2].info.is_none());
+        assert_eq!(
+            entries.last().and_then(|e| e.info.clone()),
+            Some((String::new(), None))
+        );
+
+        let cancel = AtomicBool::new(false);
+        let mut batches = Vec::new();
+        assert!(read_infos(&entries, &cancel, |b| {
+            batches.push(b);
+            true
+        }));
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [16, 16, 8]
+        );
+        assert_eq!(
+            batches[0][3],
+            (
+                dir.path().join("img03.png"),
+                ("png".to_owned(), Some((4, 2)))
+            )
+        );
+
+        // Leaving the folder stops the reading at the next file.
+        let mut seen = 0;
+        let done = read_infos(&entries, &cancel, |b| {
+            seen += b.len();
+            cancel.store(true, Ordering::Relaxed);
+            true
+        });
+        assert!(!done);
+        assert_eq!(seen, INFO_BATCH);
+    }
+
+    #[test]
+    fn a_new_listing_cancels_the_previous_one() {
+        let mut current = Current::default();
+        let first = current.replace();
+        let second = current.replace();
+        assert!(first.load(Ordering::Relaxed));
+        assert!(!second.load(Ordering::Relaxed));
+    }
+}
