@@ -191,3 +191,29 @@ fn tui_fits_80x24_and_explains_a_tiny_terminal() {
     let small = Tmux::start(&cmd, work.path(), 40, 12);
     small.wait_for(&["needs at least"], T);
 }
+
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let exit = work.path().join("exit-code");
+    let stty = work.path().join("stty");
+    // UDPIX_DEBUG_PANIC (debug builds only) panics once the first frame is drawn.
+    let cmd = format!(
+        "RUST_BACKTRACE=0 UDPIX_DEBUG_PANIC=1 UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}; stty -a > {stty}; sleep 30",
+        exit = exit.display(),
+        stty = stty.display()
+    );
+    let tmux = Tmux::start(&cmd, work.path(), 100, 30);
+    assert_eq!(wait_file(&exit).trim(), "101", "a panic exits with 101");
+    let modes = wait_file(&stty);
+    // Cooked mode again: line editing and echo on.
+    for mode in [" icanon", " echo ", " icrnl"] {
+        assert!(modes.contains(mode), "tty left without{mode}:\n{modes}");
+    }
+    // The main screen is back and the panic message can be read on it.
+    let screen = tmux.wait_for(&["panicking on purpose"], T);
+    assert!(
+        !screen.contains("Connection"),
+        "alternate screen left up:\n{screen}"
+    );
+}

@@ -176,12 +176,23 @@ where
                         overlay.show(protocol, key, img, view::preview_inner(area));
                     }
                     dirty = false;
+                    injected_panic();
                 }
             }
         }
         if app.quit {
             return Ok(());
         }
+    }
+}
+
+/// Debug builds only: panics once a frame is on screen when `UDPIX_DEBUG_PANIC` is set, so a
+/// test can check that a panic gives the terminal back (raw mode off, main screen, the message
+/// readable). Release builds have no such switch.
+fn injected_panic() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("UDPIX_DEBUG_PANIC").is_some() {
+        panic!("UDPIX_DEBUG_PANIC is set: panicking on purpose to test terminal restore");
     }
 }
 
