@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Compares a 64 MiB loopback transfer received by the TUI (running in a tmux pane, drawing)
-# with the same transfer received headless. Prints the sender's time for each and the ratio.
-# Usage: scripts/tui-ratio.sh [runs]
+# Does the TUI slow a transfer down? A 64 MiB random file over loopback, `runs` times each:
+#   receive: sent headless to a headless receiver, then to a TUI receiver (timed by the sender)
+#   send:    sent by a headless sender, then by a TUI sender (timed by the receiver)
+# Each TUI runs in a tmux pane of 160x48, drawing as it would for a user. Prints the medians
+# and the TUI/headless ratios. Usage: scripts/tui-ratio.sh [runs]   (needs tmux, python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -13,25 +15,45 @@ trap 'tmux -L "$sock" kill-server 2>/dev/null || true; kill $(jobs -p) 2>/dev/nu
 export UDPIX_PASSPHRASE=tui-ratio
 python3 -c "import random; random.seed(9); open('$work/64mib.bin','wb').write(random.randbytes(64*1024*1024))"
 mkdir "$work/out"
-send_ms() {
-  $bin send "127.0.0.1:$1" "$work/64mib.bin" --json 2>/dev/null \
-    | python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['duration_ms'])"
-}
-headless=()
+ms() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['duration_ms'])"; }
+send_ms() { $bin send "127.0.0.1:$1" "$work/64mib.bin" --json 2>/dev/null | ms; }
+
+# Receive direction: the sender's time.
+recv_headless=() recv_tui=()
 $bin recv --listen 127.0.0.1:17979 --out "$work/out" >/dev/null 2>&1 &
 sleep 0.3
-for _ in $(seq "$runs"); do headless+=("$(send_ms 17979)"); rm -f "$work"/out/*; done
+for _ in $(seq "$runs"); do recv_headless+=("$(send_ms 17979)"); rm -f "$work"/out/*; done
 kill %1 2>/dev/null || true
-tui=()
 tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 \
   "UDPIX_PASSPHRASE=$UDPIX_PASSPHRASE $bin tui --listen 127.0.0.1:17980 --out $work/out"
 sleep 1
-for _ in $(seq "$runs"); do tui+=("$(send_ms 17980)"); rm -f "$work"/out/*; done
-python3 - "${headless[*]}" "${tui[*]}" <<'PY'
+for _ in $(seq "$runs"); do recv_tui+=("$(send_ms 17980)"); rm -f "$work"/out/*; done
+tmux -L "$sock" kill-server
+
+# Send direction: the receiver's time (first datagram of the offer to the verdict).
+send_headless=() send_tui=()
+for _ in $(seq "$runs"); do
+  $bin recv --listen 127.0.0.1:17981 --out "$work/out" --once --json 2>/dev/null > "$work/r.json" &
+  sleep 0.3
+  $bin send 127.0.0.1:17981 "$work/64mib.bin" >/dev/null 2>&1
+  wait %%; send_headless+=("$(ms < "$work/r.json")"); rm -f "$work"/out/*
+done
+# The TUI browses $work: `..`, `out/`, then 64mib.bin; Tab focuses Files, Enter sends.
+tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 -c "$work" \
+  "UDPIX_PASSPHRASE=$UDPIX_PASSPHRASE $bin tui --connect 127.0.0.1:17981"
+sleep 1
+tmux -L "$sock" send-keys Tab Down Down
+for _ in $(seq "$runs"); do
+  $bin recv --listen 127.0.0.1:17981 --out "$work/out" --once --json 2>/dev/null > "$work/r.json" &
+  sleep 0.3
+  tmux -L "$sock" send-keys Enter
+  wait %%; send_tui+=("$(ms < "$work/r.json")"); rm -f "$work"/out/*
+done
+
+python3 - "${recv_headless[*]}" "${recv_tui[*]}" "${send_headless[*]}" "${send_tui[*]}" <<'PY'
 import statistics, sys
-h = statistics.median(map(float, sys.argv[1].split()))
-t = statistics.median(map(float, sys.argv[2].split()))
-print(f"headless receiver: {h:.0f} ms (runs: {sys.argv[1]})")
-print(f"TUI receiver:      {t:.0f} ms (runs: {sys.argv[2]})")
-print(f"ratio TUI/headless: {t/h:.2f}")
+def med(s): return statistics.median(map(float, s.split()))
+rh, rt, sh, st = (med(a) for a in sys.argv[1:5])
+print(f"TUI receiver: headless {rh:.0f} ms ({sys.argv[1]}), TUI {rt:.0f} ms ({sys.argv[2]}): ratio {rt/rh:.2f}")
+print(f"TUI sender:   headless {sh:.0f} ms ({sys.argv[3]}), TUI {st:.0f} ms ({sys.argv[4]}): ratio {st/sh:.2f}")
 PY

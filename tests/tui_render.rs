@@ -349,6 +349,16 @@ fn chunk_log_scrolled_up_and_session_totals() {
     assert_eq!(app.log_scroll, 4);
     app.update(key(KeyCode::End));
     assert_eq!(app.log_scroll, 0);
+    // A page at a time, never past the oldest line.
+    app.update(key(KeyCode::PageUp));
+    assert_eq!(app.log_scroll, udpix::tui::app::PAGE);
+    for _ in 0..100 {
+        app.update(key(KeyCode::PageUp));
+    }
+    assert_eq!(app.log_scroll, app.log.len() - 1);
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(app.log_scroll, app.log.len() - 1 - udpix::tui::app::PAGE);
+    app.update(key(KeyCode::End));
     // Stats on the first image, with the session covering both.
     app.update(key(KeyCode::Tab));
     app.update(key(KeyCode::Up));

@@ -18,6 +18,8 @@ use crate::proto::wire::Offer;
 pub const LOG_CAPACITY: usize = 2000;
 /// Per frame, more chunk events than this are summarised in one line.
 pub const LOG_BURST: usize = 40;
+/// Lines or entries a PageUp / PageDown moves.
+pub const PAGE: usize = 10;
 /// Goodput samples kept for the sparkline.
 pub const HISTORY: usize = 120;
 
@@ -533,12 +535,12 @@ impl App {
             Pane::Connection => self.connection_action(action),
             Pane::Files => self.files_action(action),
             Pane::Chunks => {
+                let oldest = self.log.len().saturating_sub(1);
                 match action {
-                    Action::Up => {
-                        self.log_scroll =
-                            (self.log_scroll + 1).min(self.log.len().saturating_sub(1))
-                    }
+                    Action::Up => self.log_scroll = (self.log_scroll + 1).min(oldest),
+                    Action::PageUp => self.log_scroll = (self.log_scroll + PAGE).min(oldest),
                     Action::Down => self.log_scroll = self.log_scroll.saturating_sub(1),
+                    Action::PageDown => self.log_scroll = self.log_scroll.saturating_sub(PAGE),
                     _ => {}
                 }
                 Vec::new()
@@ -584,6 +586,8 @@ impl App {
         match action {
             Action::Up => self.selected = self.selected.saturating_sub(1),
             Action::Down => self.selected = (self.selected + 1).min(self.entries.len() - 1),
+            Action::PageUp => self.selected = self.selected.saturating_sub(PAGE),
+            Action::PageDown => self.selected = (self.selected + PAGE).min(self.entries.len() - 1),
             Action::Left | Action::Back => {
                 if let Some(parent) = self.cwd.parent().map(PathBuf::from) {
                     return self.enter_dir(parent);

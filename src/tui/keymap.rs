@@ -18,6 +18,10 @@ pub enum Action {
     Up,
     /// Move down.
     Down,
+    /// A page up in a list or the chunk log.
+    PageUp,
+    /// A page down.
+    PageDown,
     /// Move left (or toggle a choice).
     Left,
     /// Move right (or toggle a choice).
@@ -87,6 +91,18 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Down,
         "move down / scroll down",
+    ),
+    b(
+        KeyCode::PageUp,
+        NONE,
+        Action::PageUp,
+        "a page up (file list, chunk log)",
+    ),
+    b(
+        KeyCode::PageDown,
+        NONE,
+        Action::PageDown,
+        "a page down (file list, chunk log)",
     ),
     b(
         KeyCode::Left,
@@ -176,6 +192,8 @@ pub fn key_name(b: &Binding) -> String {
         KeyCode::Enter => "Enter".to_owned(),
         KeyCode::Esc => "Esc".to_owned(),
         KeyCode::End => "End".to_owned(),
+        KeyCode::PageUp => "PgUp".to_owned(),
+        KeyCode::PageDown => "PgDn".to_owned(),
         other => format!("{other:?}"),
     };
     if b.mods.contains(KeyModifiers::CONTROL) {
