@@ -138,7 +138,7 @@ pub const BINDINGS: &[Binding] = &[
         KeyCode::Esc,
         NONE,
         Action::Back,
-        "stop editing, close popup",
+        "stop editing, close popup, parent folder",
     ),
     b(
         KeyCode::Char(' '),

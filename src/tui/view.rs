@@ -161,7 +161,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 
 fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let rows = help_rows();
-    let h = (rows.len() as u16 + 4).min(area.height);
+    let h = (rows.len() as u16 + 2).min(area.height);
     let longest = rows
         .iter()
         .map(|(_, h)| h.chars().count())
