@@ -9,7 +9,9 @@
 use std::io::Write;
 
 use image::{DynamicImage, RgbImage};
-use ratatui::layout::Rect;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::{Position, Rect};
 
 /// How the preview is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -74,6 +76,63 @@ fn kitty_or_blocks() -> ImageProtocol {
     }
 }
 
+/// Clears the screen (printed pixels included) and makes the next frame repaint every cell.
+///
+/// Not `Terminal::clear`: that asks the terminal where its cursor is and waits for the answer
+/// on stdin, which the key reader owns, so it times out after two seconds and the UI dies.
+/// A resize to the same size clears and forgets the previous frame without asking anything.
+pub fn wipe<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    let size = terminal.size()?;
+    terminal.resize(Rect::from((Position::ORIGIN, size)))
+}
+
+/// The cell viuer assumes when it turns a sixel size in cells into pixels (6 wide, 12 high).
+const VIUER_SIXEL_CELL: (f64, f64) = (6.0, 12.0);
+/// Widest sixel viuer draws, in pixels (an xterm workaround of viuer's).
+const VIUER_SIXEL_MAX_WIDTH: f64 = 1000.0;
+
+/// Pixel size of one cell, when the terminal reports it (TIOCGWINSZ; xterm, kitty, WezTerm,
+/// foot do). Needed to size a sixel in pixels and to keep the aspect ratio with any font.
+fn cell_pixels() -> Option<(f64, f64)> {
+    let ws = crossterm::terminal::window_size().ok()?;
+    (ws.width > 0 && ws.height > 0 && ws.columns > 0 && ws.rows > 0).then(|| {
+        (
+            f64::from(ws.width) / f64::from(ws.columns),
+            f64::from(ws.height) / f64::from(ws.rows),
+        )
+    })
+}
+
+/// The size, in viuer's cells, to ask for so that an image of `image` pixels fills as much
+/// of `area` as its aspect ratio allows on cells of `cell` pixels. kitty and iTerm2 scale the
+/// image to the cells they are given; viuer's sixel is drawn at 6×12 pixels per cell, so its
+/// cells are converted. One row is left free: viuer ends with a newline, which must not
+/// scroll the screen.
+pub fn fit_cells(
+    protocol: ImageProtocol,
+    image: (u32, u32),
+    area: Rect,
+    cell: (f64, f64),
+) -> (u32, u32) {
+    let (iw, ih) = (f64::from(image.0.max(1)), f64::from(image.1.max(1)));
+    let rows = f64::from(area.height.saturating_sub(1).max(1));
+    let (room_w, room_h) = (f64::from(area.width) * cell.0, rows * cell.1);
+    // Never enlarge a small image past twice its size: it would only get blurry.
+    let scale = (room_w / iw).min(room_h / ih).min(2.0);
+    let (mut w, mut h) = (iw * scale, ih * scale);
+    let unit = if protocol == ImageProtocol::Sixel {
+        if w > VIUER_SIXEL_MAX_WIDTH {
+            h *= VIUER_SIXEL_MAX_WIDTH / w;
+            w = VIUER_SIXEL_MAX_WIDTH;
+        }
+        VIUER_SIXEL_CELL
+    } else {
+        cell
+    };
+    let cells = |px: f64, per: f64| ((px / per).floor() as u32).max(1);
+    (cells(w, unit.0), cells(h, unit.1))
+}
+
 /// Remembers what was printed, so an image is printed only when it or its place changes.
 #[derive(Debug, Default)]
 pub struct Overlay {
@@ -115,18 +174,14 @@ impl Overlay {
             return;
         }
         self.erase(protocol);
-        // Fit the width so the height stays inside the pane (cells are about twice as high
-        // as wide), and never reach the terminal's last row: viuer ends rows with newlines.
-        let (iw, ih) = img.dimensions();
-        let max_h = u32::from(area.height.saturating_sub(1)).max(1);
-        let by_height = (max_h * 2 * iw / ih.max(1)).max(1);
-        let width = u32::from(area.width).min(by_height);
+        let cell = cell_pixels().unwrap_or(VIUER_SIXEL_CELL);
+        let (width, height) = fit_cells(protocol, img.dimensions(), area, cell);
         let config = viuer::Config {
             absolute_offset: true,
             x: area.x,
             y: area.y as i16,
             width: Some(width),
-            height: None,
+            height: Some(height),
             restore_cursor: true,
             use_kitty: protocol == ImageProtocol::Kitty,
             use_iterm: protocol == ImageProtocol::Iterm,
@@ -139,5 +194,104 @@ impl Overlay {
         let _ = out.write_all(b"\x1b[?2026l");
         let _ = out.flush();
         self.shown = Some((key, area));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::{ClearType, TestBackend, WindowSize};
+    use ratatui::buffer::Cell;
+    use ratatui::layout::Size;
+
+    /// A terminal that cannot answer cursor queries, like one whose stdin the key reader owns.
+    struct NoCursorQueries(TestBackend);
+
+    impl Backend for NoCursorQueries {
+        type Error = std::io::Error;
+        fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(
+            &mut self,
+            c: I,
+        ) -> std::io::Result<()> {
+            self.0.draw(c).map_err(std::io::Error::other)
+        }
+        fn hide_cursor(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn show_cursor(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn get_cursor_position(&mut self) -> std::io::Result<Position> {
+            Err(std::io::Error::other(
+                "the cursor position could not be read",
+            ))
+        }
+        fn set_cursor_position<P: Into<Position>>(&mut self, p: P) -> std::io::Result<()> {
+            self.0.set_cursor_position(p).map_err(std::io::Error::other)
+        }
+        fn clear(&mut self) -> std::io::Result<()> {
+            self.0.clear().map_err(std::io::Error::other)
+        }
+        fn clear_region(&mut self, t: ClearType) -> std::io::Result<()> {
+            self.0.clear_region(t).map_err(std::io::Error::other)
+        }
+        fn size(&self) -> std::io::Result<Size> {
+            self.0.size().map_err(std::io::Error::other)
+        }
+        fn window_size(&mut self) -> std::io::Result<WindowSize> {
+            self.0.window_size().map_err(std::io::Error::other)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn images_fill_the_pane_with_their_aspect_ratio_on_any_font() {
+        let area = Rect::new(50, 10, 60, 21); // 20 usable rows
+        // xterm with 10×20-pixel cells: 600×400 room. A 600×400 photo fills the width.
+        let (w, h) = fit_cells(ImageProtocol::Sixel, (600, 400), area, (10.0, 20.0));
+        assert_eq!((w, h), (100, 33)); // 600×396 pixels at viuer's 6×12 per cell
+        // kitty scales to cells: 60 columns of 10 px, 20 rows of 20 px.
+        assert_eq!(
+            fit_cells(ImageProtocol::Kitty, (600, 400), area, (10.0, 20.0)),
+            (60, 20)
+        );
+        // A tall image is bounded by the rows; its width follows the real cell shape.
+        assert_eq!(
+            fit_cells(ImageProtocol::Kitty, (400, 800), area, (8.0, 16.0)),
+            (20, 20)
+        );
+        // Small cells (5×10) must not make a sixel overflow: 300×200 pixels of room.
+        let (w, h) = fit_cells(ImageProtocol::Sixel, (600, 400), area, (5.0, 10.0));
+        assert!(
+            f64::from(w) * 6.0 <= 300.0 && f64::from(h) * 12.0 <= 200.0,
+            "{w}×{h}"
+        );
+        // Wide rooms stay within viuer's 1000-pixel sixel width, aspect kept.
+        let wide = Rect::new(0, 0, 200, 60);
+        let (w, h) = fit_cells(ImageProtocol::Sixel, (2000, 1000), wide, (10.0, 20.0));
+        assert_eq!((w, h), (166, 41));
+        // A tiny image is enlarged at most twice.
+        assert_eq!(
+            fit_cells(ImageProtocol::Iterm, (14, 25), area, (10.0, 20.0)),
+            (2, 2)
+        );
+    }
+
+    #[test]
+    fn wipe_clears_and_repaints_without_asking_for_the_cursor() {
+        let mut t = Terminal::new(NoCursorQueries(TestBackend::new(20, 4))).expect("terminal");
+        let text = |t: &Terminal<NoCursorQueries>| format!("{}", t.backend().0);
+        t.draw(|f| f.render_widget("hello", f.area()))
+            .expect("draw");
+        assert!(text(&t).contains("hello"));
+        assert!(t.clear().is_err(), "Terminal::clear asks for the cursor");
+        wipe(&mut t).expect("wipe");
+        assert!(!text(&t).contains("hello"), "wipe clears the screen");
+        // The same frame again is fully repainted, not skipped as unchanged.
+        t.draw(|f| f.render_widget("hello", f.area()))
+            .expect("draw");
+        assert!(text(&t).contains("hello"));
     }
 }

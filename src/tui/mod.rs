@@ -162,7 +162,7 @@ where
                             || (overlay.is_shown() && overlay.shown_key() != want)
                         {
                             overlay.erase(protocol);
-                            terminal.clear()?;
+                            graphics::wipe(terminal)?;
                             help_was_open = app.show_help;
                         }
                     }

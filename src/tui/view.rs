@@ -105,7 +105,8 @@ pub fn preview_inner(area: Rect) -> Rect {
 
 /// Splits the screen; wide terminals give the preview more room.
 pub fn layout(area: Rect) -> Areas {
-    let log_h = if area.height >= 40 { 12 } else { 6 };
+    // The chunk log grows with the terminal: a quarter of it, 4 to 14 lines of log.
+    let log_h = (area.height / 4).clamp(6, 16);
     let [top, chunks] =
         Layout::vertical([Constraint::Min(10), Constraint::Length(log_h)]).areas(area);
     let left_w = if area.width >= 120 { 48 } else { 34 };

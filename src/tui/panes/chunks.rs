@@ -12,7 +12,7 @@ use crate::tui::view::{Theme, ellipsize};
 
 fn what(w: ChunkWhat) -> (&'static str, Color) {
     match w {
-        ChunkWhat::Sent => ("sent", Color::Gray),
+        ChunkWhat::Sent => ("sent", Color::Reset),
         ChunkWhat::Retransmitted => ("retransmitted", Color::Yellow),
         ChunkWhat::Lost => ("lost", Color::Red),
         ChunkWhat::Acked => ("acked", Color::Green),
@@ -50,9 +50,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                 }
                 LogKind::Summary { count, lost } => spans.push(Span::styled(
                     format!("+{count} chunks ({lost} lost)"),
-                    theme.fg(Color::Blue),
+                    theme.fg(Color::LightBlue),
                 )),
-                LogKind::Note(n) => spans.push(Span::styled(n.clone(), theme.fg(Color::White))),
+                LogKind::Note(n) => spans.push(Span::raw(n.clone())),
             }
             Line::from(spans)
         })

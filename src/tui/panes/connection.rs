@@ -20,7 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         }
         let cursor = if editing { "▏" } else { "" };
         Line::from(vec![
-            Span::styled(format!("{label:<11}"), theme.fg(Color::Gray)),
+            Span::styled(format!("{label:<11}"), theme.fg(Color::DarkGray)),
             Span::styled(format!("{value}{cursor}"), style),
         ])
     };
@@ -45,7 +45,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         Role::Send => "[ Connect & send ]",
     };
     let (state, color) = match &app.state {
-        ConnState::Idle => ("idle".to_owned(), Color::Gray),
+        ConnState::Idle => ("idle".to_owned(), Color::Reset),
         ConnState::Listening(_) => match app.receiving_from()[..] {
             [] => ("● listening".to_owned(), Color::Green),
             [peer] => (format!("● connected to {peer}"), Color::Green),
@@ -75,7 +75,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         row(Field::OutDir, "Output", out),
         row(Field::Action, "", action.to_owned()),
         Line::from(vec![
-            Span::styled("State      ", theme.fg(Color::Gray)),
+            Span::styled("State      ", theme.fg(Color::DarkGray)),
             Span::styled(state, theme.fg(color)),
         ]),
     ];

@@ -31,10 +31,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     theme.fg(Color::Blue).add_modifier(Modifier::BOLD),
                 )));
             }
+            // Only a real mark is coloured: a coloured blank turns into a block when the
+            // cursor's row is drawn reversed.
             let mark = if app.marked.contains(&e.path) {
-                "✓ "
+                Span::styled("✓ ", theme.fg(Color::Green))
             } else {
-                "  "
+                Span::raw("  ")
             };
             let info = match &e.info {
                 Some((fmt, Some((w, h)))) if with_format => {
@@ -51,7 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             let name = ellipsize(&e.name, room);
             let pad = room.saturating_sub(name.chars().count());
             ListItem::new(Line::from(vec![
-                Span::styled(mark, theme.fg(Color::Green)),
+                mark,
                 Span::raw(name),
                 Span::raw(" ".repeat(pad)),
                 Span::styled(meta.to_owned(), theme.fg(Color::DarkGray)),

@@ -183,7 +183,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         .zip(image.iter().zip(&session))
         .map(|(label, (i, s))| {
             Row::new(vec![
-                Cell::from(Span::styled(*label, theme.fg(Color::Gray))),
+                Cell::from(Span::styled(*label, theme.fg(Color::DarkGray))),
                 cell(i),
                 cell(s),
             ])
