@@ -18,6 +18,7 @@ use udpix::tui::view::{Theme, draw};
 const MONO: Theme = Theme {
     depth: ColorDepth::Mono,
     graphics: false,
+    cell_aspect: 2.0,
 };
 
 fn setup(role: Role) -> Setup {
@@ -191,6 +192,7 @@ fn receive_done_with_half_block_preview() {
         Theme {
             depth: ColorDepth::TrueColor,
             graphics: false,
+            cell_aspect: 2.0,
         },
     );
     let buf = t.backend().buffer();
@@ -307,6 +309,7 @@ fn graphics_mode_leaves_the_preview_cells_to_the_printed_image() {
     let theme = Theme {
         depth: ColorDepth::TrueColor,
         graphics: true,
+        cell_aspect: 2.0,
     };
     let buf = frame_buffer(&app, theme);
     let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24));
@@ -537,6 +540,7 @@ fn the_preview_uses_the_colours_the_terminal_has() {
             Theme {
                 depth,
                 graphics: false,
+                cell_aspect: 2.0,
             },
         );
         let mut out = Vec::new();

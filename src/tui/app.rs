@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -161,7 +162,7 @@ pub struct TransferView {
     pub peer: SocketAddr,
     /// `Some` once finished: Ok, or why not.
     pub result: Option<Result<(), String>>,
-    /// Where the received file went.
+    /// The file on disk: where a received image went (once verified), or what a send reads.
     pub path: Option<PathBuf>,
     /// Goodput samples (bits per second) for the sparkline.
     pub history: VecDeque<u64>,
@@ -212,8 +213,10 @@ impl SessionFigures {
 pub struct Preview {
     /// Caption.
     pub title: String,
-    /// The decoded image (full size, fitted at draw time).
-    pub image: Option<RgbImage>,
+    /// The decoded image (at most the preview size; fitted to the pane when drawn).
+    pub image: Option<Arc<RgbImage>>,
+    /// The image as last fitted into the pane in half blocks.
+    pub fitted: super::halfblock::FitCache,
     /// Which transfer it belongs to.
     pub id: Option<TransferId>,
     /// Receive side before verification: chunks seen so far, of how many.
@@ -436,7 +439,7 @@ impl App {
             }
             Msg::PreviewReady(id, img) => {
                 if self.preview.id == Some(id) {
-                    self.preview.image = Some(img);
+                    self.preview.image = Some(Arc::new(img));
                     self.preview.chunks = None;
                 }
                 Vec::new()
@@ -739,6 +742,7 @@ impl App {
             id: Some(id),
             chunks: (t.direction == Direction::Receive && t.result.is_none())
                 .then(|| (BTreeSet::new(), t.offer.chunk_count)),
+            ..Preview::default()
         };
         match (&t.path, t.direction) {
             (Some(p), _) => vec![Command::LoadPreview(id, p.clone())],
@@ -784,6 +788,7 @@ impl App {
                     image: None,
                     id: Some(id),
                     chunks: (direction == Direction::Receive).then(|| (BTreeSet::new(), chunks)),
+                    ..Preview::default()
                 };
             }
             Event::Connected { peer, .. } => {
@@ -822,7 +827,9 @@ impl App {
                     t.stats = r.stats.clone();
                     t.elapsed = r.duration;
                     t.result = Some(r.result.clone());
-                    t.path = r.path.clone();
+                    if r.path.is_some() {
+                        t.path = r.path.clone();
+                    }
                 }
                 if r.direction == Direction::Receive && r.result.is_ok() {
                     self.preview.chunks = None;

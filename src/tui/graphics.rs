@@ -67,12 +67,10 @@ pub fn resolve(requested: ImageProtocol) -> ImageProtocol {
 }
 
 fn kitty_or_blocks() -> ImageProtocol {
-    // Only the remote (escape-code) mode: the local mode waits for a reply on stdin at every
-    // print, which would race the key reader.
-    if viuer::get_kitty_support() == viuer::KittySupport::Remote {
-        ImageProtocol::Kitty
-    } else {
-        ImageProtocol::Blocks
+    // Either answer means the protocol works; udpix always sends the pixels inline.
+    match viuer::get_kitty_support() {
+        viuer::KittySupport::Local | viuer::KittySupport::Remote => ImageProtocol::Kitty,
+        viuer::KittySupport::None => ImageProtocol::Blocks,
     }
 }
 
@@ -103,6 +101,11 @@ fn cell_pixels() -> Option<(f64, f64)> {
     })
 }
 
+/// Height over width of a cell: 2 unless the terminal reports its pixels otherwise.
+pub fn cell_aspect() -> f64 {
+    cell_pixels().map_or(2.0, |(w, h)| h / w)
+}
+
 /// The size, in viuer's cells, to ask for so that an image of `image` pixels fills as much
 /// of `area` as its aspect ratio allows on cells of `cell` pixels. kitty and iTerm2 scale the
 /// image to the cells they are given; viuer's sixel is drawn at 6×12 pixels per cell, so its
@@ -131,6 +134,45 @@ pub fn fit_cells(
     };
     let cells = |px: f64, per: f64| ((px / per).floor() as u32).max(1);
     (cells(w, unit.0), cells(h, unit.1))
+}
+
+/// Bytes of base64 per kitty escape sequence (the protocol's limit).
+const KITTY_CHUNK: usize = 4096;
+
+/// Writes `img` at cell (`x`, `y`) over `cells` (columns, rows) with the kitty graphics
+/// protocol, its pixels inline (`t=d`), which works in a local kitty and over SSH alike.
+/// Not viuer: in a local kitty it passes a temp file and then waits for an answer on stdin,
+/// which the key reader owns. `q=2` asks kitty never to answer; `C=1` leaves the cursor where
+/// it was, so an image at the bottom of the pane cannot scroll the screen.
+pub fn write_kitty(
+    out: &mut impl Write,
+    img: &RgbImage,
+    x: u16,
+    y: u16,
+    cells: (u32, u32),
+) -> std::io::Result<()> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(img.as_raw());
+    write!(out, "\x1b[{};{}H", y + 1, x + 1)?;
+    let chunks: Vec<&[u8]> = encoded.as_bytes().chunks(KITTY_CHUNK).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let more = u8::from(i + 1 < chunks.len());
+        if i == 0 {
+            write!(
+                out,
+                "\x1b_Ga=T,f=24,t=d,q=2,C=1,s={},v={},c={},r={},m={more};",
+                img.width(),
+                img.height(),
+                cells.0,
+                cells.1
+            )?;
+        } else {
+            write!(out, "\x1b_Gm={more};")?;
+        }
+        out.write_all(chunk)?;
+        out.write_all(b"\x1b\\")?;
+    }
+    Ok(())
 }
 
 /// Remembers what was printed, so an image is printed only when it or its place changes.
@@ -188,9 +230,27 @@ impl Overlay {
             use_sixel: protocol == ImageProtocol::Sixel,
             ..viuer::Config::default()
         };
-        let mut out = std::io::stdout();
+        let mut out = std::io::stdout().lock();
         let _ = out.write_all(b"\x1b[?2026h"); // synchronized update: no tearing
-        let _ = viuer::print(&DynamicImage::ImageRgb8(img.clone()), &config);
+        if protocol == ImageProtocol::Kitty {
+            // No more pixels than the cells show: less to send over a slow SSH link.
+            let (pw, ph) = (
+                (f64::from(width) * cell.0) as u32,
+                (f64::from(height) * cell.1) as u32,
+            );
+            let small;
+            let img = if pw < img.width() && ph < img.height() && pw > 0 && ph > 0 {
+                small = image::imageops::thumbnail(img, pw, ph);
+                &small
+            } else {
+                img
+            };
+            let _ = write_kitty(&mut out, img, area.x, area.y, (width, height));
+        } else {
+            drop(out);
+            let _ = viuer::print(&DynamicImage::ImageRgb8(img.clone()), &config);
+            out = std::io::stdout().lock();
+        }
         let _ = out.write_all(b"\x1b[?2026l");
         let _ = out.flush();
         self.shown = Some((key, area));
@@ -277,6 +337,28 @@ mod tests {
             fit_cells(ImageProtocol::Iterm, (14, 25), area, (10.0, 20.0)),
             (2, 2)
         );
+    }
+
+    #[test]
+    fn kitty_images_go_inline_in_chunks_and_never_ask_for_an_answer() {
+        // 60×40 RGB = 7200 bytes = 9600 base64 characters: three chunks.
+        let img = RgbImage::from_pixel(60, 40, image::Rgb([1, 2, 3]));
+        let mut out = Vec::new();
+        write_kitty(&mut out, &img, 4, 9, (30, 10)).expect("write");
+        let text = String::from_utf8(out).expect("ascii");
+        assert!(text.starts_with("\x1b[10;5H\x1b_Ga=T,f=24,t=d,q=2,C=1,s=60,v=40,c=30,r=10,m=1;"));
+        let parts: Vec<&str> = text.split("\x1b\\").filter(|p| !p.is_empty()).collect();
+        assert_eq!(parts.len(), 3, "{text:.200}");
+        assert!(parts[1].starts_with("\x1b_Gm=1;") && parts[2].starts_with("\x1b_Gm=0;"));
+        let payload: String = parts
+            .iter()
+            .map(|p| p.rsplit_once(';').map_or("", |(_, d)| d))
+            .collect();
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .expect("base64");
+        assert_eq!(raw, img.as_raw().as_slice());
     }
 
     #[test]

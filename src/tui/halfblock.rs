@@ -2,6 +2,9 @@
 //! upper as the foreground of '▀' and the lower as its background. Works in every terminal
 //! (tmux, SSH, 256 or 16 colours), in snapshots, and under popups, unlike graphics protocols.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use image::RgbImage;
 use image::imageops::FilterType;
 use ratatui::buffer::Buffer;
@@ -40,17 +43,48 @@ impl ColorDepth {
     }
 }
 
-/// The image scaled to fit `area` (one pixel wide, two high per cell), aspect ratio kept.
-pub fn fit(img: &RgbImage, area: Rect) -> Option<RgbImage> {
+/// The image scaled to fit `area` (one pixel wide, two high per cell), aspect ratio kept on
+/// cells `cell_aspect` times as high as wide (2 on most fonts; the terminal says, when asked).
+pub fn fit(img: &RgbImage, area: Rect, cell_aspect: f64) -> Option<RgbImage> {
     let (iw, ih) = img.dimensions();
     if iw == 0 || ih == 0 || area.width == 0 || area.height == 0 {
         return None;
     }
     let (aw, ah) = (f64::from(area.width), f64::from(area.height) * 2.0);
-    let scale = (aw / f64::from(iw)).min(ah / f64::from(ih));
-    let w = ((f64::from(iw) * scale).round() as u32).clamp(1, u32::from(area.width));
+    // A half cell is 1 wide and cell_aspect/2 high: the image takes that many more columns.
+    let stretch = if cell_aspect.is_finite() && cell_aspect > 0.0 {
+        cell_aspect / 2.0
+    } else {
+        1.0
+    };
+    let scale = (aw / (f64::from(iw) * stretch)).min(ah / f64::from(ih));
+    let w = ((f64::from(iw) * stretch * scale).round() as u32).clamp(1, u32::from(area.width));
     let h = ((f64::from(ih) * scale).round() as u32).clamp(1, u32::from(area.height) * 2);
     Some(image::imageops::resize(img, w, h, FilterType::Triangle))
+}
+
+/// The last fitted image, so that frames which change neither the image nor the pane do not
+/// resize it again (there are up to 30 a second during a transfer).
+#[derive(Debug, Default, Clone)]
+pub struct FitCache(RefCell<Option<Fitted>>);
+
+type Fitted = (Arc<RgbImage>, Rect, u64, Arc<RgbImage>);
+
+impl FitCache {
+    /// `img` fitted into `area`, from the cache when the same image and pane were fitted last.
+    pub fn get(&self, img: &Arc<RgbImage>, area: Rect, cell_aspect: f64) -> Option<Arc<RgbImage>> {
+        let mut slot = self.0.borrow_mut();
+        if let Some((src, a, aspect, fitted)) = slot.as_ref()
+            && Arc::ptr_eq(src, img)
+            && *a == area
+            && *aspect == cell_aspect.to_bits()
+        {
+            return Some(fitted.clone());
+        }
+        let fitted = Arc::new(fit(img, area, cell_aspect)?);
+        *slot = Some((img.clone(), area, cell_aspect.to_bits(), fitted.clone()));
+        Some(fitted)
+    }
 }
 
 /// Draws a fitted image (from [`fit`]) centred in `area`.
@@ -168,11 +202,32 @@ mod tests {
     #[test]
     fn keeps_aspect_ratio_and_fits() {
         let img = RgbImage::new(400, 200);
-        let f = fit(&img, Rect::new(0, 0, 40, 40)).expect("fits");
+        let f = fit(&img, Rect::new(0, 0, 40, 40), 2.0).expect("fits");
         assert_eq!(f.dimensions(), (40, 20)); // 40 cells wide, 10 cells high
         let tall = RgbImage::new(100, 400);
-        let f = fit(&tall, Rect::new(0, 0, 40, 10)).expect("fits");
+        let f = fit(&tall, Rect::new(0, 0, 40, 10), 2.0).expect("fits");
         assert_eq!(f.dimensions(), (5, 20));
+        // Cells 8×19 pixels (kitty's default font): half cells are taller than wide, so
+        // the image takes more columns to look as wide as it is.
+        let f = fit(&img, Rect::new(0, 0, 100, 20), 19.0 / 8.0).expect("fits");
+        assert_eq!(f.dimensions(), (95, 40)); // 95 × 8 px by 40 × 9.5 px: 2:1 as the image
+    }
+
+    #[test]
+    fn the_cache_fits_once_per_image_and_pane() {
+        let cache = FitCache::default();
+        let img = Arc::new(RgbImage::new(400, 200));
+        let area = Rect::new(0, 0, 40, 40);
+        let a = cache.get(&img, area, 2.0).expect("fits");
+        let b = cache.get(&img, area, 2.0).expect("fits");
+        assert!(Arc::ptr_eq(&a, &b), "same image, same pane: no new resize");
+        let c = cache.get(&img, Rect::new(0, 0, 20, 20), 2.0).expect("fits");
+        assert_eq!(c.dimensions(), (20, 10));
+        let other = Arc::new(RgbImage::new(400, 200));
+        let d = cache
+            .get(&other, Rect::new(0, 0, 20, 20), 2.0)
+            .expect("fits");
+        assert!(!Arc::ptr_eq(&c, &d), "another image is fitted anew");
     }
 
     #[test]

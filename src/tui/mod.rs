@@ -85,13 +85,14 @@ where
     B::Error: Send + Sync + 'static,
 {
     let protocol = opts.image_protocol;
-    let theme = Theme {
+    let mut theme = Theme {
         depth: if opts.no_color {
             ColorDepth::Mono
         } else {
             ColorDepth::detect()
         },
         graphics: !matches!(protocol, ImageProtocol::Blocks | ImageProtocol::Auto),
+        cell_aspect: graphics::cell_aspect(),
     };
     let mut overlay = graphics::Overlay::default();
     let mut help_was_open = false;
@@ -133,6 +134,7 @@ where
                     }
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
+                        theme.cell_aspect = graphics::cell_aspect(); // the font may have changed
                         overlay.reset();
                         dirty = true;
                     }
@@ -236,7 +238,13 @@ impl Runtime {
                         ..
                     } => {
                         if let Some(p) = self.send_paths.get(id) {
-                            follow_up.push(Command::LoadPreview(*id, p.clone()));
+                            let (id, p) = (*id, p.clone());
+                            app.update(Msg::Engine(ev));
+                            if let Some(t) = app.transfers.get_mut(&id) {
+                                t.path = Some(p.clone());
+                            }
+                            follow_up.push(Command::LoadPreview(id, p));
+                            continue;
                         }
                     }
                     Event::Finished(r) if r.direction == Direction::Receive => {

@@ -39,6 +39,8 @@ pub struct Theme {
     pub depth: ColorDepth,
     /// The preview is printed with a graphics protocol after the frame: leave its cells alone.
     pub graphics: bool,
+    /// Height of a cell over its width, for half-block images (2 when the terminal won't say).
+    pub cell_aspect: f64,
 }
 
 impl Theme {

@@ -41,7 +41,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             }
             return;
         }
-        if let Some(fitted) = halfblock::fit(img, inner) {
+        if let Some(fitted) = app.preview.fitted.get(img, inner, theme.cell_aspect) {
             halfblock::draw(&fitted, inner, frame.buffer_mut(), theme.depth);
         }
         return;
