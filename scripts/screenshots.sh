@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates screenshots/*.png: the real TUI in a real terminal emulator (xterm as a VT340,
 # which speaks sixel) under Xvfb, captured with ImageMagick.
-# Needs: apt-get install -y xvfb xterm imagemagick x11-utils xdotool
+# Needs: apt-get install -y xvfb xterm imagemagick x11-utils xdotool (and kitty for its shot)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -47,3 +47,18 @@ focus
 for k in Tab Down Down Down Down Down; do xdotool key "$k"; sleep 0.15; done
 xdotool key Return
 shot send-blocks 3
+
+# 3. A TUI receiver in kitty (graphics protocol, detected on its own), when kitty is installed.
+if command -v kitty >/dev/null; then
+  pkill -f "udpix tui --connect 127.0.0.1:18790" || true
+  sleep 0.5
+  LIBGL_ALWAYS_SOFTWARE=1 kitty --config NONE -o font_size=10 -o initial_window_width=1280 \
+    -o initial_window_height=860 -o remember_window_size=no -o background=#000000 \
+    -o foreground=#ffffff "$bin" tui --listen 127.0.0.1:18791 --out "$work/in" >/dev/null 2>&1 &
+  sleep 4
+  $bin netsim --listen 127.0.0.1:18792 --to 127.0.0.1:18791 --rate 8mbit --delay 20ms --loss 10% \
+    --burst 3 2>/dev/null &
+  sleep 0.5
+  $bin send 127.0.0.1:18792 "$data/rocket.jpg" >/dev/null 2>&1 || true
+  shot kitty-receive 2
+fi
