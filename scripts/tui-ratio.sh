@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Does the TUI slow a transfer down? A 64 MiB random file over loopback, `runs` times each:
+# Does the TUI slow a transfer down? A 64 MiB image (a PNG of random pixels, so the TUI also
+# decodes a preview of it while the engine runs) over loopback, `runs` times each:
 #   receive: sent headless to a headless receiver, then to a TUI receiver (timed by the sender)
 #   send:    sent by a headless sender, then by a TUI sender (timed by the receiver)
 # Each TUI runs in a tmux pane of 160x48, drawing as it would for a user. Prints the medians
@@ -13,10 +14,20 @@ work=$(mktemp -d)
 sock="udpix-ratio-$$"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 export UDPIX_PASSPHRASE=tui-ratio
-python3 -c "import random; random.seed(9); open('$work/64mib.bin','wb').write(random.randbytes(64*1024*1024))"
+python3 - "$work/64mib.png" <<'PY'
+import random, struct, sys, zlib
+random.seed(9)
+w = h = 4729  # 4729 rows of 1 + 4729*3 bytes: 64 MiB
+raw = b"".join(b"\0" + random.randbytes(w * 3) for _ in range(h))
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
+PY
 mkdir "$work/out"
 ms() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['duration_ms'])"; }
-send_ms() { $bin send "127.0.0.1:$1" "$work/64mib.bin" --json 2>/dev/null | ms; }
+send_ms() { $bin send "127.0.0.1:$1" "$work/64mib.png" --json 2>/dev/null | ms; }
 
 # Receive direction: the sender's time.
 recv_headless=() recv_tui=()
@@ -35,10 +46,10 @@ send_headless=() send_tui=()
 for _ in $(seq "$runs"); do
   $bin recv --listen 127.0.0.1:17981 --out "$work/out" --once --json 2>/dev/null > "$work/r.json" &
   sleep 0.3
-  $bin send 127.0.0.1:17981 "$work/64mib.bin" >/dev/null 2>&1
+  $bin send 127.0.0.1:17981 "$work/64mib.png" >/dev/null 2>&1
   wait %%; send_headless+=("$(ms < "$work/r.json")"); rm -f "$work"/out/*
 done
-# The TUI browses $work: `..`, `out/`, then 64mib.bin; Tab focuses Files, Enter sends.
+# The TUI browses $work: `..`, `out/`, then 64mib.png; Tab focuses Files, Enter sends.
 tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 -c "$work" \
   "UDPIX_PASSPHRASE=$UDPIX_PASSPHRASE $bin tui --connect 127.0.0.1:17981"
 sleep 1

@@ -40,6 +40,15 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colour and style escape codes.
+    fn screen_with_styles(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.name, "capture-pane", "-p", "-e", "-t", "0"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let ok = Command::new("tmux")
@@ -216,4 +225,38 @@ fn a_panic_gives_the_terminal_back() {
         !screen.contains("Connection"),
         "alternate screen left up:\n{screen}"
     );
+}
+
+/// SGR parameter lists in `screen` that set a colour (30-37, 38;..., 40-47, 48;..., 90-107).
+fn colour_codes(screen: &str) -> Vec<String> {
+    screen
+        .split("\x1b[")
+        .skip(1)
+        .filter_map(|s| s.split_once('m').map(|(p, _)| p.to_owned()))
+        .filter(|p| {
+            p.split(';').any(|n| {
+                n.parse::<u32>().is_ok_and(|n| {
+                    (30..=49).contains(&n) && n != 39 && n != 49 || (90..=107).contains(&n)
+                })
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let cmd =
+        format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out .; sleep 30");
+    // The same screen in colour, then under NO_COLOR.
+    let coloured = Tmux::start(&cmd, work.path(), 100, 30);
+    coloured.wait_for(&["Connection", "listening"], T);
+    assert!(
+        !colour_codes(&coloured.screen_with_styles()).is_empty(),
+        "the colour run shows no colour: the check below would prove nothing"
+    );
+    let plain = Tmux::start(&format!("NO_COLOR=1 {cmd}"), work.path(), 100, 30);
+    plain.wait_for(&["Connection", "listening"], T);
+    let codes = colour_codes(&plain.screen_with_styles());
+    assert!(codes.is_empty(), "colours under NO_COLOR: {codes:?}");
 }

@@ -272,7 +272,7 @@ impl Runtime {
                 Command::ReadDir(path) => {
                     let tx = self.tx.clone();
                     let cancel = self.listing.replace();
-                    tokio::task::spawn_blocking(move || {
+                    background(move || {
                         let entries = listing::list_dir(&path);
                         let _ = tx.send(Msg::Dir(path.clone(), entries.clone()));
                         listing::read_infos(&entries, &cancel, |batch| {
@@ -282,7 +282,7 @@ impl Runtime {
                 }
                 Command::LoadPreview(id, path) => {
                     let tx = self.tx.clone();
-                    tokio::task::spawn_blocking(move || match load_preview(&path) {
+                    background(move || match load_preview(&path) {
                         Some(img) => {
                             let _ = tx.send(Msg::PreviewReady(id, img));
                         }
@@ -427,6 +427,30 @@ async fn send_all(
     Ok(failures)
 }
 
+/// Runs UI work (image decoding, header reading) on a thread of its own at the lowest CPU
+/// priority, so that on a busy machine the engine's threads are served first: a preview must
+/// never slow a transfer down. Not tokio's blocking pool: the store verifies received files
+/// there, and a lowered priority cannot be raised again without privileges.
+pub fn background(work: impl FnOnce() + Send + 'static) {
+    // Without a thread (the system is out of them) there is no preview; transfers go on.
+    let _ = std::thread::Builder::new()
+        .name("udpix-ui-work".to_owned())
+        .spawn(move || {
+            lower_this_threads_priority();
+            work();
+        });
+}
+
+/// Nice 19 for the calling thread only (Linux keeps a nice value per thread).
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's id; no memory is passed.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
 /// Decodes an image for the preview, shrunk so its longest side is at most [`PREVIEW_MAX`].
 pub fn load_preview(path: &Path) -> Option<image::RgbImage> {
     let img = image::open(path).ok()?;
@@ -436,4 +460,22 @@ pub fn load_preview(path: &Path) -> Option<image::RgbImage> {
         img
     };
     Some(img.to_rgb8())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn background_work_runs_at_the_lowest_priority_and_leaves_the_caller_alone() {
+        // SAFETY: reads the nice value of a thread id; no memory is passed.
+        let nice =
+            || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let before = nice();
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::background(move || {
+            let _ = tx.send(nice());
+        });
+        let worker = rx.recv().expect("the work ran");
+        assert_eq!(worker, 19);
+        assert_eq!(nice(), before, "the calling thread keeps its priority");
+    }
 }
