@@ -624,3 +624,56 @@ fn image_details_fill_in_as_they_are_read() {
         "{text}"
     );
 }
+
+#[test]
+fn a_long_session_keeps_a_bounded_list_and_exact_totals() {
+    use udpix::tui::app::MAX_TRANSFERS;
+    let (mut app, _) = App::new(setup(Role::Receive));
+    let n = MAX_TRANSFERS as u64 + 300;
+    for id in 1..=n {
+        app.update(Msg::Tick(Duration::from_secs(id)));
+        app.update(Msg::Engine(Event::Started {
+            id,
+            direction: Direction::Receive,
+            peer: peer(),
+            offer: offer("p.png", 2332),
+        }));
+        let mut o = offer("p.png", 2332);
+        o.chunk_count = 2;
+        let result = if id % 10 == 0 {
+            Err("gone".to_owned())
+        } else {
+            Ok(())
+        };
+        app.update(Msg::Engine(Event::Finished(Box::new(Report {
+            id,
+            direction: Direction::Receive,
+            peer: peer(),
+            offer: o,
+            path: None,
+            stats: TransferStats {
+                chunks: 2,
+                chunks_done: 2,
+                lost: 1,
+                datagrams_received: 3,
+                ..TransferStats::default()
+            },
+            duration: Duration::from_millis(500),
+            result,
+        }))));
+    }
+    assert_eq!(app.transfers.len(), MAX_TRANSFERS);
+    assert_eq!(
+        app.transfers.keys().next(),
+        Some(&301),
+        "the oldest were folded away"
+    );
+    let s = app.session();
+    assert_eq!(s.images as u64, n);
+    assert_eq!(s.failed as u64, n / 10);
+    assert_eq!(s.verified as u64, n - n / 10);
+    assert_eq!(s.stats.lost, n);
+    assert_eq!(s.stats.bytes, 2332 * n);
+    // One 0.5 s transfer per second: the folded time and the kept time add up.
+    assert_eq!(s.elapsed, Duration::from_millis(500) * n as u32);
+}

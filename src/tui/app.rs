@@ -10,6 +10,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use image::RgbImage;
 
+use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
 use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
 use crate::proto::stats::TransferStats;
@@ -19,6 +20,8 @@ use crate::proto::wire::Offer;
 pub const LOG_CAPACITY: usize = 2000;
 /// Per frame, more chunk events than this are summarised in one line.
 pub const LOG_BURST: usize = 40;
+/// Transfers kept in full (listed, browsable); older finished ones only count in the session.
+pub const MAX_TRANSFERS: usize = 500;
 /// Lines or entries a PageUp / PageDown moves.
 pub const PAGE: usize = 10;
 /// Goodput samples kept for the sparkline.
@@ -202,6 +205,28 @@ pub struct SessionFigures {
 }
 
 impl SessionFigures {
+    /// Adds one transfer's counters (not its time: spans are merged by the caller).
+    fn add(&mut self, v: &TransferView) {
+        let (t, s) = (&mut self.stats, &v.stats);
+        t.bytes += v.offer.size;
+        t.chunks += s.chunks;
+        t.chunks_done += s.chunks_done;
+        t.datagrams_sent += s.datagrams_sent;
+        t.datagrams_received += s.datagrams_received;
+        t.duplicates += s.duplicates;
+        t.lost += s.lost;
+        t.retransmitted += s.retransmitted;
+        t.recovered += s.recovered;
+        self.images += 1;
+        self.done_bytes += v.done_bytes();
+        match &v.result {
+            Some(Ok(())) => self.verified += 1,
+            Some(Err(_)) => self.failed += 1,
+            None if v.direction == Direction::Send => self.send_rate += s.send_rate,
+            None => {}
+        }
+    }
+
     /// Image bits per second over the time transfers ran.
     pub fn goodput_bps(&self) -> f64 {
         self.done_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
@@ -219,8 +244,8 @@ pub struct Preview {
     pub fitted: super::halfblock::FitCache,
     /// Which transfer it belongs to.
     pub id: Option<TransferId>,
-    /// Receive side before verification: chunks seen so far, of how many.
-    pub chunks: Option<(BTreeSet<u32>, u32)>,
+    /// Receive side before verification: the chunks seen so far.
+    pub chunks: Option<ChunkMap>,
 }
 
 /// Everything on screen.
@@ -260,8 +285,12 @@ pub struct App {
     pub log_scroll: usize,
     /// Chunk events waiting to be logged this frame.
     pending: Vec<(TransferId, u32, ChunkWhat)>,
-    /// Transfers of this session.
+    /// Transfers of this session, the newest [`MAX_TRANSFERS`].
     pub transfers: BTreeMap<TransferId, TransferView>,
+    /// Figures of the older transfers, folded away to bound memory.
+    folded: SessionFigures,
+    /// Where the folded transfers' time ends.
+    folded_until: Duration,
     /// Transfer shown in Stats and Preview.
     pub current: Option<TransferId>,
     /// Chunk events the engine dropped because the UI lagged.
@@ -369,6 +398,8 @@ impl App {
             log_scroll: 0,
             pending: Vec::new(),
             transfers: BTreeMap::new(),
+            folded: SessionFigures::default(),
+            folded_until: Duration::ZERO,
             current: None,
             dropped_events: 0,
             preview: Preview::default(),
@@ -741,7 +772,7 @@ impl App {
             image: None,
             id: Some(id),
             chunks: (t.direction == Direction::Receive && t.result.is_none())
-                .then(|| (BTreeSet::new(), t.offer.chunk_count)),
+                .then(|| ChunkMap::new(t.offer.chunk_count)),
             ..Preview::default()
         };
         match (&t.path, t.direction) {
@@ -777,6 +808,7 @@ impl App {
                         history: VecDeque::new(),
                     },
                 );
+                self.fold_old_transfers();
                 let verb = match direction {
                     Direction::Send => "sending to",
                     Direction::Receive => "receiving from",
@@ -787,7 +819,7 @@ impl App {
                     title: name,
                     image: None,
                     id: Some(id),
-                    chunks: (direction == Direction::Receive).then(|| (BTreeSet::new(), chunks)),
+                    chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
                     ..Preview::default()
                 };
             }
@@ -797,7 +829,7 @@ impl App {
                 }
             }
             Event::Chunk(c) => {
-                if let Some((seen, _)) = self.preview.chunks.as_mut()
+                if let Some(seen) = self.preview.chunks.as_mut()
                     && self.preview.id == Some(c.id)
                     && matches!(c.what, ChunkWhat::Received | ChunkWhat::Recovered)
                 {
@@ -869,41 +901,25 @@ impl App {
         self.current.and_then(|id| self.transfers.get(&id))
     }
 
-    /// Session figures over every transfer.
+    /// Session figures over every transfer, those folded away included.
     pub fn session(&self) -> SessionFigures {
-        let mut f = SessionFigures {
-            images: self.transfers.len(),
-            ..SessionFigures::default()
-        };
-        let mut spans = Vec::with_capacity(self.transfers.len());
+        let mut f = self.folded.clone();
         let mut latest_send = None;
         for v in self.transfers.values() {
-            let (t, s) = (&mut f.stats, &v.stats);
-            t.bytes += v.offer.size;
-            t.chunks += s.chunks;
-            t.chunks_done += s.chunks_done;
-            t.datagrams_sent += s.datagrams_sent;
-            t.datagrams_received += s.datagrams_received;
-            t.duplicates += s.duplicates;
-            t.lost += s.lost;
-            t.retransmitted += s.retransmitted;
-            t.recovered += s.recovered;
-            f.done_bytes += v.done_bytes();
-            match &v.result {
-                Some(Ok(())) => f.verified += 1,
-                Some(Err(_)) => f.failed += 1,
-                None if v.direction == Direction::Send => f.send_rate += s.send_rate,
-                None => {}
-            }
+            f.add(v);
             if v.direction == Direction::Send {
-                latest_send = Some(s.rtt);
+                latest_send = Some(v.stats.rtt);
             }
-            spans.push((v.started_at, v.started_at + v.elapsed));
         }
         f.rtt = latest_send.unwrap_or_default();
         // The union of the transfers' spans: concurrent transfers share their time.
+        let mut spans: Vec<_> = self
+            .transfers
+            .values()
+            .map(|v| (v.started_at, v.started_at + v.elapsed))
+            .collect();
         spans.sort();
-        let mut end = Duration::ZERO;
+        let mut end = self.folded_until;
         for (a, b) in spans {
             let a = a.max(end);
             if b > a {
@@ -912,6 +928,36 @@ impl App {
             }
         }
         f
+    }
+
+    /// Keeps at most [`MAX_TRANSFERS`] transfers in full: the oldest finished ones are
+    /// folded into the session figures and leave the lists.
+    fn fold_old_transfers(&mut self) {
+        while self.transfers.len() > MAX_TRANSFERS {
+            let Some(id) = self
+                .transfers
+                .iter()
+                .find(|(_, t)| t.result.is_some())
+                .map(|(id, _)| *id)
+            else {
+                return; // all in progress (the receiver caps those far lower)
+            };
+            let Some(v) = self.transfers.remove(&id) else {
+                return;
+            };
+            self.folded.add(&v);
+            let (a, b) = (
+                v.started_at.max(self.folded_until),
+                v.started_at + v.elapsed,
+            );
+            if b > a {
+                self.folded.elapsed += b - a;
+                self.folded_until = b;
+            }
+            if self.current == Some(id) {
+                self.current = self.transfers.keys().next_back().copied();
+            }
+        }
     }
 
     /// Completes the commands the runtime needs after a finished transfer (preview load).

@@ -4,6 +4,7 @@
 //! channels, dropped chunk events are only counted), then draws once, at most 30 times a second.
 
 pub mod app;
+pub mod chunkmap;
 pub mod graphics;
 pub mod halfblock;
 pub mod keymap;

@@ -8,6 +8,7 @@ use ratatui::style::Color;
 use ratatui::widgets::Paragraph;
 
 use crate::tui::app::App;
+use crate::tui::chunkmap::ChunkMap;
 use crate::tui::halfblock::{self, ColorDepth};
 use crate::tui::view::Theme;
 
@@ -46,22 +47,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         }
         return;
     }
-    if let Some((seen, total)) = &app.preview.chunks {
-        draw_chunk_map(frame, inner, seen.len() as u32, *total, seen, theme);
+    if let Some(seen) = &app.preview.chunks {
+        draw_chunk_map(frame, inner, seen, theme);
         return;
     }
     frame.render_widget(Paragraph::new("the image shows here"), inner);
 }
 
 /// One cell per group of chunks: filled when every chunk of the group is in.
-fn draw_chunk_map(
-    frame: &mut Frame,
-    area: Rect,
-    have: u32,
-    total: u32,
-    seen: &std::collections::BTreeSet<u32>,
-    theme: &Theme,
-) {
+fn draw_chunk_map(frame: &mut Frame, area: Rect, seen: &ChunkMap, theme: &Theme) {
+    let total = seen.total();
     let cells = u32::from(area.width) * u32::from(area.height.saturating_sub(1));
     if cells == 0 || total == 0 {
         return;
@@ -71,7 +66,7 @@ fn draw_chunk_map(
     for i in 0..total.div_ceil(per) {
         let lo = i * per;
         let hi = (lo + per).min(total);
-        let got = seen.range(lo..hi).count() as u32;
+        let got = seen.count_in(lo, hi);
         let (x, y) = (
             area.x + (i % u32::from(area.width)) as u16,
             area.y + 1 + (i / u32::from(area.width)) as u16,
@@ -98,6 +93,9 @@ fn draw_chunk_map(
             }
         }
     }
-    let caption = format!("{have}/{total} chunks in; the image shows once its hash verifies");
+    let caption = format!(
+        "{}/{total} chunks in; the image shows once its hash verifies",
+        seen.count()
+    );
     frame.render_widget(Paragraph::new(caption), Rect { height: 1, ..area });
 }
