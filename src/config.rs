@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub image_protocol: Option<ImageProtocol>,
     /// Colour use.
     pub colors: Option<Colors>,
+    /// Take mouse clicks and the wheel in the TUI (then Shift-drag selects text).
+    pub mouse: Option<bool>,
 }
 
 /// Why the config file could not be used.

@@ -677,3 +677,104 @@ fn a_long_session_keeps_a_bounded_list_and_exact_totals() {
     // One 0.5 s transfer per second: the folded time and the kept time add up.
     assert_eq!(s.elapsed, Duration::from_millis(500) * n as u32);
 }
+
+#[test]
+fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
+    use udpix::tui::app::{Hit, Pane, WHEEL};
+    use udpix::tui::view::hit;
+    let screen = ratatui::layout::Rect::new(0, 0, 80, 24);
+    // 80x24: Connection is rows 0-8 of the left 34 columns, its fields from row 1.
+    assert_eq!(
+        hit(screen, 5, 0),
+        Some(Hit {
+            pane: Pane::Connection,
+            row: None,
+            rows: 7
+        })
+    );
+    assert_eq!(
+        hit(screen, 5, 5).map(|h| (h.pane, h.row)),
+        Some((Pane::Connection, Some(4)))
+    );
+    assert_eq!(
+        hit(screen, 50, 20).map(|h| (h.pane, h.row)),
+        Some((Pane::Chunks, Some(1)))
+    );
+    assert_eq!(hit(screen, 50, 3).map(|h| h.pane), Some(Pane::Stats));
+    assert_eq!(hit(screen, 50, 14).map(|h| h.pane), Some(Pane::Preview));
+    assert_eq!(hit(screen, 10, 12).map(|h| h.pane), Some(Pane::Files));
+    assert_eq!(hit(screen, 90, 5), None);
+    assert_eq!(hit(ratatui::layout::Rect::new(0, 0, 50, 15), 5, 5), None);
+
+    // A click on [ Listen ] listens.
+    let mut s = setup(Role::Receive);
+    s.passphrase = None;
+    let (mut app, _) = App::new(s);
+    app.field = udpix::tui::app::Field::Role;
+    let cmds = app.update(Msg::Click(hit(screen, 15, 5).expect("on the pane")));
+    assert!(matches!(&cmds[..], [Command::Listen { .. }]), "{cmds:?}");
+
+    // In the file browser a click selects, a second click on a folder opens it.
+    let (mut app, _) = App::new(setup(Role::Send));
+    let dir = PathBuf::from("/data/photos");
+    let entries: Vec<Entry> = (0..30)
+        .map(|i| Entry {
+            path: dir.join(format!("f{i:02}")),
+            name: format!("f{i:02}"),
+            is_dir: i == 2,
+            size: 1,
+            info: Some((String::new(), None)),
+        })
+        .collect();
+    app.update(Msg::Dir(dir.clone(), entries));
+    let row3 = hit(screen, 10, 12).expect("files"); // Files starts at row 9: row 2 inside
+    assert_eq!(row3.row, Some(2));
+    assert!(app.update(Msg::Click(row3)).is_empty());
+    assert_eq!((app.focus, app.selected), (Pane::Files, 2));
+    assert_eq!(
+        app.update(Msg::Click(row3)),
+        vec![Command::ReadDir(dir.join("f02"))]
+    );
+    // The wheel moves the cursor; once the list scrolls, clicks count from its first row.
+    app.update(Msg::Dir(
+        dir.join("f02"),
+        (0..30)
+            .map(|i| Entry {
+                path: dir.join(format!("g{i:02}")),
+                name: format!("g{i:02}"),
+                is_dir: false,
+                size: 1,
+                info: Some((String::new(), None)),
+            })
+            .collect(),
+    ));
+    for _ in 0..5 {
+        app.update(Msg::Wheel(row3, true));
+    }
+    assert_eq!(app.selected, 5 * WHEEL);
+    // 7 rows shown with the cursor (15) on the last: entries 9..=15; the click's row 2 is
+    // whatever ratatui drew there.
+    let t = render(&app, 80, 24, MONO);
+    let drawn: String = (0..34)
+        .map(|x| t.backend().buffer()[(x, 12)].symbol().to_owned())
+        .collect();
+    assert!(drawn.contains("g11"), "{drawn}");
+    app.update(Msg::Click(row3));
+    assert_eq!(app.selected, 11);
+
+    // The wheel over the chunk log scrolls it; a click anywhere closes the help.
+    let mut app = receiving_app();
+    let log = hit(screen, 50, 20).expect("chunks");
+    app.update(Msg::Wheel(log, false));
+    assert_eq!(app.log_scroll, WHEEL);
+    app.update(Msg::Wheel(log, true));
+    assert_eq!(app.log_scroll, 0);
+    app.update(key(KeyCode::Char('?')));
+    app.update(Msg::Click(log));
+    assert!(!app.show_help);
+    assert_eq!(
+        app.focus,
+        Pane::Connection,
+        "the closing click does nothing else"
+    );
+}

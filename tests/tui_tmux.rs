@@ -49,6 +49,23 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// True while the program in the pane has asked for mouse reports.
+    fn mouse_reporting(&self) -> bool {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.name,
+                "display",
+                "-p",
+                "-t",
+                "0",
+                "#{mouse_any_flag}",
+            ])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let ok = Command::new("tmux")
@@ -222,6 +239,10 @@ fn a_panic_gives_the_terminal_back() {
     // The main screen is back and the panic message can be read on it.
     let screen = tmux.wait_for(&["panicking on purpose"], T);
     assert!(
+        !tmux.mouse_reporting(),
+        "mouse reporting left on after the panic"
+    );
+    assert!(
         !screen.contains("Connection"),
         "alternate screen left up:\n{screen}"
     );
@@ -259,4 +280,33 @@ fn no_color_draws_without_colours() {
     plain.wait_for(&["Connection", "listening"], T);
     let codes = colour_codes(&plain.screen_with_styles());
     assert!(codes.is_empty(), "colours under NO_COLOR: {codes:?}");
+}
+
+#[test]
+fn a_click_focuses_a_pane_and_quitting_gives_the_mouse_back() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let exit = work.path().join("exit-code");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}; sleep 30",
+        exit = exit.display()
+    );
+    let tmux = Tmux::start(&cmd, work.path(), 100, 30);
+    tmux.wait_for(&["┏ Connection", "┌ Chunks"], T);
+    assert!(tmux.mouse_reporting(), "the TUI asks for mouse reports");
+    // A left press and release on the Chunks pane (rows 23-29 of 30), as a terminal sends
+    // them in SGR mode: ESC [ < button ; column ; row M/m, 1-based.
+    for seq in ["\x1b[<0;11;26M", "\x1b[<0;11;26m"] {
+        let ok = Command::new("tmux")
+            .args(["-L", &tmux.name, "send-keys", "-l", "-t", "0", seq])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+    tmux.wait_for(&["┌ Connection", "┏ Chunks"], T);
+    tmux.keys(&["q"]);
+    assert_eq!(wait_file(&exit).trim(), "0");
+    assert!(
+        !tmux.mouse_reporting(),
+        "mouse reporting left on after exit"
+    );
 }

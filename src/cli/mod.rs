@@ -194,4 +194,7 @@ pub struct TuiArgs {
     /// No login, no encryption (the other side must say so too).
     #[arg(long)]
     pub insecure: bool,
+    /// Leave the mouse to the terminal (for selecting text without Shift).
+    #[arg(long)]
+    pub no_mouse: bool,
 }

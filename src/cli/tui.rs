@@ -34,6 +34,7 @@ pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
             .or(file.image_protocol)
             .unwrap_or_default(),
         no_color,
+        mouse: !args.no_mouse && file.mouse.unwrap_or(true),
     };
     run(opts).await?;
     Ok(ExitCode::SUCCESS)

@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+    MouseButton, MouseEventKind,
+};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -64,15 +67,35 @@ pub struct TuiOptions {
     pub image_protocol: ImageProtocol,
     /// Draw without colours (NO_COLOR or the config file's `colors = "never"`).
     pub no_color: bool,
+    /// Take mouse clicks and the wheel.
+    pub mouse: bool,
 }
 
 /// Runs the TUI until the user quits; the terminal is restored on return and on panic.
 pub async fn run(mut opts: TuiOptions) -> anyhow::Result<()> {
     opts.image_protocol = graphics::resolve(opts.image_protocol);
     let mut terminal = ratatui::init();
+    let mouse = opts.mouse;
+    if mouse {
+        capture_mouse();
+    }
     let result = run_on(&mut terminal, opts, EventStream::new()).await;
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
     ratatui::restore();
     result
+}
+
+/// Turns mouse reporting on, and makes a panic turn it off again before ratatui's own hook
+/// (installed by `ratatui::init`) restores the rest of the terminal.
+fn capture_mouse() {
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        restore(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
 }
 
 /// Runs on any backend with any key source (tests drive it with a TestBackend).
@@ -124,6 +147,8 @@ where
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / FPS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
+    // The screen as last drawn: mouse positions are read against it.
+    let mut screen = ratatui::layout::Rect::default();
     loop {
         tokio::select! {
             ev = keys.next() => {
@@ -132,6 +157,19 @@ where
                         let cmds = app.update(Msg::Key(k));
                         rt.execute(cmds);
                         dirty = true;
+                    }
+                    Some(Ok(TermEvent::Mouse(m))) => {
+                        let msg = view::hit(screen, m.column, m.row).and_then(|hit| match m.kind {
+                            MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(hit)),
+                            MouseEventKind::ScrollUp => Some(Msg::Wheel(hit, false)),
+                            MouseEventKind::ScrollDown => Some(Msg::Wheel(hit, true)),
+                            _ => None,
+                        });
+                        if let Some(msg) = msg {
+                            let cmds = app.update(msg);
+                            rt.execute(cmds);
+                            dirty = true;
+                        }
                     }
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
@@ -171,6 +209,7 @@ where
                     }
                     let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
                     let area = frame.area;
+                    screen = area;
                     if theme.graphics
                         && !app.show_help
                         && let Some(img) = &app.preview.image

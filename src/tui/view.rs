@@ -22,7 +22,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
-use super::app::{App, Pane};
+use super::app::{App, Hit, Pane};
 use super::halfblock::ColorDepth;
 use super::keymap::help_rows;
 use super::panes;
@@ -134,6 +134,33 @@ pub fn layout(area: Rect) -> Areas {
     }
 }
 
+/// What the pointer at (`x`, `y`) is over, on a screen of `area`; `None` off the panes or on a
+/// screen too small to lay them out.
+pub fn hit(area: Rect, x: u16, y: u16) -> Option<Hit> {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return None;
+    }
+    let a = layout(area);
+    let at = ratatui::layout::Position { x, y };
+    [
+        (Pane::Connection, a.connection),
+        (Pane::Files, a.files),
+        (Pane::Stats, a.stats),
+        (Pane::Preview, a.preview),
+        (Pane::Chunks, a.chunks),
+    ]
+    .into_iter()
+    .find(|(_, r)| r.contains(at))
+    .map(|(pane, r)| {
+        let inside = y > r.y && y + 1 < r.bottom() && x > r.x && x + 1 < r.right();
+        Hit {
+            pane,
+            row: inside.then(|| y - r.y - 1),
+            rows: r.height.saturating_sub(2),
+        }
+    })
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
@@ -162,12 +189,16 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     }
 }
 
+/// The help's line on the mouse (not a key, so not in the key table).
+const MOUSE_HELP: &str = "click picks, wheel scrolls, Shift-drag selects";
+
 fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let rows = help_rows();
-    let h = (rows.len() as u16 + 2).min(area.height);
+    let h = (rows.len() as u16 + 3).min(area.height);
     let longest = rows
         .iter()
         .map(|(_, h)| h.chars().count())
+        .chain([MOUSE_HELP.chars().count()])
         .max()
         .unwrap_or(0);
     let w = (longest as u16 + 22).clamp(40, area.width);
@@ -177,7 +208,7 @@ fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
         w,
         h,
     );
-    let lines: Vec<Line> = rows
+    let mut lines: Vec<Line> = rows
         .into_iter()
         .map(|(k, help)| {
             Line::from(vec![
@@ -186,6 +217,10 @@ fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
             ])
         })
         .collect();
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:>18}  ", "mouse"), theme.fg(Color::Yellow)),
+        Span::raw(MOUSE_HELP),
+    ]));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(theme.block("Help: keys (? or Esc closes)", true)),
