@@ -778,3 +778,25 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
         "the closing click does nothing else"
     );
 }
+
+#[test]
+fn a_wrong_passphrase_from_a_sender_does_not_stop_the_receiver() {
+    let (mut app, _) = App::new(setup(Role::Receive));
+    app.update(key(KeyCode::Enter));
+    for _ in 0..2 {
+        app.update(Msg::Engine(Event::Notice(
+            "authentication failed from 192.0.2.9:5000: wrong passphrase? (repeated failures from that address are slowed down)".into(),
+        )));
+    }
+    assert_eq!(app.state, ConnState::Listening("0.0.0.0:7878".into()));
+    assert!(
+        app.busy(),
+        "still listening: the role and fields stay fixed"
+    );
+    let text = format!("{}", render(&app, 160, 48, MONO).backend());
+    assert!(text.contains("● listening, 2 failed logins"), "{text}");
+    assert!(
+        text.contains("authentication failed from 192.0.2.9:5000"),
+        "{text}"
+    );
+}

@@ -295,6 +295,8 @@ pub struct App {
     pub current: Option<TransferId>,
     /// Chunk events the engine dropped because the UI lagged.
     pub dropped_events: u64,
+    /// Senders this receiver turned away for a wrong passphrase.
+    pub failed_logins: u64,
     /// The image pane.
     pub preview: Preview,
     /// Help popup open.
@@ -420,6 +422,7 @@ impl App {
             folded_until: Duration::ZERO,
             current: None,
             dropped_events: 0,
+            failed_logins: 0,
             preview: Preview::default(),
             show_help: false,
             now: Duration::ZERO,
@@ -969,8 +972,9 @@ impl App {
                 }
             }
             Event::Notice(n) => {
+                // A sender that got the passphrase wrong: the receiver goes on listening.
                 if n.starts_with("authentication failed") {
-                    self.state = ConnState::Error(n.clone());
+                    self.failed_logins += 1;
                 }
                 self.note("", n);
             }

@@ -46,14 +46,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     };
     let (state, color) = match &app.state {
         ConnState::Idle => ("idle".to_owned(), Color::Reset),
-        ConnState::Listening(_) => match app.receiving_from()[..] {
-            [] => ("● listening".to_owned(), Color::Green),
-            [peer] => (format!("● connected to {peer}"), Color::Green),
-            ref peers => (
-                format!("● connected to {} senders", peers.len()),
-                Color::Green,
-            ),
-        },
+        ConnState::Listening(_) => {
+            let text = match app.receiving_from()[..] {
+                [] => "● listening".to_owned(),
+                [peer] => format!("● connected to {peer}"),
+                ref peers => format!("● connected to {} senders", peers.len()),
+            };
+            match app.failed_logins {
+                0 => (text, Color::Green),
+                1 => (format!("{text}, 1 failed login"), Color::Yellow),
+                n => (format!("{text}, {n} failed logins"), Color::Yellow),
+            }
+        }
         ConnState::Handshaking(a) if app.insecure => (format!("● offering to {a}"), Color::Yellow),
         ConnState::Handshaking(a) => (format!("● handshaking with {a}"), Color::Yellow),
         ConnState::Connected(a) => (format!("● connected to {a}"), Color::Green),
