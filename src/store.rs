@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -122,6 +122,12 @@ impl IncomingFile {
                 actual: actual.to_hex().to_string(),
             });
         }
+        // Private while unverified; now the mode any new file gets (as cp or scp would give).
+        let mode = 0o666 & !umask();
+        self.temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_err(&self.dir, e))?;
         self.temp
             .as_file()
             .sync_all()
@@ -141,6 +147,20 @@ impl IncomingFile {
             io::Error::new(io::ErrorKind::AlreadyExists, "no free file name left"),
         ))
     }
+}
+
+/// The process's file mode mask, read without changing it (`umask(2)` can only swap it, which
+/// would race other threads creating files); 022 where the kernel does not say.
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_umask(&s))
+        .unwrap_or(0o022)
+}
+
+fn parse_umask(status: &str) -> Option<u32> {
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
 }
 
 /// BLAKE3 of a whole file, read from its start.
@@ -202,6 +222,30 @@ mod tests {
             std::fs::read(dir.path().join("x.png")).expect("read"),
             b"old"
         );
+    }
+
+    #[test]
+    fn a_verified_file_gets_the_mode_of_a_new_file() {
+        assert_eq!(
+            parse_umask("Name:\tudpix\nUmask:\t0027\nState:\tR\n"),
+            Some(0o027)
+        );
+        assert_eq!(parse_umask("Name:\tudpix\n"), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = IncomingFile::create(dir.path(), 3).expect("create");
+        f.write_at(0, b"abc").expect("write");
+        // While it arrives, only the owner can read it.
+        let part = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .next()
+            .expect("temp file");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&part.path()), 0o600);
+        let path = f
+            .finish(blake3::hash(b"abc").as_bytes(), "m.png")
+            .expect("finish");
+        assert_eq!(mode(&path), 0o666 & !umask());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         connect: args.connect.or(file.connect),
         default_listen: file.listen,
-        out: args.out.or(file.out).unwrap_or_else(|| ".".into()),
+        out: shown_path(args.out.or(file.out).unwrap_or_else(|| ".".into())),
         passphrase: pass,
         insecure: args.insecure,
         cwd: std::env::current_dir()?,
@@ -38,4 +38,10 @@ pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
     };
     run(opts).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The folder as the screen shows it: absolute when it exists (`.` says little on a remote
+/// machine), as given otherwise (the Connection pane then reports it missing on Listen).
+fn shown_path(p: std::path::PathBuf) -> std::path::PathBuf {
+    std::fs::canonicalize(&p).unwrap_or(p)
 }
