@@ -552,37 +552,26 @@ fn the_preview_uses_the_colours_the_terminal_has() {
         out
     };
     use ratatui::style::Color;
-    let halves = |cs: &[ratatui::buffer::Cell]| cs.iter().filter(|c| c.symbol() == "▀").count();
-    let true_color = cells(ColorDepth::TrueColor);
-    assert!(halves(&true_color) > 50);
-    assert!(
-        true_color
-            .iter()
+    // Each depth: the kind of colour every half-block cell must use, on both of its halves.
+    let rgb = |c: Color| matches!(c, Color::Rgb(..));
+    let indexed = |c: Color| matches!(c, Color::Indexed(_));
+    let basic = |c: Color| !rgb(c) && !indexed(c) && c != Color::Reset;
+    let kinds: [(ColorDepth, &dyn Fn(Color) -> bool); 3] = [
+        (ColorDepth::TrueColor, &rgb),
+        (ColorDepth::Indexed256, &indexed),
+        (ColorDepth::Basic16, &basic),
+    ];
+    for (depth, kind) in kinds {
+        let halves: Vec<_> = cells(depth)
+            .into_iter()
             .filter(|c| c.symbol() == "▀")
-            .all(|c| matches!((c.fg, c.bg), (Color::Rgb(..), Color::Rgb(..))))
-    );
-    let indexed = cells(ColorDepth::Indexed256);
-    assert!(halves(&indexed) > 50);
-    assert!(
-        indexed
-            .iter()
-            .filter(|c| c.symbol() == "▀")
-            .all(|c| matches!((c.fg, c.bg), (Color::Indexed(_), Color::Indexed(_))))
-    );
-    let basic = cells(ColorDepth::Basic16);
-    assert!(halves(&basic) > 50);
-    assert!(
-        basic
-            .iter()
-            .filter(|c| c.symbol() == "▀")
-            .all(|c| !matches!(
-                (c.fg, c.bg),
-                (Color::Rgb(..), _)
-                    | (_, Color::Rgb(..))
-                    | (Color::Indexed(_), _)
-                    | (_, Color::Indexed(_))
-            ))
-    );
+            .collect();
+        assert!(halves.len() > 50, "{depth:?}: {} half blocks", halves.len());
+        assert!(
+            halves.iter().all(|c| kind(c.fg) && kind(c.bg)),
+            "{depth:?} used another kind of colour"
+        );
+    }
     // NO_COLOR: no colour anywhere on screen, the image in shades.
     let mono = frame_buffer(&app, MONO);
     assert!(
