@@ -108,10 +108,11 @@ fn receiving_app() -> App {
     app
 }
 
-fn finish(app: &mut App) {
+/// Finishes transfer 1; returns the commands the app asked for.
+fn finish(app: &mut App) -> Vec<Command> {
     let mut o = offer("chelsea.png", 240_512);
     o.chunk_count = 207;
-    app.update(Msg::Engine(Event::Finished(Box::new(Report {
+    let cmds = app.update(Msg::Engine(Event::Finished(Box::new(Report {
         id: 1,
         direction: Direction::Receive,
         peer: peer(),
@@ -122,6 +123,7 @@ fn finish(app: &mut App) {
         result: Ok(()),
     }))));
     app.update(Msg::Tick(Duration::from_millis(2500)));
+    cmds
 }
 
 fn gradient() -> image::RgbImage {
@@ -172,8 +174,8 @@ fn receive_in_progress_shows_chunk_map_and_log() {
 #[test]
 fn receive_done_with_half_block_preview() {
     let mut app = receiving_app();
-    finish(&mut app);
-    let cmds = app.after_finished(1);
+    // Verified: the image replaces the chunk map.
+    let cmds = finish(&mut app);
     assert_eq!(
         cmds,
         vec![Command::LoadPreview(
@@ -232,7 +234,7 @@ fn send_role_file_browser() {
         cmds,
         vec![Command::Send {
             to: "0.0.0.0:7878".into(),
-            files: vec![PathBuf::from("/data/photos/astronaut.png")],
+            files: vec![(SEND_ID, PathBuf::from("/data/photos/astronaut.png"))],
             passphrase: Some("417-orbit-lantern-mosaic".into()),
         }]
     );
@@ -389,15 +391,17 @@ fn sending_app() -> App {
     app.update(key(KeyCode::Tab));
     let cmds = app.update(key(KeyCode::Enter));
     assert!(
-        matches!(&cmds[..], [Command::Send { files, .. }] if files == std::slice::from_ref(&photo))
+        matches!(&cmds[..], [Command::Send { files, .. }] if files == &[(SEND_ID, photo.clone())])
     );
     assert_eq!(app.state, ConnState::Handshaking("0.0.0.0:7878".into()));
-    app.update(Msg::Engine(Event::Started {
+    // The file being sent is on disk: its preview is loaded as the transfer starts.
+    let cmds = app.update(Msg::Engine(Event::Started {
         id: SEND_ID,
         direction: Direction::Send,
         peer: peer(),
         offer: offer("chelsea.png", 240_512),
     }));
+    assert_eq!(cmds, vec![Command::LoadPreview(SEND_ID, photo.clone())]);
     // (At 80 columns the state wraps; 160 fit it on one line.)
     let text = format!("{}", render(&app, 160, 48, MONO).backend());
     assert!(text.contains("handshaking with 192.0.2.7:40000"), "{text}");
@@ -438,7 +442,7 @@ fn sending_app() -> App {
     app
 }
 
-const SEND_ID: u64 = 1 << 40;
+const SEND_ID: u64 = udpix::tui::app::SEND_IDS;
 
 #[test]
 fn send_in_progress_shows_connection_rtt_rate_and_preview() {

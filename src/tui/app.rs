@@ -20,6 +20,8 @@ use crate::proto::wire::Offer;
 pub const LOG_CAPACITY: usize = 2000;
 /// Per frame, more chunk events than this are summarised in one line.
 pub const LOG_BURST: usize = 40;
+/// Ids of this screen's sends start here (the receiver numbers its transfers from 1).
+pub const SEND_IDS: TransferId = 1 << 40;
 /// Transfers kept in full (listed, browsable); older finished ones only count in the session.
 pub const MAX_TRANSFERS: usize = 500;
 /// Lines or entries a PageUp / PageDown moves.
@@ -305,6 +307,10 @@ pub struct App {
     pub now: Duration,
     /// Set when the user quits.
     pub quit: bool,
+    /// Id for the next file sent.
+    next_send_id: TransferId,
+    /// Files asked to be sent whose transfer has not started yet.
+    send_paths: BTreeMap<TransferId, PathBuf>,
 }
 
 /// Side effects the runtime carries out.
@@ -323,8 +329,8 @@ pub enum Command {
     Send {
         /// Receiver address.
         to: String,
-        /// Files.
-        files: Vec<PathBuf>,
+        /// Files, each with the id its transfer's events will carry.
+        files: Vec<(TransferId, PathBuf)>,
         /// Passphrase, or `None` for --insecure.
         passphrase: Option<String>,
     },
@@ -427,6 +433,8 @@ impl App {
             show_help: false,
             now: Duration::ZERO,
             quit: false,
+            next_send_id: SEND_IDS,
+            send_paths: BTreeMap::new(),
         };
         let mut cmds = vec![Command::ReadDir(setup.cwd)];
         if setup.autostart && setup.role == Role::Receive {
@@ -444,10 +452,7 @@ impl App {
                 self.on_wheel(hit, down);
                 Vec::new()
             }
-            Msg::Engine(ev) => {
-                self.on_engine(ev);
-                Vec::new()
-            }
+            Msg::Engine(ev) => self.on_engine(ev),
             Msg::Snapshot(s) => {
                 self.dropped_events = s.dropped_events;
                 for p in s.transfers {
@@ -507,6 +512,7 @@ impl App {
                 Vec::new()
             }
             Msg::SendFinished(failed) => {
+                self.send_paths.clear(); // files that could not be read never started
                 // A failure already in the state (say, a failed login) says more than a count.
                 if failed == 0 {
                     self.state = ConnState::Sent;
@@ -793,7 +799,15 @@ impl App {
                     return Vec::new();
                 }
                 self.state = ConnState::Handshaking(self.address.clone());
-                let files: Vec<PathBuf> = std::mem::take(&mut self.marked).into_iter().collect();
+                let files: Vec<(TransferId, PathBuf)> = std::mem::take(&mut self.marked)
+                    .into_iter()
+                    .map(|path| {
+                        let id = self.next_send_id;
+                        self.next_send_id += 1;
+                        self.send_paths.insert(id, path.clone());
+                        (id, path)
+                    })
+                    .collect();
                 vec![Command::Send {
                     to: self.address.clone(),
                     files,
@@ -882,7 +896,7 @@ impl App {
         }
     }
 
-    fn on_engine(&mut self, ev: Event) {
+    fn on_engine(&mut self, ev: Event) -> Vec<Command> {
         match ev {
             Event::Started {
                 id,
@@ -892,6 +906,8 @@ impl App {
             } => {
                 let name = offer.name.clone();
                 let chunks = offer.chunk_count;
+                // A send's file is on disk: show it at once.
+                let path = self.send_paths.remove(&id);
                 if direction == Direction::Send {
                     self.state = ConnState::Handshaking(peer.to_string());
                 }
@@ -905,7 +921,7 @@ impl App {
                         started_at: self.now,
                         elapsed: Duration::ZERO,
                         result: None,
-                        path: None,
+                        path: path.clone(),
                         history: VecDeque::new(),
                     },
                 );
@@ -923,6 +939,7 @@ impl App {
                     chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
                     ..Preview::default()
                 };
+                return path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)]);
             }
             Event::Connected { peer, .. } => {
                 if matches!(self.state, ConnState::Handshaking(_)) {
@@ -970,6 +987,14 @@ impl App {
                 if let (Direction::Send, Err(e)) = (r.direction, &r.result) {
                     self.state = ConnState::Error(e.clone());
                 }
+                // The verified image replaces the chunk map, if the user is looking at it.
+                if r.direction == Direction::Receive
+                    && r.result.is_ok()
+                    && self.current == Some(r.id)
+                    && let Some(p) = &r.path
+                {
+                    return vec![Command::LoadPreview(r.id, p.clone())];
+                }
             }
             Event::Notice(n) => {
                 // A sender that got the passphrase wrong: the receiver goes on listening.
@@ -979,6 +1004,7 @@ impl App {
                 self.note("", n);
             }
         }
+        Vec::new()
     }
 
     /// True while an engine runs in the current role (the role and fields are then fixed).
@@ -1059,17 +1085,6 @@ impl App {
             if self.current == Some(id) {
                 self.current = self.transfers.keys().next_back().copied();
             }
-        }
-    }
-
-    /// Completes the commands the runtime needs after a finished transfer (preview load).
-    pub fn after_finished(&mut self, id: TransferId) -> Vec<Command> {
-        match self.transfers.get(&id) {
-            Some(t) if t.result == Some(Ok(())) && self.current == Some(id) => t
-                .path
-                .clone()
-                .map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)]),
-            _ => Vec::new(),
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod listing;
 pub mod panes;
 pub mod view;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,7 +26,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::{self, Direction, Event, ReceiveOptions, Subscriber};
+use crate::engine::{self, Event, ReceiveOptions, Subscriber, TransferId};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
 use crate::proto::sender::SenderConfig;
@@ -43,8 +42,6 @@ const FPS: u64 = 30;
 const EVENTS_PER_FRAME: usize = 20_000;
 /// Longest side of a decoded preview, in pixels (bounds memory; the pane is smaller anyway).
 const PREVIEW_MAX: u32 = 800;
-/// Transfer ids of this screen's sends start here (receives count from 1).
-const SEND_IDS: u64 = 1 << 40;
 
 /// How the TUI starts.
 #[derive(Debug, Clone)]
@@ -244,8 +241,6 @@ struct Runtime {
     rx: mpsc::UnboundedReceiver<Msg>,
     subs: Vec<Subscriber>,
     stops: Vec<watch::Sender<bool>>,
-    next_send_id: u64,
-    send_paths: HashMap<u64, PathBuf>,
     listing: listing::Current,
 }
 
@@ -257,8 +252,6 @@ impl Runtime {
             rx,
             subs: Vec::new(),
             stops: Vec::new(),
-            next_send_id: SEND_IDS,
-            send_paths: HashMap::new(),
             listing: listing::Current::default(),
         }
     }
@@ -271,30 +264,7 @@ impl Runtime {
             for _ in 0..EVENTS_PER_FRAME {
                 let Ok(ev) = sub.events.try_recv() else { break };
                 changed = true;
-                match &ev {
-                    Event::Started {
-                        id,
-                        direction: Direction::Send,
-                        ..
-                    } => {
-                        if let Some(p) = self.send_paths.get(id) {
-                            let (id, p) = (*id, p.clone());
-                            app.update(Msg::Engine(ev));
-                            if let Some(t) = app.transfers.get_mut(&id) {
-                                t.path = Some(p.clone());
-                            }
-                            follow_up.push(Command::LoadPreview(id, p));
-                            continue;
-                        }
-                    }
-                    Event::Finished(r) if r.direction == Direction::Receive => {
-                        app.update(Msg::Engine(ev.clone()));
-                        follow_up.extend(app.after_finished(r.id));
-                        continue;
-                    }
-                    _ => {}
-                }
-                app.update(Msg::Engine(ev));
+                follow_up.extend(app.update(Msg::Engine(ev)));
             }
             if sub.snapshot.has_changed().unwrap_or(false) {
                 let snap = sub.snapshot.borrow_and_update().clone();
@@ -386,21 +356,12 @@ impl Runtime {
         Ok(())
     }
 
-    fn send(&mut self, to: String, files: Vec<PathBuf>, passphrase: Option<String>) {
+    fn send(&mut self, to: String, files: Vec<(TransferId, PathBuf)>, passphrase: Option<String>) {
         let (publisher, sub) = engine::channel(4096);
         self.subs.push(sub);
-        let ids: Vec<u64> = files
-            .iter()
-            .map(|f| {
-                let id = self.next_send_id;
-                self.next_send_id += 1;
-                self.send_paths.insert(id, f.clone());
-                id
-            })
-            .collect();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let result = send_all(&to, files, ids, passphrase, publisher).await;
+            let result = send_all(&to, files, passphrase, publisher).await;
             match result {
                 Ok(failed) => {
                     if failed == 0 {
@@ -427,8 +388,7 @@ impl Drop for Runtime {
 
 async fn send_all(
     to: &str,
-    files: Vec<PathBuf>,
-    ids: Vec<u64>,
+    files: Vec<(TransferId, PathBuf)>,
     passphrase: Option<String>,
     publisher: engine::Publisher,
 ) -> anyhow::Result<usize> {
@@ -439,7 +399,7 @@ async fn send_all(
         ..SenderConfig::default()
     };
     let mut failures = 0;
-    for (path, id) in files.into_iter().zip(ids) {
+    for (id, path) in files {
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) => {
