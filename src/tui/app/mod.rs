@@ -10,6 +10,12 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use image::RgbImage;
 
+mod mouse;
+mod session;
+
+pub use mouse::{Hit, WHEEL};
+pub use session::SessionFigures;
+
 use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
 use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
@@ -185,56 +191,6 @@ impl TransferView {
     }
 }
 
-/// Figures over every transfer of this screen's session.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionFigures {
-    /// Counters summed over the transfers (`bytes` is what was offered).
-    pub stats: TransferStats,
-    /// Transfers started.
-    pub images: usize,
-    /// Transfers verified.
-    pub verified: usize,
-    /// Transfers failed.
-    pub failed: usize,
-    /// Image bytes in or acknowledged.
-    pub done_bytes: u64,
-    /// Time during which at least one transfer ran (overlaps counted once).
-    pub elapsed: Duration,
-    /// Send rate summed over the sends in progress, bytes per second.
-    pub send_rate: f64,
-    /// Round-trip time of the latest send.
-    pub rtt: Duration,
-}
-
-impl SessionFigures {
-    /// Adds one transfer's counters (not its time: spans are merged by the caller).
-    fn add(&mut self, v: &TransferView) {
-        let (t, s) = (&mut self.stats, &v.stats);
-        t.bytes += v.offer.size;
-        t.chunks += s.chunks;
-        t.chunks_done += s.chunks_done;
-        t.datagrams_sent += s.datagrams_sent;
-        t.datagrams_received += s.datagrams_received;
-        t.duplicates += s.duplicates;
-        t.lost += s.lost;
-        t.retransmitted += s.retransmitted;
-        t.recovered += s.recovered;
-        self.images += 1;
-        self.done_bytes += v.done_bytes();
-        match &v.result {
-            Some(Ok(())) => self.verified += 1,
-            Some(Err(_)) => self.failed += 1,
-            None if v.direction == Direction::Send => self.send_rate += s.send_rate,
-            None => {}
-        }
-    }
-
-    /// Image bits per second over the time transfers ran.
-    pub fn goodput_bps(&self) -> f64 {
-        self.done_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
-    }
-}
-
 /// The image pane's content.
 #[derive(Debug, Clone, Default)]
 pub struct Preview {
@@ -339,20 +295,6 @@ pub enum Command {
     /// Decode an image for the preview.
     LoadPreview(TransferId, PathBuf),
 }
-
-/// Where a mouse event landed, as the view laid the screen out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hit {
-    /// The pane under the pointer.
-    pub pane: Pane,
-    /// The row inside the pane's border, `None` on the border itself.
-    pub row: Option<u16>,
-    /// Rows inside the border.
-    pub rows: u16,
-}
-
-/// Rows the mouse wheel moves a list or the log per notch.
-pub const WHEEL: usize = 3;
 
 /// Messages into [`App::update`].
 #[derive(Debug, Clone)]
@@ -553,81 +495,6 @@ impl App {
             _ => return self.pane_action(action),
         }
         Vec::new()
-    }
-
-    fn on_click(&mut self, hit: Hit) -> Vec<Command> {
-        if self.show_help {
-            self.show_help = false;
-            return Vec::new();
-        }
-        self.editing = false;
-        self.focus = hit.pane;
-        let Some(row) = hit.row.map(usize::from) else {
-            return Vec::new();
-        };
-        match (hit.pane, self.role) {
-            (Pane::Connection, _) => match FIELDS.get(row) {
-                Some(Field::Role) => {
-                    self.field = Field::Role;
-                    self.toggle_role();
-                }
-                Some(Field::Action) => {
-                    self.field = Field::Action;
-                    return self.start();
-                }
-                Some(f) => self.field = *f,
-                None => {}
-            },
-            (Pane::Files, Role::Send) => {
-                // The list scrolls just enough to show the cursor (as ratatui draws it).
-                let first = self
-                    .selected
-                    .saturating_sub(usize::from(hit.rows).saturating_sub(1));
-                let index = first + row;
-                if let Some(e) = self.entries.get(index) {
-                    // A second click on a folder opens it; files are marked with Space.
-                    if index == self.selected && e.is_dir {
-                        let path = e.path.clone();
-                        return self.enter_dir(path);
-                    }
-                    self.selected = index;
-                }
-            }
-            (Pane::Files, Role::Receive) => {
-                let id = self
-                    .transfers
-                    .iter()
-                    .filter(|(_, t)| t.direction == Direction::Receive)
-                    .nth(row)
-                    .map(|(id, _)| *id);
-                if let Some(id) = id {
-                    return self.show_transfer(id);
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn on_wheel(&mut self, hit: Hit, down: bool) {
-        match (hit.pane, self.role) {
-            (Pane::Chunks, _) => {
-                let oldest = self.log.len().saturating_sub(1);
-                self.log_scroll = if down {
-                    self.log_scroll.saturating_sub(WHEEL)
-                } else {
-                    (self.log_scroll + WHEEL).min(oldest)
-                };
-            }
-            (Pane::Files, Role::Send) if !self.entries.is_empty() => {
-                self.selected = if down {
-                    (self.selected + WHEEL).min(self.entries.len() - 1)
-                } else {
-                    self.selected.saturating_sub(WHEEL)
-                };
-            }
-            _ => {}
-        }
     }
 
     fn edit(&mut self, k: KeyEvent) {
@@ -1027,65 +894,6 @@ impl App {
     /// The transfer shown in Stats and Preview.
     pub fn current_transfer(&self) -> Option<&TransferView> {
         self.current.and_then(|id| self.transfers.get(&id))
-    }
-
-    /// Session figures over every transfer, those folded away included.
-    pub fn session(&self) -> SessionFigures {
-        let mut f = self.folded.clone();
-        let mut latest_send = None;
-        for v in self.transfers.values() {
-            f.add(v);
-            if v.direction == Direction::Send {
-                latest_send = Some(v.stats.rtt);
-            }
-        }
-        f.rtt = latest_send.unwrap_or_default();
-        // The union of the transfers' spans: concurrent transfers share their time.
-        let mut spans: Vec<_> = self
-            .transfers
-            .values()
-            .map(|v| (v.started_at, v.started_at + v.elapsed))
-            .collect();
-        spans.sort();
-        let mut end = self.folded_until;
-        for (a, b) in spans {
-            let a = a.max(end);
-            if b > a {
-                f.elapsed += b - a;
-                end = b;
-            }
-        }
-        f
-    }
-
-    /// Keeps at most [`MAX_TRANSFERS`] transfers in full: the oldest finished ones are
-    /// folded into the session figures and leave the lists.
-    fn fold_old_transfers(&mut self) {
-        while self.transfers.len() > MAX_TRANSFERS {
-            let Some(id) = self
-                .transfers
-                .iter()
-                .find(|(_, t)| t.result.is_some())
-                .map(|(id, _)| *id)
-            else {
-                return; // all in progress (the receiver caps those far lower)
-            };
-            let Some(v) = self.transfers.remove(&id) else {
-                return;
-            };
-            self.folded.add(&v);
-            let (a, b) = (
-                v.started_at.max(self.folded_until),
-                v.started_at + v.elapsed,
-            );
-            if b > a {
-                self.folded.elapsed += b - a;
-                self.folded_until = b;
-            }
-            if self.current == Some(id) {
-                self.current = self.transfers.keys().next_back().copied();
-            }
-        }
     }
 }
 

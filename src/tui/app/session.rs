@@ -1,0 +1,120 @@
+//! Figures over a whole session: every transfer's counters summed, and the time during which
+//! any transfer ran. Old transfers are folded into running totals so a long session keeps
+//! exact figures in bounded memory.
+
+use std::time::Duration;
+
+use super::{App, MAX_TRANSFERS, TransferView};
+use crate::engine::Direction;
+use crate::proto::stats::TransferStats;
+
+/// Figures over every transfer of this screen's session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFigures {
+    /// Counters summed over the transfers (`bytes` is what was offered).
+    pub stats: TransferStats,
+    /// Transfers started.
+    pub images: usize,
+    /// Transfers verified.
+    pub verified: usize,
+    /// Transfers failed.
+    pub failed: usize,
+    /// Image bytes in or acknowledged.
+    pub done_bytes: u64,
+    /// Time during which at least one transfer ran (overlaps counted once).
+    pub elapsed: Duration,
+    /// Send rate summed over the sends in progress, bytes per second.
+    pub send_rate: f64,
+    /// Round-trip time of the latest send.
+    pub rtt: Duration,
+}
+
+impl SessionFigures {
+    /// Adds one transfer's counters (not its time: spans are merged by the caller).
+    fn add(&mut self, v: &TransferView) {
+        let (t, s) = (&mut self.stats, &v.stats);
+        t.bytes += v.offer.size;
+        t.chunks += s.chunks;
+        t.chunks_done += s.chunks_done;
+        t.datagrams_sent += s.datagrams_sent;
+        t.datagrams_received += s.datagrams_received;
+        t.duplicates += s.duplicates;
+        t.lost += s.lost;
+        t.retransmitted += s.retransmitted;
+        t.recovered += s.recovered;
+        self.images += 1;
+        self.done_bytes += v.done_bytes();
+        match &v.result {
+            Some(Ok(())) => self.verified += 1,
+            Some(Err(_)) => self.failed += 1,
+            None if v.direction == Direction::Send => self.send_rate += s.send_rate,
+            None => {}
+        }
+    }
+
+    /// Image bits per second over the time transfers ran.
+    pub fn goodput_bps(&self) -> f64 {
+        self.done_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
+    }
+}
+
+impl App {
+    /// Session figures over every transfer, those folded away included.
+    pub fn session(&self) -> SessionFigures {
+        let mut f = self.folded.clone();
+        let mut latest_send = None;
+        for v in self.transfers.values() {
+            f.add(v);
+            if v.direction == Direction::Send {
+                latest_send = Some(v.stats.rtt);
+            }
+        }
+        f.rtt = latest_send.unwrap_or_default();
+        // The union of the transfers' spans: concurrent transfers share their time.
+        let mut spans: Vec<_> = self
+            .transfers
+            .values()
+            .map(|v| (v.started_at, v.started_at + v.elapsed))
+            .collect();
+        spans.sort();
+        let mut end = self.folded_until;
+        for (a, b) in spans {
+            let a = a.max(end);
+            if b > a {
+                f.elapsed += b - a;
+                end = b;
+            }
+        }
+        f
+    }
+
+    /// Keeps at most [`MAX_TRANSFERS`] transfers in full: the oldest finished ones are
+    /// folded into the session figures and leave the lists.
+    pub(super) fn fold_old_transfers(&mut self) {
+        while self.transfers.len() > MAX_TRANSFERS {
+            let Some(id) = self
+                .transfers
+                .iter()
+                .find(|(_, t)| t.result.is_some())
+                .map(|(id, _)| *id)
+            else {
+                return; // all in progress (the receiver caps those far lower)
+            };
+            let Some(v) = self.transfers.remove(&id) else {
+                return;
+            };
+            self.folded.add(&v);
+            let (a, b) = (
+                v.started_at.max(self.folded_until),
+                v.started_at + v.elapsed,
+            );
+            if b > a {
+                self.folded.elapsed += b - a;
+                self.folded_until = b;
+            }
+            if self.current == Some(id) {
+                self.current = self.transfers.keys().next_back().copied();
+            }
+        }
+    }
+}
