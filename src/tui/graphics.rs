@@ -55,7 +55,8 @@ pub fn resolve(requested: ImageProtocol) -> ImageProtocol {
             } else if env("TERM").contains("kitty") || std::env::var_os("KITTY_WINDOW_ID").is_some()
             {
                 kitty_or_blocks()
-            } else if matches!(env("TERM_PROGRAM").as_str(), "iTerm.app" | "WezTerm") {
+            } else if viuer::is_iterm_supported() {
+                // TERM_PROGRAM or LC_TERMINAL (which ssh passes on) names iTerm2, WezTerm...
                 ImageProtocol::Iterm
             } else if std::env::var_os("XTERM_VERSION").is_some() && viuer::is_sixel_supported() {
                 ImageProtocol::Sixel
@@ -175,6 +176,39 @@ pub fn write_kitty(
     Ok(())
 }
 
+/// Writes `img` at cell (`x`, `y`) over `cells` (columns, rows) as an iTerm2 inline image
+/// (also WezTerm, mintty, rio), a PNG in one escape sequence. Not viuer: when it does not
+/// itself recognise the terminal (over SSH `TERM_PROGRAM` is not passed on) it prints its own
+/// half blocks over the UI instead. No newline after it, so the screen cannot scroll.
+pub fn write_iterm(
+    out: &mut impl Write,
+    img: &RgbImage,
+    x: u16,
+    y: u16,
+    cells: (u32, u32),
+) -> std::io::Result<()> {
+    use base64::Engine;
+    let mut png = Vec::new();
+    DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(std::io::Error::other)?;
+    write!(
+        out,
+        "\x1b[{};{}H\x1b]1337;File=inline=1;preserveAspectRatio=1;size={};width={};height={}:",
+        y + 1,
+        x + 1,
+        png.len(),
+        cells.0,
+        cells.1
+    )?;
+    out.write_all(
+        base64::engine::general_purpose::STANDARD
+            .encode(&png)
+            .as_bytes(),
+    )?;
+    out.write_all(b"\x07")
+}
+
 /// Remembers what was printed, so an image is printed only when it or its place changes.
 #[derive(Debug, Default)]
 pub struct Overlay {
@@ -218,21 +252,25 @@ impl Overlay {
         self.erase(protocol);
         let cell = cell_pixels().unwrap_or(VIUER_SIXEL_CELL);
         let (width, height) = fit_cells(protocol, img.dimensions(), area, cell);
-        let config = viuer::Config {
-            absolute_offset: true,
-            x: area.x,
-            y: area.y as i16,
-            width: Some(width),
-            height: Some(height),
-            restore_cursor: true,
-            use_kitty: protocol == ImageProtocol::Kitty,
-            use_iterm: protocol == ImageProtocol::Iterm,
-            use_sixel: protocol == ImageProtocol::Sixel,
-            ..viuer::Config::default()
-        };
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(b"\x1b[?2026h"); // synchronized update: no tearing
-        if protocol == ImageProtocol::Kitty {
+        if protocol == ImageProtocol::Sixel {
+            drop(out);
+            let config = viuer::Config {
+                absolute_offset: true,
+                x: area.x,
+                y: area.y as i16,
+                width: Some(width),
+                height: Some(height),
+                restore_cursor: true,
+                use_kitty: false,
+                use_iterm: false,
+                use_sixel: true,
+                ..viuer::Config::default()
+            };
+            let _ = viuer::print(&DynamicImage::ImageRgb8(img.clone()), &config);
+            out = std::io::stdout().lock();
+        } else {
             // No more pixels than the cells show: less to send over a slow SSH link.
             let (pw, ph) = (
                 (f64::from(width) * cell.0) as u32,
@@ -245,11 +283,10 @@ impl Overlay {
             } else {
                 img
             };
-            let _ = write_kitty(&mut out, img, area.x, area.y, (width, height));
-        } else {
-            drop(out);
-            let _ = viuer::print(&DynamicImage::ImageRgb8(img.clone()), &config);
-            out = std::io::stdout().lock();
+            let _ = match protocol {
+                ImageProtocol::Kitty => write_kitty(&mut out, img, area.x, area.y, (width, height)),
+                _ => write_iterm(&mut out, img, area.x, area.y, (width, height)),
+            };
         }
         let _ = out.write_all(b"\x1b[?2026l");
         let _ = out.flush();
@@ -359,6 +396,25 @@ mod tests {
             .decode(payload)
             .expect("base64");
         assert_eq!(raw, img.as_raw().as_slice());
+    }
+
+    #[test]
+    fn iterm_images_are_one_png_sequence_at_the_pane() {
+        let img = RgbImage::from_fn(30, 20, |x, y| image::Rgb([x as u8 * 8, y as u8 * 12, 7]));
+        let mut out = Vec::new();
+        write_iterm(&mut out, &img, 2, 5, (15, 5)).expect("write");
+        let text = String::from_utf8(out).expect("ascii");
+        let (head, payload) = text.split_once(':').expect("header and data");
+        assert!(head.starts_with("\x1b[6;3H\x1b]1337;File=inline=1;preserveAspectRatio=1;size="));
+        assert!(head.ends_with(";width=15;height=5"), "{head}");
+        let payload = payload.strip_suffix('\x07').expect("ends with BEL");
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .expect("base64");
+        assert!(head.contains(&format!("size={};", png.len())));
+        let back = image::load_from_memory(&png).expect("a PNG").to_rgb8();
+        assert_eq!(back, img);
     }
 
     #[test]
