@@ -291,6 +291,18 @@ fn a_burst_of_chunk_events_is_summarised() {
     }
     app.update(Msg::Tick(Duration::from_millis(100)));
     assert!(app.log.len() < 10, "log grew to {} lines", app.log.len());
+    // Every event is accounted for, in summaries or lines of its own.
+    use udpix::tui::app::LogKind;
+    let counted: usize = app
+        .log
+        .iter()
+        .map(|l| match l.kind {
+            LogKind::Summary { count, .. } => count,
+            LogKind::Chunk { .. } => 1,
+            LogKind::Note(_) => 0,
+        })
+        .sum();
+    assert_eq!(counted, 1000);
     let text = format!("{}", render(&app, 80, 24, MONO).backend());
     assert!(text.contains(" chunks (0 lost)"), "{text}");
 }

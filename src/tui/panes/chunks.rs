@@ -49,7 +49,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     spans.push(Span::styled(text, theme.fg(color)));
                 }
                 LogKind::Summary { count, lost } => spans.push(Span::styled(
-                    format!("+{count} chunks ({lost} lost)"),
+                    format!("+{} chunks ({} lost)", grouped(*count), grouped(*lost)),
                     theme.fg(Color::LightBlue),
                 )),
                 LogKind::Note(n) => spans.push(Span::raw(n.clone())),
@@ -60,7 +60,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let title = if app.log_scroll > 0 {
         format!("Chunks (scrolled {} up; End follows)", app.log_scroll)
     } else if app.dropped_events > 0 {
-        format!("Chunks ({} events skipped to keep up)", app.dropped_events)
+        format!(
+            "Chunks ({} events skipped to keep up)",
+            grouped(app.dropped_events as usize)
+        )
     } else {
         "Chunks".to_owned()
     };
@@ -68,4 +71,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         Paragraph::new(lines).block(theme.block(&title, focused)),
         area,
     );
+}
+
+/// `1,234,567`: counts in the log are read at a glance.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn groups_thousands() {
+        let g = super::grouped;
+        assert_eq!(
+            (g(0), g(999), g(1000), g(1234567)),
+            ("0".into(), "999".into(), "1,000".into(), "1,234,567".into())
+        );
+    }
 }
