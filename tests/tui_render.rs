@@ -326,7 +326,7 @@ fn graphics_mode_leaves_the_preview_cells_to_the_printed_image() {
         cell_aspect: 2.0,
     };
     let buf = frame_buffer(&app, theme);
-    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), None);
     let cell = &buf[(inner.x + 2, inner.y + 2)];
     assert_eq!(cell.diff_option, ratatui::buffer::CellDiffOption::Skip);
     // With the help open the half blocks come back, so the popup draws over text, not pixels.
@@ -549,7 +549,7 @@ fn the_preview_uses_the_colours_the_terminal_has() {
     let mut app = receiving_app();
     finish(&mut app);
     app.update(Msg::PreviewReady(1, gradient()));
-    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), None);
     let cells = |depth| {
         let buf = frame_buffer(
             &app,
@@ -690,7 +690,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
     let screen = ratatui::layout::Rect::new(0, 0, 80, 24);
     // 80x24: Connection is rows 0-8 of the left 34 columns, its fields from row 1.
     assert_eq!(
-        hit(screen, 5, 0),
+        hit(screen, None, 5, 0),
         Some(Hit {
             pane: Pane::Connection,
             row: None,
@@ -698,25 +698,31 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
         })
     );
     assert_eq!(
-        hit(screen, 5, 5).map(|h| (h.pane, h.row)),
+        hit(screen, None, 5, 5).map(|h| (h.pane, h.row)),
         Some((Pane::Connection, Some(4)))
     );
     assert_eq!(
-        hit(screen, 50, 20).map(|h| (h.pane, h.row)),
+        hit(screen, None, 50, 20).map(|h| (h.pane, h.row)),
         Some((Pane::Chunks, Some(1)))
     );
-    assert_eq!(hit(screen, 50, 3).map(|h| h.pane), Some(Pane::Stats));
-    assert_eq!(hit(screen, 50, 14).map(|h| h.pane), Some(Pane::Preview));
-    assert_eq!(hit(screen, 10, 12).map(|h| h.pane), Some(Pane::Files));
-    assert_eq!(hit(screen, 90, 5), None);
-    assert_eq!(hit(ratatui::layout::Rect::new(0, 0, 50, 15), 5, 5), None);
+    assert_eq!(hit(screen, None, 50, 3).map(|h| h.pane), Some(Pane::Stats));
+    assert_eq!(
+        hit(screen, None, 50, 14).map(|h| h.pane),
+        Some(Pane::Preview)
+    );
+    assert_eq!(hit(screen, None, 10, 12).map(|h| h.pane), Some(Pane::Files));
+    assert_eq!(hit(screen, None, 90, 5), None);
+    assert_eq!(
+        hit(ratatui::layout::Rect::new(0, 0, 50, 15), None, 5, 5),
+        None
+    );
 
     // A click on [ Listen ] listens.
     let mut s = setup(Role::Receive);
     s.passphrase = None;
     let (mut app, _) = App::new(s);
     app.field = udpix::tui::app::Field::Role;
-    let cmds = app.update(Msg::Click(hit(screen, 15, 5).expect("on the pane")));
+    let cmds = app.update(Msg::Click(hit(screen, None, 15, 5).expect("on the pane")));
     assert!(matches!(&cmds[..], [Command::Listen { .. }]), "{cmds:?}");
 
     // In the file browser a click selects, a second click on a folder opens it.
@@ -732,7 +738,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
         })
         .collect();
     app.update(Msg::Dir(dir.clone(), entries));
-    let row3 = hit(screen, 10, 12).expect("files"); // Files starts at row 9: row 2 inside
+    let row3 = hit(screen, None, 10, 12).expect("files"); // Files starts at row 9: row 2 inside
     assert_eq!(row3.row, Some(2));
     assert!(app.update(Msg::Click(row3)).is_empty());
     assert_eq!((app.focus, app.selected), (Pane::Files, 2));
@@ -769,7 +775,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
 
     // The wheel over the chunk log scrolls it; a click anywhere closes the help.
     let mut app = receiving_app();
-    let log = hit(screen, 50, 20).expect("chunks");
+    let log = hit(screen, None, 50, 20).expect("chunks");
     app.update(Msg::Wheel(log, false));
     assert_eq!(app.log_scroll, WHEEL);
     app.update(Msg::Wheel(log, true));
@@ -804,4 +810,42 @@ fn a_wrong_passphrase_from_a_sender_does_not_stop_the_receiver() {
         text.contains("authentication failed from 192.0.2.9:5000"),
         "{text}"
     );
+}
+
+#[test]
+fn z_zooms_the_focused_pane_to_the_whole_screen() {
+    use udpix::tui::app::Pane;
+    use udpix::tui::view::{hit, preview_inner};
+    let mut app = receiving_app();
+    finish(&mut app);
+    app.update(Msg::PreviewReady(1, gradient()));
+    // Shift-Tab from Connection reaches Preview; z zooms it.
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(app.focus, Pane::Preview);
+    app.update(key(KeyCode::Char('z')));
+    assert_eq!(app.zoomed(), Some(Pane::Preview));
+    insta::assert_snapshot!("preview_zoomed_80x24", render(&app, 80, 24, MONO).backend());
+    let screen = ratatui::layout::Rect::new(0, 0, 80, 24);
+    assert_eq!(
+        preview_inner(screen, app.zoomed()),
+        ratatui::layout::Rect::new(1, 1, 78, 22)
+    );
+    assert_eq!(
+        hit(screen, app.zoomed(), 70, 20).map(|h| h.pane),
+        Some(Pane::Preview),
+        "everything on screen is the zoomed pane"
+    );
+    // Tab moves the zoom along with the focus; z again shows every pane.
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.zoomed(), Some(Pane::Connection));
+    let text = format!("{}", render(&app, 80, 24, MONO).backend());
+    assert!(
+        text.contains("Connection") && !text.contains("Chunks"),
+        "{text}"
+    );
+    app.update(key(KeyCode::Char('z')));
+    assert_eq!(app.zoomed(), None);
 }

@@ -36,6 +36,8 @@ pub enum Action {
     ToggleRole,
     /// Jump to the end of the chunk log and follow it.
     Follow,
+    /// Show the focused pane alone on the whole screen, or all panes again.
+    Zoom,
 }
 
 /// One row of the table: a key, its modifiers, the action, and the help text.
@@ -151,6 +153,12 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::ToggleRole,
         "switch Receive / Send",
+    ),
+    b(
+        KeyCode::Char('z'),
+        NONE,
+        Action::Zoom,
+        "focused pane alone on the screen, or all panes",
     ),
     b(
         KeyCode::Char('G'),

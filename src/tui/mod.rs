@@ -116,7 +116,9 @@ where
         cell_aspect: graphics::cell_aspect(),
     };
     let mut overlay = graphics::Overlay::default();
+    // What covered or moved the printed image at the last frame: help open, zoomed pane.
     let mut help_was_open = false;
+    let mut zoom_was = None;
     let role = if opts.listen.is_none() && opts.connect.is_some() {
         app::Role::Send
     } else {
@@ -156,7 +158,8 @@ where
                         dirty = true;
                     }
                     Some(Ok(TermEvent::Mouse(m))) => {
-                        let msg = view::hit(screen, m.column, m.row).and_then(|hit| match m.kind {
+                        let at = view::hit(screen, app.zoomed(), m.column, m.row);
+                        let msg = at.and_then(|hit| match m.kind {
                             MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(hit)),
                             MouseEventKind::ScrollUp => Some(Msg::Wheel(hit, false)),
                             MouseEventKind::ScrollDown => Some(Msg::Wheel(hit, true)),
@@ -193,15 +196,17 @@ where
                 rt.execute(cmds);
                 if dirty {
                     if theme.graphics {
-                        // A popup opening or closing, or another image: wipe the printed
+                        // A popup opening or closing, a zoom, or another image: wipe the printed
                         // pixels and let ratatui repaint every cell.
                         let want = app.preview.image.as_ref().map(|_| app.preview.id.unwrap_or(0));
                         if app.show_help != help_was_open
+                            || app.zoomed() != zoom_was
                             || (overlay.is_shown() && overlay.shown_key() != want)
                         {
                             overlay.erase(protocol);
                             graphics::wipe(terminal)?;
                             help_was_open = app.show_help;
+                            zoom_was = app.zoomed();
                         }
                     }
                     let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
@@ -212,7 +217,7 @@ where
                         && let Some(img) = &app.preview.image
                     {
                         let key = app.preview.id.unwrap_or(0);
-                        overlay.show(protocol, key, img, view::preview_inner(area));
+                        overlay.show(protocol, key, img, view::preview_inner(area, app.zoomed()));
                     }
                     dirty = false;
                     injected_panic();

@@ -95,8 +95,8 @@ pub struct Areas {
 }
 
 /// Where the preview's image goes (inside its border).
-pub fn preview_inner(area: Rect) -> Rect {
-    let p = layout(area).preview;
+pub fn preview_inner(area: Rect, zoom: Option<Pane>) -> Rect {
+    let p = layout(area, zoom).preview;
     Rect::new(
         p.x + 1,
         p.y + 1,
@@ -105,8 +105,19 @@ pub fn preview_inner(area: Rect) -> Rect {
     )
 }
 
-/// Splits the screen; wide terminals give the preview more room.
-pub fn layout(area: Rect) -> Areas {
+/// Splits the screen; wide terminals give the preview more room. A zoomed pane takes the
+/// whole screen and the others get no room (drawing into an empty area draws nothing).
+pub fn layout(area: Rect, zoom: Option<Pane>) -> Areas {
+    if let Some(pane) = zoom {
+        let only = |p: Pane| if p == pane { area } else { Rect::default() };
+        return Areas {
+            connection: only(Pane::Connection),
+            files: only(Pane::Files),
+            stats: only(Pane::Stats),
+            preview: only(Pane::Preview),
+            chunks: only(Pane::Chunks),
+        };
+    }
     // The chunk log grows with the terminal: a quarter of it, 4 to 14 lines of log.
     let log_h = (area.height / 4).clamp(6, 16);
     let [top, chunks] =
@@ -136,11 +147,11 @@ pub fn layout(area: Rect) -> Areas {
 
 /// What the pointer at (`x`, `y`) is over, on a screen of `area`; `None` off the panes or on a
 /// screen too small to lay them out.
-pub fn hit(area: Rect, x: u16, y: u16) -> Option<Hit> {
+pub fn hit(area: Rect, zoom: Option<Pane>, x: u16, y: u16) -> Option<Hit> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
-    let a = layout(area);
+    let a = layout(area, zoom);
     let at = ratatui::layout::Position { x, y };
     [
         (Pane::Connection, a.connection),
@@ -172,7 +183,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let a = layout(area);
+    let a = layout(area, app.zoomed());
     panes::connection::render(
         frame,
         a.connection,

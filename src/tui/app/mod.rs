@@ -259,6 +259,8 @@ pub struct App {
     pub preview: Preview,
     /// Help popup open.
     pub show_help: bool,
+    /// The focused pane fills the screen.
+    pub zoom: bool,
     /// Time since start (advanced by ticks).
     pub now: Duration,
     /// Set when the user quits.
@@ -373,6 +375,7 @@ impl App {
             failed_logins: 0,
             preview: Preview::default(),
             show_help: false,
+            zoom: false,
             now: Duration::ZERO,
             quit: false,
             next_send_id: SEND_IDS,
@@ -492,6 +495,7 @@ impl App {
             Action::PrevPane => self.focus = cycle(self.focus, PANES.len() - 1),
             Action::ToggleRole => self.toggle_role(),
             Action::Follow => self.log_scroll = 0,
+            Action::Zoom => self.zoom = !self.zoom,
             _ => return self.pane_action(action),
         }
         Vec::new()
@@ -889,6 +893,11 @@ impl App {
             .filter(|t| t.direction == Direction::Receive && t.result.is_none())
             .map(|t| t.peer)
             .collect()
+    }
+
+    /// The pane that fills the screen, if one does.
+    pub fn zoomed(&self) -> Option<Pane> {
+        self.zoom.then_some(self.focus)
     }
 
     /// The transfer shown in Stats and Preview.
