@@ -141,7 +141,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         bail!("{failed} transfer(s) failed");
     }
     eprintln!(
-        "udpix demo: done; try `udpix recv` and `udpix send HOST:PORT FILE` between two machines"
+        "udpix demo: done; try `udpix recv` and `udpix send HOST:PORT FILE` between two machines,\n\
+         or `udpix` on its own for the full-screen UI"
     );
     Ok(ExitCode::SUCCESS)
 }
