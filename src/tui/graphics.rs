@@ -216,16 +216,6 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// True when something is on screen that a redraw must first remove.
-    pub fn is_shown(&self) -> bool {
-        self.shown.is_some()
-    }
-
-    /// Which image is on screen, if any.
-    pub fn shown_key(&self) -> Option<u64> {
-        self.shown.map(|(k, _)| k)
-    }
-
     /// Forgets what was shown (after the screen was cleared).
     pub fn reset(&mut self) {
         self.shown = None;

@@ -119,6 +119,7 @@ where
     // What covered or moved the printed image at the last frame: help open, zoomed pane.
     let mut help_was_open = false;
     let mut zoom_was = None;
+    let mut image_was = None;
     let role = if opts.listen.is_none() && opts.connect.is_some() {
         app::Role::Send
     } else {
@@ -196,17 +197,19 @@ where
                 rt.execute(cmds);
                 if dirty {
                     if theme.graphics {
-                        // A popup opening or closing, a zoom, or another image: wipe the printed
-                        // pixels and let ratatui repaint every cell.
-                        let want = app.preview.image.as_ref().map(|_| app.preview.id.unwrap_or(0));
+                        // A popup opening or closing, a zoom, or another image (the first one
+                        // included: the pane's text would stay beside it): wipe the printed
+                        // pixels and the text, and let ratatui repaint every cell.
+                        let image = app.preview.image.as_ref().map(|_| app.preview.id.unwrap_or(0));
                         if app.show_help != help_was_open
                             || app.zoomed() != zoom_was
-                            || (overlay.is_shown() && overlay.shown_key() != want)
+                            || image != image_was
                         {
                             overlay.erase(protocol);
                             graphics::wipe(terminal)?;
                             help_was_open = app.show_help;
                             zoom_was = app.zoomed();
+                            image_was = image;
                         }
                     }
                     let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;

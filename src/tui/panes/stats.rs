@@ -69,7 +69,7 @@ fn column(
         ),
         (bytes, None),
         (
-            format!("{} {}", human_rate(goodput_bps), short_time(elapsed)),
+            format!("{} {}", short_rate(goodput_bps), short_time(elapsed)),
             None,
         ),
         (rtt_rate.unwrap_or_else(|| "–".to_owned()), None),
@@ -107,15 +107,22 @@ fn short_time(d: Duration) -> String {
     }
 }
 
+/// `20.0 Mbit/s`, but `191 Mbit/s` rather than `191.4 Mbit/s`: the table is narrow.
+fn short_rate(bps: f64) -> String {
+    if (1e8..1e9).contains(&bps) {
+        format!("{:.0} Mbit/s", bps / 1e6)
+    } else {
+        human_rate(bps)
+    }
+}
+
 /// `41ms 20.0 Mbit/s`; `idle` when nothing is being sent.
 fn rtt_rate(rtt: Duration, rate_bytes: f64) -> String {
     let bps = rate_bytes * 8.0;
     let rate = if bps <= 0.0 {
         "idle".to_owned()
-    } else if (1e8..1e9).contains(&bps) {
-        format!("{:.0} Mbit/s", bps / 1e6)
     } else {
-        human_rate(bps)
+        short_rate(bps)
     };
     format!("{} {rate}", short_time(rtt))
 }
