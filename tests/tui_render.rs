@@ -849,3 +849,40 @@ fn z_zooms_the_focused_pane_to_the_whole_screen() {
     app.update(key(KeyCode::Char('z')));
     assert_eq!(app.zoomed(), None);
 }
+
+#[test]
+fn a_printed_image_is_redrawn_exactly_when_its_scene_changes() {
+    use udpix::tui::graphics::Scene;
+    let mut app = receiving_app();
+    let chunk_map = Scene::of(&app);
+    // New chunks and ticks leave a printed image alone.
+    app.update(Msg::Engine(Event::Chunk(ChunkEvent {
+        id: 1,
+        chunk: 40,
+        what: ChunkWhat::Received,
+    })));
+    app.update(Msg::Tick(Duration::from_millis(2200)));
+    assert_eq!(Scene::of(&app), chunk_map);
+    // The first image replaces the chunk map's text: wipe, or the text stays beside it.
+    finish(&mut app);
+    app.update(Msg::PreviewReady(1, gradient()));
+    let image = Scene::of(&app);
+    assert_ne!(image, chunk_map);
+    // Help over it, and closed again.
+    app.update(key(KeyCode::Char('?')));
+    assert_ne!(Scene::of(&app), image);
+    app.update(key(KeyCode::Esc));
+    assert_eq!(Scene::of(&app), image);
+    // A zoom moves it.
+    app.update(key(KeyCode::Char('z')));
+    assert_ne!(Scene::of(&app), image);
+    app.update(key(KeyCode::Char('z')));
+    // Another transfer takes the pane.
+    app.update(Msg::Engine(Event::Started {
+        id: 2,
+        direction: Direction::Receive,
+        peer: peer(),
+        offer: offer("rocket.jpg", 112_525),
+    }));
+    assert_ne!(Scene::of(&app), image);
+}

@@ -13,6 +13,8 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::layout::{Position, Rect};
 
+use super::app::{App, Pane};
+
 /// How the preview is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +74,31 @@ fn kitty_or_blocks() -> ImageProtocol {
     match viuer::get_kitty_support() {
         viuer::KittySupport::Local | viuer::KittySupport::Remote => ImageProtocol::Kitty,
         viuer::KittySupport::None => ImageProtocol::Blocks,
+    }
+}
+
+/// What a printed image's place on screen depends on. When it changes, the screen is wiped
+/// and the image printed again: help covers it, a zoom moves it, another image replaces it,
+/// and the first image must not be printed beside the text the pane showed before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scene {
+    help: bool,
+    zoom: Option<Pane>,
+    image: Option<u64>,
+}
+
+impl Scene {
+    /// The scene the app is about to draw.
+    pub fn of(app: &App) -> Self {
+        Self {
+            help: app.show_help,
+            zoom: app.zoomed(),
+            image: app
+                .preview
+                .image
+                .as_ref()
+                .map(|_| app.preview.id.unwrap_or(0)),
+        }
     }
 }
 

@@ -116,10 +116,8 @@ where
         cell_aspect: graphics::cell_aspect(),
     };
     let mut overlay = graphics::Overlay::default();
-    // What covered or moved the printed image at the last frame: help open, zoomed pane.
-    let mut help_was_open = false;
-    let mut zoom_was = None;
-    let mut image_was = None;
+    // What the printed image's place depended on at the last wipe.
+    let mut scene = graphics::Scene::default();
     let role = if opts.listen.is_none() && opts.connect.is_some() {
         app::Role::Send
     } else {
@@ -197,19 +195,13 @@ where
                 rt.execute(cmds);
                 if dirty {
                     if theme.graphics {
-                        // A popup opening or closing, a zoom, or another image (the first one
-                        // included: the pane's text would stay beside it): wipe the printed
-                        // pixels and the text, and let ratatui repaint every cell.
-                        let image = app.preview.image.as_ref().map(|_| app.preview.id.unwrap_or(0));
-                        if app.show_help != help_was_open
-                            || app.zoomed() != zoom_was
-                            || image != image_was
-                        {
+                        // Help opened or closed, a zoom, another image: wipe the printed pixels
+                        // (and the text the pane had) and let ratatui repaint every cell.
+                        let now = graphics::Scene::of(&app);
+                        if now != scene {
                             overlay.erase(protocol);
                             graphics::wipe(terminal)?;
-                            help_was_open = app.show_help;
-                            zoom_was = app.zoomed();
-                            image_was = image;
+                            scene = now;
                         }
                     }
                     let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
