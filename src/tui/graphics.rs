@@ -1,10 +1,11 @@
-//! Real pixels where the terminal can show them: kitty, iTerm2 or sixel images printed with
-//! viuer over the preview pane, after ratatui has drawn the frame. Everywhere else (tmux, SSH
-//! without graphics, unknown terminals, tests) the half-block preview drawn into the buffer is
-//! used; it is also what shows while a popup covers the pane.
+//! Real pixels where the terminal can show them: kitty or iTerm2 images (written here) and
+//! sixel (encoded by viuer), printed over the preview pane after ratatui has drawn the frame.
+//! Everywhere else (tmux, SSH without graphics, unknown terminals, tests) the half-block
+//! preview drawn into the buffer is used; it is also what shows while help covers the pane.
 //!
 //! Probing happens once, before the terminal enters raw mode and before the key reader
-//! starts, because the probes read the terminal's answers from stdin.
+//! starts, because the probes read the terminal's answers from stdin. Nothing after that may
+//! read stdin: the key reader owns it (so no viuer kitty "local" mode, no `Terminal::clear`).
 
 use std::io::Write;
 
@@ -134,11 +135,11 @@ pub fn cell_aspect() -> f64 {
     cell_pixels().map_or(2.0, |(w, h)| h / w)
 }
 
-/// The size, in viuer's cells, to ask for so that an image of `image` pixels fills as much
+/// The size, in cells, to ask for so that an image of `image` pixels fills as much
 /// of `area` as its aspect ratio allows on cells of `cell` pixels. kitty and iTerm2 scale the
 /// image to the cells they are given; viuer's sixel is drawn at 6×12 pixels per cell, so its
-/// cells are converted. One row is left free: viuer ends with a newline, which must not
-/// scroll the screen.
+/// cells are converted. One row is left free: viuer ends a sixel with a newline, which must
+/// not scroll the screen.
 pub fn fit_cells(
     protocol: ImageProtocol,
     image: (u32, u32),
