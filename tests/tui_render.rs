@@ -156,6 +156,10 @@ fn receive_listening_with_generated_passphrase() {
         "receive_listening_80x24",
         render(&app, 80, 24, MONO).backend()
     );
+    insta::assert_snapshot!(
+        "receive_listening_160x48",
+        render(&app, 160, 48, MONO).backend()
+    );
 }
 
 #[test]
@@ -247,6 +251,7 @@ fn help_overlay_lists_every_key() {
     assert!(app.show_help);
     let t = render(&app, 80, 24, MONO);
     insta::assert_snapshot!("help_80x24", t.backend());
+    insta::assert_snapshot!("help_160x48", render(&app, 160, 48, MONO).backend());
     let text = format!("{}", t.backend());
     for (k, _) in udpix::tui::keymap::help_rows() {
         assert!(text.contains(&k), "help lacks {k}");
@@ -270,6 +275,10 @@ fn failed_login_shows_in_connection_state() {
     insta::assert_snapshot!(
         "send_auth_failed_80x24",
         render(&app, 80, 24, MONO).backend()
+    );
+    insta::assert_snapshot!(
+        "send_auth_failed_160x48",
+        render(&app, 160, 48, MONO).backend()
     );
 }
 
@@ -361,6 +370,10 @@ fn chunk_log_scrolled_up_and_session_totals() {
         "chunks_scrolled_80x24",
         render(&app, 80, 24, MONO).backend()
     );
+    insta::assert_snapshot!(
+        "chunks_scrolled_160x48",
+        render(&app, 160, 48, MONO).backend()
+    );
     // New lines keep the view where the user put it; End follows the tail again.
     app.update(Msg::Engine(Event::Notice("a notice".into())));
     assert_eq!(app.log_scroll, 4);
@@ -383,6 +396,10 @@ fn chunk_log_scrolled_up_and_session_totals() {
     insta::assert_snapshot!(
         "stats_two_images_160x48",
         render(&app, 160, 48, MONO).backend()
+    );
+    insta::assert_snapshot!(
+        "stats_two_images_80x24",
+        render(&app, 80, 24, MONO).backend()
     );
 }
 
@@ -539,6 +556,7 @@ fn editing_the_receiver_address() {
     assert!(!app.quit);
     app.update(key(KeyCode::Backspace));
     insta::assert_snapshot!("send_editing_80x24", render(&app, 80, 24, MONO).backend());
+    insta::assert_snapshot!("send_editing_160x48", render(&app, 160, 48, MONO).backend());
     app.update(key(KeyCode::Enter));
     assert!(!app.editing);
     assert_eq!(app.address, "0.0.0.0:9000");
@@ -828,6 +846,10 @@ fn z_zooms_the_focused_pane_to_the_whole_screen() {
     app.update(key(KeyCode::Char('z')));
     assert_eq!(app.zoomed(), Some(Pane::Preview));
     insta::assert_snapshot!("preview_zoomed_80x24", render(&app, 80, 24, MONO).backend());
+    insta::assert_snapshot!(
+        "preview_zoomed_160x48",
+        render(&app, 160, 48, MONO).backend()
+    );
     let screen = ratatui::layout::Rect::new(0, 0, 80, 24);
     assert_eq!(
         preview_inner(screen, app.zoomed()),
