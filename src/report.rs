@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::engine::{Direction, Report};
+use crate::proto::stats::TransferStats;
 
 /// `1.5 MB`, `241.5 kB`, `418 B`.
 pub fn human_bytes(n: u64) -> String {
@@ -31,15 +32,24 @@ pub fn human_rate(bps: f64) -> String {
 
 /// Percentage of packets lost as this side saw it.
 pub fn loss_percent(r: &Report) -> f64 {
-    let s = &r.stats;
-    let total = match r.direction {
+    percent(r.stats.lost, loss_base(&r.stats, r.direction))
+}
+
+/// The datagrams a side's losses are counted against: those it sent (sender), or those it
+/// should have received, that is received plus never seen (receiver).
+pub fn loss_base(s: &TransferStats, direction: Direction) -> u64 {
+    match direction {
         Direction::Send => s.datagrams_sent,
         Direction::Receive => s.datagrams_received + s.lost,
-    };
-    if total == 0 {
+    }
+}
+
+/// `part` of `whole` in percent; 0 of nothing is 0 %.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
         0.0
     } else {
-        s.lost as f64 * 100.0 / total as f64
+        part as f64 * 100.0 / whole as f64
     }
 }
 

@@ -149,13 +149,16 @@ impl IncomingFile {
     }
 }
 
-/// The process's file mode mask, read without changing it (`umask(2)` can only swap it, which
-/// would race other threads creating files); 022 where the kernel does not say.
+/// The process's file mode mask, read once without changing it (`umask(2)` can only swap
+/// it, which would race other threads creating files); 022 where the kernel does not say.
 fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| parse_umask(&s))
-        .unwrap_or(0o022)
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| parse_umask(&s))
+            .unwrap_or(0o022)
+    })
 }
 
 fn parse_umask(status: &str) -> Option<u32> {

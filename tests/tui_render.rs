@@ -696,6 +696,8 @@ fn a_long_session_keeps_a_bounded_list_and_exact_totals() {
     assert_eq!(s.failed as u64, n / 10);
     assert_eq!(s.verified as u64, n - n / 10);
     assert_eq!(s.stats.lost, n);
+    // Each receiver counts its 1 loss against 3 received + 1 never seen.
+    assert_eq!(s.loss_base, 4 * n);
     assert_eq!(s.stats.bytes, 2332 * n);
     // One 0.5 s transfer per second: the folded time and the kept time add up.
     assert_eq!(s.elapsed, Duration::from_millis(500) * n as u32);

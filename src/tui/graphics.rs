@@ -237,18 +237,14 @@ pub fn write_iterm(
     out.write_all(b"\x07")
 }
 
-/// Remembers what was printed, so an image is printed only when it or its place changes.
+/// Remembers where an image was printed, so it is printed again only after an erase (a
+/// [`Scene`] change, a resize) or when its place moves.
 #[derive(Debug, Default)]
 pub struct Overlay {
-    shown: Option<(u64, Rect)>,
+    shown: Option<Rect>,
 }
 
 impl Overlay {
-    /// Forgets what was shown (after the screen was cleared).
-    pub fn reset(&mut self) {
-        self.shown = None;
-    }
-
     /// Removes a kitty image (kitty images live above the text and survive a clear).
     pub fn erase(&mut self, protocol: ImageProtocol) {
         if protocol == ImageProtocol::Kitty && self.shown.is_some() {
@@ -259,12 +255,12 @@ impl Overlay {
         self.shown = None;
     }
 
-    /// Prints `img` fitted into `area` unless the same image is already there.
-    pub fn show(&mut self, protocol: ImageProtocol, key: u64, img: &RgbImage, area: Rect) {
+    /// Prints `img` fitted into `area` unless it is already there.
+    pub fn show(&mut self, protocol: ImageProtocol, img: &RgbImage, area: Rect) {
         if protocol == ImageProtocol::Blocks || area.width < 2 || area.height < 2 {
             return;
         }
-        if self.shown == Some((key, area)) {
+        if self.shown == Some(area) {
             return;
         }
         self.erase(protocol);
@@ -308,7 +304,7 @@ impl Overlay {
         }
         let _ = out.write_all(b"\x1b[?2026l");
         let _ = out.flush();
-        self.shown = Some((key, area));
+        self.shown = Some(area);
     }
 }
 

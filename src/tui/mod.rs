@@ -145,6 +145,7 @@ where
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / FPS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
+    let panic_on_purpose = debug_panic_requested();
     // The screen as last drawn: mouse positions are read against it.
     let mut screen = ratatui::layout::Rect::default();
     loop {
@@ -173,7 +174,7 @@ where
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
                         theme.cell_aspect = graphics::cell_aspect(); // the font may have changed
-                        overlay.reset();
+                        overlay.erase(protocol);
                         dirty = true;
                     }
                     Some(Ok(_)) => {}
@@ -211,11 +212,12 @@ where
                         && !app.show_help
                         && let Some(img) = &app.preview.image
                     {
-                        let key = app.preview.id.unwrap_or(0);
-                        overlay.show(protocol, key, img, view::preview_inner(area, app.zoomed()));
+                        overlay.show(protocol, img, view::preview_inner(area, app.zoomed()));
                     }
                     dirty = false;
-                    injected_panic();
+                    if panic_on_purpose {
+                        panic!("UDPIX_DEBUG_PANIC is set: panicking on purpose to test terminal restore");
+                    }
                 }
             }
         }
@@ -225,14 +227,11 @@ where
     }
 }
 
-/// Debug builds only: panics once a frame is on screen when `UDPIX_DEBUG_PANIC` is set, so a
+/// Debug builds only: `UDPIX_DEBUG_PANIC` makes the UI panic once a frame is on screen, so a
 /// test can check that a panic gives the terminal back (raw mode off, main screen, the message
 /// readable). Release builds have no such switch.
-fn injected_panic() {
-    #[cfg(debug_assertions)]
-    if std::env::var_os("UDPIX_DEBUG_PANIC").is_some() {
-        panic!("UDPIX_DEBUG_PANIC is set: panicking on purpose to test terminal restore");
-    }
+fn debug_panic_requested() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("UDPIX_DEBUG_PANIC").is_some()
 }
 
 /// Carries out commands and owns what they start.
@@ -272,6 +271,9 @@ impl Runtime {
                 changed = true;
             }
         }
+        // A finished send's engine is gone: once its last events are taken, so is its channel.
+        self.subs
+            .retain(|sub| !(sub.events.is_closed() && sub.events.is_empty()));
         self.execute(follow_up);
         changed
     }

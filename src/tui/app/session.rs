@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{App, MAX_TRANSFERS, TransferView};
 use crate::engine::Direction;
 use crate::proto::stats::TransferStats;
+use crate::report::loss_base;
 
 /// Figures over every transfer of this screen's session.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +22,8 @@ pub struct SessionFigures {
     pub failed: usize,
     /// Image bytes in or acknowledged.
     pub done_bytes: u64,
+    /// Datagrams the losses are counted against, each transfer as its side sees them.
+    pub loss_base: u64,
     /// Time during which at least one transfer ran (overlaps counted once).
     pub elapsed: Duration,
     /// Send rate summed over the sends in progress, bytes per second.
@@ -44,11 +47,22 @@ impl SessionFigures {
         t.recovered += s.recovered;
         self.images += 1;
         self.done_bytes += v.done_bytes();
+        self.loss_base += loss_base(s, v.direction);
         match &v.result {
             Some(Ok(())) => self.verified += 1,
             Some(Err(_)) => self.failed += 1,
             None if v.direction == Direction::Send => self.send_rate += s.send_rate,
             None => {}
+        }
+    }
+
+    /// Adds the time span `from..to` of a transfer to `elapsed`, except what `until` (the end
+    /// of the spans added so far, taken in order of start) already covers.
+    fn add_time(&mut self, until: &mut Duration, (from, to): (Duration, Duration)) {
+        let from = from.max(*until);
+        if to > from {
+            self.elapsed += to - from;
+            *until = to;
         }
     }
 
@@ -77,13 +91,9 @@ impl App {
             .map(|v| (v.started_at, v.started_at + v.elapsed))
             .collect();
         spans.sort();
-        let mut end = self.folded_until;
-        for (a, b) in spans {
-            let a = a.max(end);
-            if b > a {
-                f.elapsed += b - a;
-                end = b;
-            }
+        let mut until = self.folded_until;
+        for span in spans {
+            f.add_time(&mut until, span);
         }
         f
     }
@@ -104,14 +114,8 @@ impl App {
                 return;
             };
             self.folded.add(&v);
-            let (a, b) = (
-                v.started_at.max(self.folded_until),
-                v.started_at + v.elapsed,
-            );
-            if b > a {
-                self.folded.elapsed += b - a;
-                self.folded_until = b;
-            }
+            let span = (v.started_at, v.started_at + v.elapsed);
+            self.folded.add_time(&mut self.folded_until, span);
             if self.current == Some(id) {
                 self.current = self.transfers.keys().next_back().copied();
             }

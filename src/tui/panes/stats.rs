@@ -13,29 +13,18 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
 use crate::engine::Direction;
 use crate::proto::stats::TransferStats;
-use crate::report::{human_bytes, human_rate};
+use crate::report::{human_bytes, human_rate, loss_base, percent};
 use crate::tui::app::{App, SessionFigures, TransferView};
 use crate::tui::view::Theme;
 
 /// Rows of figures (the table's header excluded); the layout gives the pane this many.
 pub const ROWS: u16 = 7;
 
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-/// Loss as this side sees it: of the datagrams sent (sender) or expected (receiver).
-fn loss_pct(s: &TransferStats) -> f64 {
-    pct(s.lost, s.datagrams_sent.max(s.datagrams_received + s.lost))
-}
-
-/// One column of figures, top to bottom, with a colour for those that have one.
+/// One column of figures, top to bottom, with a colour for those that have one. Loss is
+/// counted against `loss_base` datagrams ([`loss_base`] for one transfer).
 fn column(
     s: &TransferStats,
+    loss_base: u64,
     bytes: String,
     goodput_bps: f64,
     elapsed: Duration,
@@ -48,7 +37,7 @@ fn column(
                 "{}/{} {:.1}%",
                 s.chunks_done,
                 s.chunks,
-                pct(done, u64::from(s.chunks))
+                percent(done, u64::from(s.chunks))
             ),
             None,
         ),
@@ -57,7 +46,7 @@ fn column(
             None,
         ),
         (
-            format!("{} ({:.1}%)", s.lost, loss_pct(s)),
+            format!("{} ({:.1}%)", s.lost, percent(s.lost, loss_base)),
             Some(Color::Red),
         ),
         (
@@ -151,6 +140,7 @@ fn image_column(t: &TransferView) -> Vec<(String, Option<Color>)> {
         .then(|| rtt_rate(t.stats.rtt, t.stats.send_rate));
     column(
         &t.stats,
+        loss_base(&t.stats, t.direction),
         bytes_of(t.done_bytes(), t.offer.size),
         t.goodput_bps(),
         t.elapsed,
@@ -162,6 +152,7 @@ fn session_column(f: &SessionFigures) -> Vec<(String, Option<Color>)> {
     let rr = (f.rtt > Duration::ZERO).then(|| rtt_rate(f.rtt, f.send_rate));
     column(
         &f.stats,
+        f.loss_base,
         bytes_of(f.done_bytes, f.stats.bytes),
         f.goodput_bps(),
         f.elapsed,
