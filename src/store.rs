@@ -36,6 +36,29 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// What to tell the sender: what happened, never a local path.
+    pub fn peer_reason(&self) -> String {
+        match self {
+            StoreError::HashMismatch { .. } => {
+                "the assembled image does not match the offered hash; nothing was kept".into()
+            }
+            StoreError::Io { source, .. } => match source.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                    "the receiver's disk is full".into()
+                }
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    "the receiver cannot write to its folder".into()
+                }
+                io::ErrorKind::FileTooLarge => "the receiver's file system cannot hold a file \
+                    this large"
+                    .into(),
+                _ => "the receiver could not store the file (an I/O error on its side)".into(),
+            },
+        }
+    }
+}
+
 /// Makes an offered name safe to use as a single file name inside the output folder: keeps
 /// only the last path component, drops control characters and leading dots, caps the length.
 pub fn sanitize_name(name: &str) -> String {
@@ -111,6 +134,12 @@ impl IncomingFile {
     /// Hashes the assembled file; if it matches `expected`, gives it the first free variant
     /// of `name` in the folder and returns the final path. Otherwise the temp file is removed.
     pub fn finish(self, expected: &[u8; 32], name: &str) -> Result<PathBuf, StoreError> {
+        self.verify(expected)?.persist(name)
+    }
+
+    /// Hashes the assembled file and makes it durable; slow for a large file, so the engine
+    /// runs it off its thread. Nothing has a name yet: dropping the result removes the file.
+    pub fn verify(self, expected: &[u8; 32]) -> Result<VerifiedFile, StoreError> {
         let io_err = |dir: &Path, source| StoreError::Io {
             dir: dir.to_owned(),
             source,
@@ -132,6 +161,28 @@ impl IncomingFile {
             .as_file()
             .sync_all()
             .map_err(|e| io_err(&self.dir, e))?;
+        Ok(VerifiedFile {
+            temp: self.temp,
+            dir: self.dir,
+        })
+    }
+}
+
+/// A file whose hash verified, still under its temp name.
+#[derive(Debug)]
+pub struct VerifiedFile {
+    temp: NamedTempFile,
+    dir: PathBuf,
+}
+
+impl VerifiedFile {
+    /// Gives the file the first free variant of `name` in the folder (a rename: quick) and
+    /// returns the final path.
+    pub fn persist(self, name: &str) -> Result<PathBuf, StoreError> {
+        let io_err = |dir: &Path, source| StoreError::Io {
+            dir: dir.to_owned(),
+            source,
+        };
         let safe = sanitize_name(name);
         let mut temp = self.temp;
         for n in 0..MAX_VARIANTS {

@@ -101,7 +101,13 @@ fn write_seeds() {
     };
     let samples = [
         wire::encode_vec(&h(kind::PING), &Body::Ping),
-        wire::encode_vec(&h(kind::ACCEPT), &Body::Accept { offer_pn: 1 }),
+        wire::encode_vec(
+            &h(kind::ACCEPT),
+            &Body::Accept {
+                offer_pn: 1,
+                confirm: [0; wire::CONFIRM_LEN],
+            },
+        ),
         wire::encode_vec(
             &h(kind::ACK),
             &Body::Ack(wire::Ack {

@@ -271,6 +271,7 @@ fn truncated_forged_and_replayed_handshakes_fail_while_honest_completes() {
                 &h,
                 &Body::Confirm {
                     confirm: rng2.random(),
+                    token: vec![rng2.random(); 92],
                 },
             ));
             let h = Header {
@@ -282,6 +283,7 @@ fn truncated_forged_and_replayed_handshakes_fail_while_honest_completes() {
                 &h,
                 &Body::Confirm {
                     confirm: rng.random(),
+                    token: vec![rng.random(); 92],
                 },
             ));
             push(hello.clone());
@@ -299,8 +301,9 @@ fn truncated_forged_and_replayed_handshakes_fail_while_honest_completes() {
     let st = w.receiver.stats();
     assert!(st.malformed > 0, "truncated HELLOs not counted: {st:?}");
     assert!(st.unauthentic > 0, "bit flips not counted: {st:?}");
-    // Forged confirmations of the replayed handshake fail (the transcript is new each time).
-    assert!(w.auth_failures.iter().all(|a| *a == addr(7)));
+    // Forged confirmations carry no token of ours: dropped, and nobody is blamed for them.
+    assert!(st.bad_tokens >= 100, "forged CONFIRMs not counted: {st:?}");
+    assert!(w.auth_failures.is_empty(), "{:?}", w.auth_failures);
     let _ = attacker;
 }
 
@@ -390,7 +393,7 @@ fn datagrams_of_another_session_and_old_sessions_are_rejected() {
 fn unvalidated_addresses_get_at_most_three_times_what_they_sent() {
     let mut w = World::new(Receiver::new(ReceiverConfig {
         passphrase: Some(Passphrase::new(PASS)),
-        max_handshakes: 4,
+        cookie_threshold: 4,
         ..ReceiverConfig::default()
     }));
     let mut rng = StdRng::seed_from_u64(10);
@@ -420,7 +423,8 @@ fn unvalidated_addresses_get_at_most_three_times_what_they_sent() {
         st.retries_sent > 0,
         "a flood of handshakes should be met with cookies: {st:?}"
     );
-    assert!(st.pake_runs <= 4 + 2, "PAKE work done under flood: {st:?}");
+    // Past the threshold no HELLO without a cookie costs key-exchange work.
+    assert!(st.pake_runs <= 4, "PAKE work done under flood: {st:?}");
 }
 
 #[test]

@@ -121,6 +121,7 @@ fn finish(app: &mut App) -> Vec<Command> {
         stats: stats(207, 207),
         duration: Duration::from_millis(830),
         result: Ok(()),
+        ends_session: false,
     }))));
     app.update(Msg::Tick(Duration::from_millis(2500)));
     cmds
@@ -508,6 +509,7 @@ fn a_failed_login_while_sending_stays_in_the_state_line() {
         stats: stats(0, 207),
         duration: Duration::from_millis(300),
         result: Err("authentication failed: wrong passphrase?".into()),
+        ends_session: false,
     }))));
     app.update(Msg::SendFinished(1));
     assert_eq!(
@@ -683,6 +685,7 @@ fn a_long_session_keeps_a_bounded_list_and_exact_totals() {
             },
             duration: Duration::from_millis(500),
             result,
+            ends_session: false,
         }))));
     }
     assert_eq!(app.transfers.len(), MAX_TRANSFERS);

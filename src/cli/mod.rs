@@ -63,9 +63,17 @@ pub struct RecvArgs {
     pub idle_timeout: std::time::Duration,
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Handshakes in progress at most; under more, senders must first return a cookie.
-    #[arg(long, env = "UDPIX_MAX_HANDSHAKES", default_value_t = 16)]
+    /// Logins one address may have in progress (answered, not yet confirmed); each is
+    /// released when confirmed or after 2 s. Past 32 in all, senders must first return a
+    /// cookie.
+    #[arg(long, env = "UDPIX_MAX_HANDSHAKES", default_value_t = 4)]
     pub max_handshakes: usize,
+    /// Transfers one address (an IPv4 address, an IPv6 /64) may have at once.
+    #[arg(long, env = "UDPIX_MAX_SESSIONS_PER_ADDR", default_value_t = 8)]
+    pub max_sessions_per_addr: usize,
+    /// Drop a transfer that gains less than this over 10 s (e.g. 8kbit; 0 never drops).
+    #[arg(long, env = "UDPIX_MIN_RATE", default_value = "8kbit", value_parser = rate_or_zero)]
+    pub min_rate: f64,
     /// Most bookkeeping memory per transfer (e.g. 1MiB); bounds what tiny chunks could cost.
     #[arg(long, env = "UDPIX_MAX_SESSION_MEMORY", default_value = "1MiB", value_parser = udpix::units::size)]
     pub max_session_memory: u64,
@@ -197,4 +205,13 @@ pub struct TuiArgs {
     /// Leave the mouse to the terminal (for selecting text without Shift).
     #[arg(long)]
     pub no_mouse: bool,
+}
+
+/// A rate such as `8kbit`, or `0` for none.
+fn rate_or_zero(s: &str) -> Result<f64, String> {
+    if s.trim() == "0" {
+        Ok(0.0)
+    } else {
+        udpix::units::rate(s)
+    }
 }

@@ -56,7 +56,9 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             max_sessions: args.max_sessions.max(1),
             idle_timeout: args.idle_timeout.max(Duration::from_millis(100)),
             passphrase,
-            max_handshakes: args.max_handshakes.max(2),
+            max_handshakes: args.max_handshakes.max(1),
+            max_sessions_per_addr: args.max_sessions_per_addr.max(1),
+            min_rate: args.min_rate as u64,
             max_failures: args.max_failures.max(1),
             max_session_memory: usize::try_from(args.max_session_memory).unwrap_or(usize::MAX),
             ..ReceiverConfig::default()

@@ -83,6 +83,16 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         if let Err(e) = &report.result {
             eprintln!("udpix: error: {}: {e}", path.display());
             failures += 1;
+            if report.ends_session {
+                let left = args.files.len() - i - 1;
+                if left > 0 {
+                    eprintln!(
+                        "udpix: not sending the {left} remaining file(s): they would fail the same way"
+                    );
+                }
+                failures += left;
+                break;
+            }
         }
     }
     Ok(if failures == 0 {

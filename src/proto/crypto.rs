@@ -10,7 +10,10 @@
 //! - Protection: AES-256-GCM; the 14-byte header is authenticated (AAD) and the packet
 //!   number, XORed into the per-direction IV, is the nonce, so a nonce is never reused.
 //!   A sliding window drops replayed packet numbers.
-//! - Address validation: stateless cookies (HMAC of address, session id and time).
+//! - Address validation: stateless cookies (HMAC of address, session id and time), and
+//!   login tokens: the receiver keeps no state for a login until the sender proves it
+//!   received HELLO_REPLY by echoing the token, which carries the receiver's half of the
+//!   exchange sealed under a key only the receiver knows.
 
 use std::net::SocketAddr;
 
@@ -32,6 +35,10 @@ pub const COOKIE_LEN: usize = 36;
 pub const COOKIE_LIFETIME_SECS: u32 = 10;
 /// Packet numbers remembered behind the largest for replay detection.
 pub const REPLAY_WINDOW: u32 = 4096;
+/// Bytes of a login token: issue time, counter, sealed key material, AEAD tag.
+pub const TOKEN_LEN: usize = 4 + 8 + 64 + TAG_LEN;
+/// How long a login token stays valid, in seconds: the sender must confirm within this.
+pub const TOKEN_LIFETIME_SECS: u32 = 10;
 
 const IDENTITY: &[u8] = b"udpix/1";
 const SALT: &[u8] = b"udpix v1 key schedule";
@@ -41,10 +48,21 @@ const SALT: &[u8] = b"udpix v1 key schedule";
 pub struct Passphrase(Vec<u8>);
 
 impl Passphrase {
-    /// Wraps a passphrase; surrounding white space is not part of it.
+    /// Wraps a passphrase in its normal form, so that what a person reads aloud and types
+    /// matches: letters in lower case, and the words joined by single hyphens whatever
+    /// separated them (spaces, hyphens, underscores, any number of them).
     pub fn new(text: &str) -> Self {
-        Self(text.trim().as_bytes().to_vec())
+        Self(normalize(text).into_bytes())
     }
+}
+
+/// The normal form of a passphrase (docs/PROTOCOL.md, *Passphrase*).
+pub fn normalize(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 impl std::fmt::Debug for Passphrase {
@@ -92,8 +110,14 @@ impl Pake {
         client_msg: &[u8; PAKE_MSG_LEN],
         server_msg: &[u8; PAKE_MSG_LEN],
     ) -> Option<SessionKeys> {
-        let key = self.state.finish(peer_msg).ok()?;
+        let key = self.finish_key(peer_msg)?;
         Some(SessionKeys::derive(&key, session, client_msg, server_msg))
+    }
+
+    /// Finishes with the peer's message and returns the raw 32-byte SPAKE2 key.
+    pub fn finish_key(self, peer_msg: &[u8; PAKE_MSG_LEN]) -> Option<[u8; 32]> {
+        let key = self.state.finish(peer_msg).ok()?;
+        key.try_into().ok()
     }
 }
 
@@ -133,13 +157,13 @@ impl SessionKeys {
         client_msg: &[u8; PAKE_MSG_LEN],
         server_msg: &[u8; PAKE_MSG_LEN],
     ) -> Self {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(b"udpix/1 transcript");
-        ctx.update(&session.to_be_bytes());
-        ctx.update(client_msg);
-        ctx.update(server_msg);
-        let mut transcript = [0u8; 32];
-        transcript.copy_from_slice(ctx.finish().as_ref());
+        Self::from_transcript(pake_key, &transcript(session, client_msg, server_msg))
+    }
+
+    /// Derives every key from the SPAKE2 output and a transcript hash (the receiver keeps
+    /// only these two in its login token).
+    pub fn from_transcript(pake_key: &[u8], transcript: &[u8; 32]) -> Self {
+        let transcript = *transcript;
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(pake_key);
         let dir = |key_label: &[u8], iv_label: &[u8]| {
             let mut key = [0u8; 32];
@@ -193,6 +217,23 @@ impl SessionKeys {
         msg.extend_from_slice(&self.transcript);
         hmac::verify(&self.confirm_client, &msg, tag).is_ok()
     }
+}
+
+/// `SHA-256("udpix/1 transcript" ‖ session ‖ pake_S ‖ pake_R)`: what both confirmations and
+/// every key are bound to.
+pub fn transcript(
+    session: u64,
+    client_msg: &[u8; PAKE_MSG_LEN],
+    server_msg: &[u8; PAKE_MSG_LEN],
+) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"udpix/1 transcript");
+    ctx.update(&session.to_be_bytes());
+    ctx.update(client_msg);
+    ctx.update(server_msg);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 /// AEAD key and IV of one direction.
@@ -274,13 +315,20 @@ pub struct SealedKeys {
     pub replay: ReplayWindow,
 }
 
-/// Types that travel in clear even in a protected session: the handshake itself, and the
-/// refusals and closes a peer without keys must still be able to send.
-pub fn travels_in_clear(k: u8) -> bool {
+/// Types that always travel in clear: the handshake itself. Everything else is sealed once a
+/// session has keys.
+pub fn is_handshake(k: u8) -> bool {
     matches!(
         k,
-        kind::HELLO | kind::RETRY | kind::HELLO_REPLY | kind::CONFIRM | kind::REFUSE | kind::CLOSE
+        kind::HELLO | kind::RETRY | kind::HELLO_REPLY | kind::CONFIRM
     )
+}
+
+/// Types a protected session may also receive in clear, from a peer that has no keys for it:
+/// a refusal of the login (wrong passphrase, throttled) and "unknown session" from a receiver
+/// that restarted. The state machine decides whether to believe them.
+pub fn may_arrive_in_clear(k: u8) -> bool {
+    is_handshake(k) || matches!(k, kind::REFUSE | kind::CLOSE)
 }
 
 impl Protection {
@@ -301,7 +349,7 @@ impl Protection {
     /// Appends the protected encoding of a packet to `out`.
     pub fn encode(&self, header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
         match self {
-            Protection::Sealed(k) if !travels_in_clear(header.kind) => {
+            Protection::Sealed(k) if !is_handshake(header.kind) => {
                 let start = out.len();
                 wire::encode_unsealed(header, body, out);
                 k.send.seal(header.pn, out, start);
@@ -311,15 +359,25 @@ impl Protection {
     }
 
     /// Checks and decodes a datagram; the flag says whether it was sealed. Sealed sessions
-    /// accept in clear only [`travels_in_clear`] types; the caller decides what to trust.
+    /// accept in clear only [`may_arrive_in_clear`] types (a REFUSE or CLOSE is tried sealed
+    /// first); the caller decides what to trust.
+    ///
+    /// A sealed datagram that authenticates but whose body breaks a rule is
+    /// [`WireError::Invalid`] (or another decoding error), never [`WireError::Unauthentic`]:
+    /// the peer holds the keys and deserves an answer.
     pub fn decode<'a>(&mut self, datagram: &'a mut [u8]) -> Result<(Packet<'a>, bool), WireError> {
         let header = wire::decode_header(datagram)?;
         match self {
             Protection::Plain => Ok((wire::decode(datagram)?, false)),
-            Protection::Sealed(_) if travels_in_clear(header.kind) => {
+            Protection::Sealed(_) if is_handshake(header.kind) => {
                 Ok((wire::decode(datagram)?, false))
             }
             Protection::Sealed(k) => {
+                if may_arrive_in_clear(header.kind) && wire::decode(datagram).is_ok() {
+                    // A clear REFUSE or CLOSE (its CRC checks; a sealed one passes by chance
+                    // once in 2^32). Its packet number is not ours to track.
+                    return Ok((wire::decode(datagram)?, false));
+                }
                 if !k.replay.is_fresh(header.pn) {
                     return Err(WireError::Replayed);
                 }
@@ -327,8 +385,8 @@ impl Protection {
                     .recv
                     .open(header.pn, datagram)
                     .ok_or(WireError::Unauthentic)?;
-                let body = wire::decode_body(&header, body)?;
                 k.replay.mark(header.pn);
+                let body = wire::decode_body(&header, body)?;
                 Ok((Packet { header, body }, true))
             }
         }
@@ -429,9 +487,176 @@ impl CookieJar {
     }
 }
 
+/// Mints and opens login tokens: the receiver's half of a handshake, sealed under a key only
+/// this receiver run knows, handed to the sender in HELLO_REPLY and echoed in CONFIRM. The
+/// receiver thus holds no state for a login until the sender proves it received the reply.
+pub struct LoginTokens {
+    key: LessSafeKey,
+    next: u64,
+}
+
+impl std::fmt::Debug for LoginTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginTokens(..)")
+    }
+}
+
+/// What a login token carries back to the receiver.
+pub struct TokenContent {
+    /// The SPAKE2 key of this exchange.
+    pub pake_key: [u8; 32],
+    /// The handshake transcript hash.
+    pub transcript: [u8; 32],
+    /// When the token was issued (seconds on the receiver's clock).
+    pub issued: u32,
+}
+
+impl LoginTokens {
+    /// Tokens keyed from `secret` (random per receiver run), separately from the cookies.
+    pub fn new(secret: &[u8; 32]) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret);
+        let mut key = [0u8; 32];
+        expand(&prk, b"login token", &[], &mut key);
+        let unbound = UnboundKey::new(&AES_256_GCM, &key);
+        let key = LessSafeKey::new(unbound.unwrap_or_else(|_| unreachable!("32-byte AES key")));
+        Self { key, next: 0 }
+    }
+
+    fn aad(peer: SocketAddr, session: u64, head: &[u8]) -> Vec<u8> {
+        let mut a = b"udpix/1 login token".to_vec();
+        a.extend_from_slice(head);
+        a.extend_from_slice(peer.to_string().as_bytes());
+        a.extend_from_slice(&session.to_be_bytes());
+        a
+    }
+
+    fn nonce(counter: &[u8]) -> Nonce {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(counter);
+        Nonce::assume_unique_for_key(n)
+    }
+
+    /// A token for `peer` and `session`, issued at `now_secs`.
+    pub fn mint(
+        &mut self,
+        peer: SocketAddr,
+        session: u64,
+        now_secs: u32,
+        pake_key: &[u8; 32],
+        transcript: &[u8; 32],
+    ) -> [u8; TOKEN_LEN] {
+        // A counter nonce never repeats within a run, and each run has a fresh key.
+        let counter = self.next.to_be_bytes();
+        self.next += 1;
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(&now_secs.to_be_bytes());
+        head[4..].copy_from_slice(&counter);
+        let mut body = Vec::with_capacity(64 + TAG_LEN);
+        body.extend_from_slice(pake_key);
+        body.extend_from_slice(transcript);
+        let aad = Self::aad(peer, session, &head);
+        let mut out = [0u8; TOKEN_LEN];
+        if let Ok(tag) =
+            self.key
+                .seal_in_place_separate_tag(Self::nonce(&counter), Aad::from(&aad), &mut body)
+        {
+            out[..12].copy_from_slice(&head);
+            out[12..76].copy_from_slice(&body);
+            out[76..].copy_from_slice(tag.as_ref());
+        }
+        out
+    }
+
+    /// The content of a token minted here for this address and session within
+    /// [`TOKEN_LIFETIME_SECS`]; `None` for anything else.
+    pub fn open(
+        &self,
+        token: &[u8],
+        peer: SocketAddr,
+        session: u64,
+        now_secs: u32,
+    ) -> Option<TokenContent> {
+        if token.len() != TOKEN_LEN {
+            return None;
+        }
+        let issued = u32::from_be_bytes([token[0], token[1], token[2], token[3]]);
+        if issued > now_secs || now_secs - issued > TOKEN_LIFETIME_SECS {
+            return None;
+        }
+        let aad = Self::aad(peer, session, &token[..12]);
+        let mut body = token[12..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(Self::nonce(&token[4..12]), Aad::from(&aad), &mut body)
+            .ok()?;
+        let mut pake_key = [0u8; 32];
+        let mut transcript = [0u8; 32];
+        pake_key.copy_from_slice(&plain[..32]);
+        transcript.copy_from_slice(&plain[32..64]);
+        Some(TokenContent {
+            pake_key,
+            transcript,
+            issued,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passphrases_match_whatever_the_case_and_separators() {
+        let canonical = normalize("496-narrow-sentence-version");
+        for typed in [
+            "496 narrow sentence version",
+            "496  Narrow--SENTENCE_version ",
+            "\t496-narrow - sentence   version\n",
+        ] {
+            assert_eq!(normalize(typed), canonical, "{typed:?}");
+        }
+        assert_ne!(normalize("496 narrow sentence"), canonical);
+        assert_ne!(normalize("496narrow sentence version"), canonical);
+    }
+
+    #[test]
+    fn tokens_bind_address_session_time_and_this_receiver() {
+        let mut tokens = LoginTokens::new(&[5; 32]);
+        let a: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.2:5000".parse().expect("addr");
+        let t = tokens.mint(a, 9, 100, &[1; 32], &[2; 32]);
+        let c = tokens.open(&t, a, 9, 104).expect("opens");
+        assert_eq!(
+            (c.pake_key, c.transcript, c.issued),
+            ([1; 32], [2; 32], 100)
+        );
+        assert!(tokens.open(&t, b, 9, 104).is_none(), "other address");
+        assert!(tokens.open(&t, a, 8, 104).is_none(), "other session");
+        assert!(
+            tokens
+                .open(&t, a, 9, 100 + TOKEN_LIFETIME_SECS + 1)
+                .is_none(),
+            "expired"
+        );
+        assert!(tokens.open(&t, a, 9, 99).is_none(), "from the future");
+        assert!(
+            LoginTokens::new(&[6; 32]).open(&t, a, 9, 104).is_none(),
+            "other run"
+        );
+        for i in 0..TOKEN_LEN {
+            let mut forged = t;
+            forged[i] ^= 1;
+            assert!(
+                tokens.open(&forged, a, 9, 104).is_none(),
+                "byte {i} flipped"
+            );
+        }
+        assert_ne!(
+            tokens.mint(a, 9, 100, &[1; 32], &[2; 32]),
+            t,
+            "fresh nonce each time"
+        );
+    }
 
     fn handshake(a: &str, b: &str) -> (SessionKeys, SessionKeys) {
         let client = Pake::start(&Passphrase::new(a));
@@ -556,10 +781,14 @@ mod vectors {
             session: SESSION,
             pn: 2,
         };
-        p.encode(&h, &Body::Accept { offer_pn: 7 }, &mut out);
+        let accept = Body::Accept {
+            offer_pn: 7,
+            confirm: [0x33; wire::CONFIRM_LEN],
+        };
+        p.encode(&h, &accept, &mut out);
         assert_eq!(
             hex(&out),
-            "0102010203040506070800000002ddc0108f13033aa6216ab45102274c461a400efb"
+            "0102010203040506070800000002ddc0108f605d4a1e6dbb80e45fea3d3f4c6db170ef66b07a8c28dd9395f16d2a200e5bfb2f5e646f8c5828a25f33c685156379b7"
         );
     }
 

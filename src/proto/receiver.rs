@@ -13,7 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::MAX_ACK_DELAY;
-use super::crypto::{CookieJar, Pake, Passphrase, Protection, SessionKeys};
+use super::crypto::{Passphrase, Protection};
+use super::login::{ConfirmVerdict, HelloVerdict, LoginConfig, LoginDesk, budget_key};
 use super::ranges::RangeSet;
 use super::stats::TransferStats;
 use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
@@ -22,14 +23,6 @@ use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
 const PN_RANGES_KEPT: usize = 256;
 /// Finished sessions remembered (to repeat DONE), at most.
 const MAX_LINGERING: usize = 1024;
-/// Addresses whose failed logins are remembered, at most.
-const MAX_FAILURE_RECORDS: usize = 4096;
-/// Failed logins count within this window.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// Longest an address is made to wait after failed logins.
-const MAX_THROTTLE: Duration = Duration::from_secs(60);
-/// A handshake not completed by an offer within this time is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Knobs for the receiving endpoint.
 #[derive(Debug, Clone)]
@@ -46,10 +39,21 @@ pub struct ReceiverConfig {
     pub ack_every: u32,
     /// The shared passphrase; `None` accepts senders in clear (`--insecure`).
     pub passphrase: Option<Passphrase>,
-    /// Handshakes in progress at most; past half of it, senders must return a cookie first.
+    /// Handshakes one address may have outstanding (answered, not yet confirmed).
     pub max_handshakes: usize,
+    /// Outstanding handshakes in all past which senders must return a cookie first.
+    pub cookie_threshold: usize,
+    /// An unconfirmed handshake stops counting against its address after this long.
+    pub handshake_hold: Duration,
     /// Failed logins from one address within a minute before it must wait.
     pub max_failures: u32,
+    /// Sessions one address may have receiving at once.
+    pub max_sessions_per_addr: usize,
+    /// A receiving session must gain at least this many bytes per second, averaged over
+    /// each `progress_window`, or it is dropped to make room for others (0: never).
+    pub min_rate: u64,
+    /// The span over which `min_rate` is checked.
+    pub progress_window: Duration,
     /// Key for address-validation cookies (random per run).
     pub cookie_secret: [u8; 32],
     /// Most bookkeeping memory one session may need (its chunk map grows with the chunk
@@ -66,8 +70,13 @@ impl Default for ReceiverConfig {
             linger: Duration::from_secs(20),
             ack_every: 4,
             passphrase: None,
-            max_handshakes: 16,
+            max_handshakes: 4,
+            cookie_threshold: 32,
+            handshake_hold: Duration::from_secs(2),
             max_failures: 5,
+            max_sessions_per_addr: 8,
+            min_rate: 1000,
+            progress_window: Duration::from_secs(10),
             cookie_secret: rand::random(),
             max_session_memory: 1 << 20,
         }
@@ -167,14 +176,20 @@ pub struct EndpointStats {
     pub unauthentic: u64,
     /// Sealed datagrams whose packet number was seen before.
     pub replayed: u64,
-    /// Key confirmations that did not match (wrong passphrase).
+    /// Key confirmations that did not match (wrong passphrase), plus handshakes a proven
+    /// address took a reply for and never confirmed.
     pub auth_failures: u64,
     /// Handshakes refused because their address failed too often.
     pub throttled: u64,
     /// Cookies sent to make a sender prove its address.
     pub retries_sent: u64,
-    /// Handshakes dropped because too many were in progress.
+    /// HELLOs dropped because their address had too many handshakes outstanding.
     pub handshakes_dropped: u64,
+    /// CONFIRMs whose token was not ours for that address (forged, expired, blind): dropped
+    /// without counting against anyone.
+    pub bad_tokens: u64,
+    /// Sessions dropped for making too little progress.
+    pub too_slow: u64,
     /// SPAKE2 computations done.
     pub pake_runs: u64,
     /// Replies withheld because they would exceed 3x what an unvalidated address sent.
@@ -205,26 +220,10 @@ struct Session {
     last_recv: Instant,
     finished_at: Option<Instant>,
     protection: Protection,
+    confirm: [u8; wire::CONFIRM_LEN],
+    progress_start: Instant,
+    progress_held: u32,
     stats: TransferStats,
-}
-
-/// A login in progress: keys derived, waiting for the sender's confirmation, then its offer.
-#[derive(Debug)]
-struct Handshake {
-    keys: Option<SessionKeys>,
-    protection: Option<Protection>,
-    reply: Vec<u8>,
-    created: Instant,
-    bytes_in: u64,
-    bytes_out: u64,
-    failed: bool,
-}
-
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    window_start: Instant,
-    blocked_until: Option<Instant>,
 }
 
 impl Session {
@@ -263,9 +262,7 @@ pub fn session_memory(offer: &Offer) -> usize {
 pub struct Receiver {
     config: ReceiverConfig,
     sessions: HashMap<SessionKey, Session>,
-    handshakes: HashMap<SessionKey, Handshake>,
-    failures: HashMap<IpAddr, Failures>,
-    cookies: CookieJar,
+    desk: LoginDesk,
     epoch: Option<Instant>,
     outbox: VecDeque<Transmit>,
     ack_queue: VecDeque<SessionKey>,
@@ -276,12 +273,19 @@ pub struct Receiver {
 impl Receiver {
     /// A receiver with no sessions.
     pub fn new(config: ReceiverConfig) -> Self {
+        let desk = LoginDesk::new(
+            LoginConfig {
+                max_handshakes: config.max_handshakes.max(1),
+                cookie_threshold: config.cookie_threshold,
+                hold: config.handshake_hold,
+                max_failures: config.max_failures.max(1),
+            },
+            &config.cookie_secret,
+        );
         Self {
-            cookies: CookieJar::new(&config.cookie_secret),
+            desk,
             config,
             sessions: HashMap::new(),
-            handshakes: HashMap::new(),
-            failures: HashMap::new(),
             epoch: None,
             outbox: VecDeque::new(),
             ack_queue: VecDeque::new(),
@@ -313,6 +317,13 @@ impl Receiver {
     /// The offer of a session, while the receiver remembers it.
     pub fn session_offer(&self, key: &SessionKey) -> Option<&Offer> {
         self.sessions.get(key).map(|s| &s.offer)
+    }
+
+    /// True while a session waits for [`Receiver::finish`].
+    pub fn is_verifying(&self, key: &SessionKey) -> bool {
+        self.sessions
+            .get(key)
+            .is_some_and(|s| matches!(s.phase, Phase::Verifying))
     }
 
     /// Sessions still receiving or verifying.
@@ -353,6 +364,10 @@ impl Receiver {
         if !self.sessions.contains_key(&key) {
             if header.kind == kind::OFFER {
                 self.on_new_offer(now, key, datagram);
+            } else if self.desk.has_login(&key) {
+                // Data of the first flight overtook its offer (or the offer was lost): the
+                // sender repeats the offer, and the chunks again after ACCEPT.
+                self.stats.unknown_session += 1;
             } else {
                 self.on_unknown(key, header.kind, datagram.len());
             }
@@ -371,9 +386,9 @@ impl Receiver {
                 return None;
             }
         };
-        if s.protection.is_sealed() && !sealed && !matches!(packet.body, Body::Close { .. }) {
-            // A retransmitted CONFIRM or a forged clear packet: nothing to act on.
-            self.stats.unauthentic += u64::from(!matches!(packet.body, Body::Confirm { .. }));
+        if s.protection.is_sealed() && !sealed {
+            // A forged clear REFUSE or CLOSE: only the sender's keys may speak for it.
+            self.stats.unauthentic += 1;
             return None;
         }
         s.last_recv = now;
@@ -426,24 +441,21 @@ impl Receiver {
                 None
             }
             Body::Offer(_) => {
-                // A repeated offer: our ACCEPT (or DONE) was lost. Answer again.
-                if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(s, key, &mut self.outbox);
-                } else {
-                    let payload = s.emit(key, &Body::Accept { offer_pn: pn });
-                    self.outbox.push_back(Transmit {
-                        dest: key.peer,
-                        payload,
-                    });
-                }
+                // A repeated offer: our ACCEPT was lost (the sender trusts nothing else of
+                // ours before it), so answer it again, then DONE if the verdict is in.
+                let accept = Body::Accept {
+                    offer_pn: pn,
+                    confirm: s.confirm,
+                };
+                let payload = s.emit(key, &accept);
+                self.outbox.push_back(Transmit {
+                    dest: key.peer,
+                    payload,
+                });
+                Self::queue_done(s, key, &mut self.outbox);
                 None
             }
             Body::Close { reason, .. } => {
-                if !sealed && s.protection.is_sealed() {
-                    // Only the sender's keys may end its session.
-                    self.stats.unauthentic += 1;
-                    return None;
-                }
                 let was_finished = matches!(s.phase, Phase::Finished { .. });
                 self.sessions.remove(&key);
                 if !was_finished {
@@ -522,213 +534,232 @@ impl Receiver {
             }
             return;
         };
+        if self.sessions.contains_key(&key) || self.desk.has_login(&key) {
+            // A late or repeated HELLO or CONFIRM of a login that already went through.
+            return;
+        }
+        let now_secs = now.saturating_duration_since(epoch).as_secs() as u32;
         match packet.body {
-            Body::Hello { pake, cookie } => {
-                if len < wire::MIN_HELLO_DATAGRAM {
-                    self.stats.malformed += 1;
-                    return;
-                }
-                if self.sessions.contains_key(&key) {
-                    return;
-                }
-                if let Some(hs) = self.handshakes.get_mut(&key) {
-                    // Our HELLO_REPLY was lost: repeat it, within the amplification budget.
-                    hs.bytes_in += len as u64;
-                    if hs.bytes_out + hs.reply.len() as u64 <= 3 * hs.bytes_in {
-                        hs.bytes_out += hs.reply.len() as u64;
-                        self.outbox.push_back(Transmit {
-                            dest: key.peer,
-                            payload: hs.reply.clone(),
-                        });
-                    } else {
-                        self.stats.amplification_limited += 1;
-                    }
-                    return;
-                }
-                if let Some(wait) = self.throttled(key.peer.ip(), now) {
-                    self.stats.throttled += 1;
-                    let reason = format!(
-                        "too many failed logins from {}; try again in {} s",
-                        key.peer.ip(),
-                        wait.as_secs().max(1)
-                    );
-                    self.refuse(key, wire::reason::THROTTLED, reason, len);
-                    return;
-                }
-                let now_secs = now.saturating_duration_since(epoch).as_secs() as u32;
-                if self.handshakes.len() >= self.config.max_handshakes / 2
-                    && !self.cookies.check(&cookie, key.peer, key.session, now_secs)
-                {
-                    // Busy: make the sender prove its address before doing any PAKE work.
-                    let h = Header {
-                        kind: kind::RETRY,
-                        session: key.session,
-                        pn: 0,
-                    };
-                    let body = Body::Retry {
-                        cookie: self.cookies.mint(key.peer, key.session, now_secs).to_vec(),
-                    };
-                    self.stats.retries_sent += 1;
-                    self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), len);
-                    return;
-                }
-                if self.handshakes.len() >= self.config.max_handshakes {
-                    self.stats.handshakes_dropped += 1;
-                    return;
-                }
-                let server = Pake::start(&pass);
-                let server_msg = server.message();
-                self.stats.pake_runs += 1;
-                let Some(keys) = server.finish(key.session, &pake, &pake, &server_msg) else {
-                    self.stats.malformed += 1;
-                    return;
-                };
-                let h = Header {
-                    kind: kind::HELLO_REPLY,
-                    session: key.session,
-                    pn: 0,
-                };
-                let reply = wire::encode_vec(
-                    &h,
-                    &Body::HelloReply {
-                        pake: server_msg,
-                        confirm: keys.server_confirm(),
-                    },
-                );
-                let hs = Handshake {
-                    keys: Some(keys),
-                    protection: None,
-                    reply: reply.clone(),
-                    created: now,
-                    bytes_in: len as u64,
-                    bytes_out: reply.len() as u64,
-                    failed: false,
-                };
-                self.handshakes.insert(key, hs);
-                self.reply_unvalidated(key.peer, reply, len);
+            Body::Hello { pake, cookie } if len >= wire::MIN_HELLO_DATAGRAM => {
+                self.on_hello(now, now_secs, key, &pass, &pake, &cookie, len);
             }
-            Body::Confirm { confirm } => {
-                let Some(hs) = self.handshakes.get_mut(&key) else {
-                    if !self.sessions.contains_key(&key) {
-                        self.stats.unknown_session += 1;
-                    }
-                    return;
-                };
-                hs.bytes_in += len as u64;
-                if hs.protection.is_some() {
-                    return; // already confirmed: a retransmission
-                }
-                let Some(keys) = &hs.keys else { return };
-                if keys.verify_client(&confirm) {
-                    if let Some(keys) = hs.keys.take() {
-                        hs.protection = Some(Protection::sealed(
-                            keys.server_to_client,
-                            keys.client_to_server,
-                        ));
-                    }
-                } else if !hs.failed {
-                    // The handshake stays: a forged CONFIRM from someone who saw the session id
-                    // must not kill an honest login, and more CONFIRMs give no more guesses
-                    // (SPAKE2 binds one passphrase guess to each HELLO). One failure is
-                    // counted per handshake.
-                    hs.failed = true;
-                    self.record_failure(key.peer.ip(), now);
-                    self.stats.auth_failures += 1;
-                    self.events
-                        .push_back(ReceiverEvent::AuthFailed { peer: key.peer });
-                }
+            Body::Confirm { confirm, token } => {
+                self.on_confirm(now, now_secs, key, &confirm, &token);
             }
             _ => self.stats.malformed += 1,
         }
     }
 
-    fn throttled(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let f = self.failures.get(&ip)?;
-        let until = f.blocked_until?;
-        (until > now).then(|| until - now)
+    #[allow(clippy::too_many_arguments)]
+    fn on_hello(
+        &mut self,
+        now: Instant,
+        now_secs: u32,
+        key: SessionKey,
+        pass: &Passphrase,
+        pake: &[u8; wire::PAKE_LEN],
+        cookie: &[u8],
+        len: usize,
+    ) {
+        let header = |kind| Header {
+            kind,
+            session: key.session,
+            pn: 0,
+        };
+        match self.desk.hello(now, now_secs, key, pass, pake, cookie) {
+            HelloVerdict::Reply { pake, token } => {
+                self.stats.pake_runs += 1;
+                let body = Body::HelloReply {
+                    pake,
+                    token: token.to_vec(),
+                };
+                let reply = wire::encode_vec(&header(kind::HELLO_REPLY), &body);
+                self.reply_unvalidated(key.peer, reply, len);
+            }
+            HelloVerdict::Retry(cookie) => {
+                self.stats.retries_sent += 1;
+                let body = Body::Retry {
+                    cookie: cookie.to_vec(),
+                };
+                let reply = wire::encode_vec(&header(kind::RETRY), &body);
+                self.reply_unvalidated(key.peer, reply, len);
+            }
+            HelloVerdict::Throttled(wait) => {
+                self.stats.throttled += 1;
+                let reason = format!(
+                    "too many failed logins from {}; try again in {} s",
+                    key.peer.ip(),
+                    wait.as_secs().max(1)
+                );
+                let body = Body::Refuse {
+                    code: wire::reason::THROTTLED,
+                    reason,
+                };
+                let reply = wire::encode_vec(&header(kind::REFUSE), &body);
+                self.reply_unvalidated(key.peer, reply, len);
+            }
+            HelloVerdict::OverBudget => self.stats.handshakes_dropped += 1,
+            HelloVerdict::Malformed => self.stats.malformed += 1,
+        }
     }
 
-    fn record_failure(&mut self, ip: IpAddr, now: Instant) {
-        if self.failures.len() >= MAX_FAILURE_RECORDS && !self.failures.contains_key(&ip) {
-            let oldest = self
-                .failures
-                .iter()
-                .min_by_key(|(_, f)| f.window_start)
-                .map(|(ip, _)| *ip);
-            if let Some(o) = oldest {
-                self.failures.remove(&o);
+    fn on_confirm(
+        &mut self,
+        now: Instant,
+        now_secs: u32,
+        key: SessionKey,
+        confirm: &[u8; wire::CONFIRM_LEN],
+        token: &[u8],
+    ) {
+        let abandoned = self.desk.stats.abandoned;
+        let verdict = self.desk.confirm(now, now_secs, key, confirm, token);
+        self.stats.auth_failures += self.desk.stats.abandoned - abandoned;
+        match verdict {
+            ConfirmVerdict::LoggedIn(login) => self.desk.keep_login(key, *login),
+            ConfirmVerdict::BadToken => self.stats.bad_tokens += 1,
+            ConfirmVerdict::Replayed => self.stats.replayed += 1,
+            ConfirmVerdict::Failed => {
+                // The token proved the address receives our replies: this one is its own.
+                self.stats.auth_failures += 1;
+                self.events
+                    .push_back(ReceiverEvent::AuthFailed { peer: key.peer });
+                let reason = "wrong passphrase: the receiver's passphrase is different \
+                              (case and the separators between words do not matter)"
+                    .to_owned();
+                self.send_refusal(key, wire::reason::AUTH_FAILED, reason);
+            }
+            ConfirmVerdict::Busy => {
+                let reason = "receiver is busy with logins; try again in a few seconds".to_owned();
+                self.send_refusal(key, wire::reason::BUSY, reason);
             }
         }
-        let f = self.failures.entry(ip).or_insert(Failures {
-            count: 0,
-            window_start: now,
-            blocked_until: None,
-        });
-        if now.saturating_duration_since(f.window_start) > FAILURE_WINDOW {
-            f.count = 0;
-            f.window_start = now;
-        }
-        f.count += 1;
-        if f.count >= self.config.max_failures {
-            // Each failure past the limit doubles the wait, up to a minute.
-            let over = (f.count - self.config.max_failures).min(6);
-            f.blocked_until = Some(now + Duration::from_secs(1 << over).min(MAX_THROTTLE));
-        }
     }
 
+    /// A clear REFUSE to an address that proved it receives our replies.
+    fn send_refusal(&mut self, key: SessionKey, code: u8, reason: String) {
+        self.stats.refused += 1;
+        let h = Header {
+            kind: kind::REFUSE,
+            session: key.session,
+            pn: 0,
+        };
+        let payload = wire::encode_vec(&h, &Body::Refuse { code, reason });
+        self.outbox.push_back(Transmit {
+            dest: key.peer,
+            payload,
+        });
+    }
+
+    /// An offer for a session not started yet: through a confirmed login, or in clear when
+    /// this receiver runs without a passphrase.
     fn on_new_offer(&mut self, now: Instant, key: SessionKey, datagram: &mut [u8]) {
         let len = datagram.len();
-        let (offer, pn, protection) = if self.config.passphrase.is_some() {
-            let confirmed = self
-                .handshakes
-                .get_mut(&key)
-                .and_then(|hs| hs.protection.as_mut());
-            let Some(protection) = confirmed else {
-                if wire::decode(datagram).is_ok() {
-                    let reason = "this receiver requires a passphrase; run the sender without \
-                                  --insecure and with the same passphrase"
-                        .to_owned();
-                    self.refuse(key, wire::reason::MODE_MISMATCH, reason, len);
-                } else {
-                    self.stats.unauthentic += 1;
-                }
-                return;
-            };
-            match protection.decode(datagram) {
-                Ok((
-                    Packet {
-                        header,
-                        body: Body::Offer(offer),
-                    },
-                    true,
-                )) => (
-                    offer,
-                    header.pn,
-                    self.handshakes.remove(&key).and_then(|h| h.protection),
-                ),
-                _ => {
-                    self.stats.unauthentic += 1;
-                    return;
-                }
-            }
-        } else {
+        if self.config.passphrase.is_none() {
             match wire::decode(datagram) {
                 Ok(Packet {
                     header,
                     body: Body::Offer(offer),
-                }) => (offer, header.pn, Some(Protection::Plain)),
-                _ => {
-                    self.stats.malformed += 1;
-                    return;
-                }
+                }) => match self.check_limits(&offer, key.peer.ip()) {
+                    // No login validated this address: the refusal stays within 3x the offer.
+                    Err((code, reason)) => self.refuse(key, code, reason, len),
+                    Ok(()) => self.admit(now, key, offer, header.pn, Protection::Plain, [0; 32], 0),
+                },
+                // The checksum held, so this is what the sender meant: tell it what is wrong.
+                Err(WireError::Invalid(why)) => self.refuse(
+                    key,
+                    wire::reason::BAD_OFFER,
+                    format!("the offer is malformed: {why}"),
+                    len,
+                ),
+                _ => self.stats.malformed += 1,
             }
-        };
-        let Some(protection) = protection else { return };
-        if let Err((code, reason)) = self.check_limits(&offer) {
-            // The address is validated (confirmed handshake) or the receiver runs in clear.
-            self.refuse(key, code, reason, len.max(wire::MIN_HELLO_DATAGRAM));
             return;
         }
+        let Some(login) = self.desk.login_mut(&key) else {
+            if wire::decode(datagram).is_ok() {
+                let reason = "this receiver requires a passphrase; run the sender without \
+                              --insecure and with the same passphrase"
+                    .to_owned();
+                self.refuse(key, wire::reason::MODE_MISMATCH, reason, len);
+            } else {
+                self.stats.unauthentic += 1;
+            }
+            return;
+        };
+        let (offer, pn) = match login.protection.decode(datagram) {
+            Ok((
+                Packet {
+                    header,
+                    body: Body::Offer(offer),
+                },
+                true,
+            )) => (offer, header.pn),
+            Err(WireError::Unauthentic) | Ok(_) => {
+                self.stats.unauthentic += 1;
+                return;
+            }
+            Err(WireError::Replayed) => {
+                self.stats.replayed += 1;
+                return;
+            }
+            Err(e) => {
+                // Sealed by the sender's keys, yet breaking a rule: answer, do not ignore.
+                let reason = format!("the offer is malformed: {e}");
+                self.refuse_sealed(key, wire::reason::BAD_OFFER, reason);
+                return;
+            }
+        };
+        if let Err((code, reason)) = self.check_limits(&offer, key.peer.ip()) {
+            self.refuse_sealed(key, code, reason);
+            return;
+        }
+        if let Some(login) = self.desk.take_login(&key) {
+            let confirm = login.confirm;
+            let next_pn = login.next_pn;
+            self.admit(now, key, offer, pn, login.protection, confirm, next_pn);
+        }
+    }
+
+    /// A sealed REFUSE under a confirmed login's keys; the login stays, so a repeated offer
+    /// gets the same answer.
+    fn refuse_sealed(&mut self, key: SessionKey, code: u8, reason: String) {
+        let Some(login) = self.desk.login_mut(&key) else {
+            return;
+        };
+        let h = Header {
+            kind: kind::REFUSE,
+            session: key.session,
+            pn: login.take_pn(),
+        };
+        let mut payload = Vec::with_capacity(64);
+        let body = Body::Refuse {
+            code,
+            reason: reason.clone(),
+        };
+        login.protection.encode(&h, &body, &mut payload);
+        self.stats.refused += 1;
+        self.outbox.push_back(Transmit {
+            dest: key.peer,
+            payload,
+        });
+        self.events.push_back(ReceiverEvent::Refused {
+            peer: key.peer,
+            reason,
+        });
+    }
+
+    /// Starts a session for an offer within the limits, and accepts it.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        offer: Offer,
+        pn: u32,
+        protection: Protection,
+        confirm: [u8; wire::CONFIRM_LEN],
+        next_pn: u32,
+    ) {
         self.evict_lingering();
         let words = (offer.chunk_count as usize).div_ceil(64);
         let mut session = Session {
@@ -743,10 +774,13 @@ impl Receiver {
             unacked: 0,
             ack_deadline: None,
             ack_queued: false,
-            next_pn: 0,
+            next_pn,
             last_recv: now,
             finished_at: None,
             protection,
+            confirm,
+            progress_start: now,
+            progress_held: 0,
             stats: TransferStats {
                 bytes: offer.size,
                 chunks: offer.chunk_count,
@@ -755,7 +789,13 @@ impl Receiver {
             },
         };
         session.pns.insert(pn);
-        let payload = session.emit(key, &Body::Accept { offer_pn: pn });
+        let payload = session.emit(
+            key,
+            &Body::Accept {
+                offer_pn: pn,
+                confirm,
+            },
+        );
         self.outbox.push_back(Transmit {
             dest: key.peer,
             payload,
@@ -803,7 +843,7 @@ impl Receiver {
     }
 
     /// Whether an offer fits the receiver's limits; the refusal code and reason if not.
-    fn check_limits(&self, offer: &Offer) -> Result<(), (u8, String)> {
+    fn check_limits(&self, offer: &Offer, ip: IpAddr) -> Result<(), (u8, String)> {
         if offer.size > self.config.max_size {
             return Err((
                 wire::reason::TOO_LARGE,
@@ -833,6 +873,23 @@ impl Receiver {
                 format!(
                     "receiver is busy with {} transfers; try again later",
                     self.config.max_sessions
+                ),
+            ));
+        }
+        let from = budget_key(ip);
+        let mine = self
+            .sessions
+            .iter()
+            .filter(|(k, s)| {
+                !matches!(s.phase, Phase::Finished { .. }) && budget_key(k.peer.ip()) == from
+            })
+            .count();
+        if mine >= self.config.max_sessions_per_addr {
+            return Err((
+                wire::reason::BUSY,
+                format!(
+                    "receiver already has {mine} transfers from this address, its limit \
+                     (recv --max-sessions-per-addr); send fewer at once"
                 ),
             ));
         }
@@ -952,51 +1009,104 @@ impl Receiver {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sessions
             .values()
-            .map(|s| {
-                let expiry = match s.finished_at {
-                    Some(t) => t + self.config.linger,
-                    None => s.last_recv + self.config.idle_timeout,
+            .filter_map(|s| {
+                let expiry = match (&s.phase, s.finished_at) {
+                    (_, Some(t)) => Some(t + self.config.linger),
+                    // Hashing takes what it takes: the verdict, not a timer, ends it.
+                    (Phase::Verifying, None) => None,
+                    _ => Some(self.receiving_deadline(s)),
                 };
-                s.ack_deadline.map_or(expiry, |a| a.min(expiry))
+                [expiry, s.ack_deadline].into_iter().flatten().min()
             })
-            .chain(
-                self.handshakes
-                    .values()
-                    .map(|h| h.created + HANDSHAKE_TIMEOUT),
-            )
+            .chain(self.desk.next_expiry())
             .min()
     }
 
-    /// Runs expired timers: delayed ACKs, idle sessions, finished sessions past their linger.
+    /// When a receiving session next needs looking at: idle, or the end of its progress
+    /// window.
+    fn receiving_deadline(&self, s: &Session) -> Instant {
+        let idle = s.last_recv + self.config.idle_timeout;
+        if self.config.min_rate == 0 {
+            return idle;
+        }
+        idle.min(s.progress_start + self.config.progress_window)
+    }
+
+    /// Why a receiving session must end now, if it must.
+    fn receiving_verdict(&self, s: &mut Session, now: Instant) -> Option<(u8, String)> {
+        if now >= s.last_recv + self.config.idle_timeout {
+            let idle = self.config.idle_timeout;
+            return Some((
+                wire::reason::OTHER,
+                format!("sender went silent for {idle:?}; partial image discarded"),
+            ));
+        }
+        let window = self.config.progress_window;
+        if self.config.min_rate == 0 || now < s.progress_start + window {
+            return None;
+        }
+        let gained = u64::from(s.held_count - s.progress_held) * u64::from(s.offer.chunk_size);
+        let needed = self.config.min_rate.saturating_mul(window.as_secs().max(1));
+        if gained < needed {
+            return Some((
+                wire::reason::TOO_SLOW,
+                format!(
+                    "the transfer made too little progress ({gained} bytes in {} s, below the \
+                     receiver's minimum of {} bytes/s); partial image discarded",
+                    window.as_secs(),
+                    self.config.min_rate
+                ),
+            ));
+        }
+        s.progress_start = now;
+        s.progress_held = s.held_count;
+        None
+    }
+
+    /// Runs expired timers: delayed ACKs, idle or stalled sessions, finished sessions past
+    /// their linger, logins and handshakes that ran out.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.handshakes
-            .retain(|_, h| now < h.created + HANDSHAKE_TIMEOUT);
-        self.failures.retain(|_, f| {
-            now.saturating_duration_since(f.window_start) <= FAILURE_WINDOW
-                || f.blocked_until.is_some_and(|t| t > now)
-        });
+        let abandoned = self.desk.stats.abandoned;
+        self.desk.expire(now);
+        self.stats.auth_failures += self.desk.stats.abandoned - abandoned;
         let mut expired = Vec::new();
-        for (key, s) in self.sessions.iter_mut() {
+        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            let Some(mut s) = self.sessions.remove(&key) else {
+                continue;
+            };
             if s.ack_deadline.is_some_and(|t| now >= t) {
-                Self::queue_ack(s, *key, &mut self.ack_queue);
+                Self::queue_ack(&mut s, key, &mut self.ack_queue);
             }
-            match s.finished_at {
-                Some(t) if now >= t + self.config.linger => expired.push((*key, None)),
-                None if now >= s.last_recv + self.config.idle_timeout => {
-                    expired.push((*key, Some(self.config.idle_timeout)))
+            let verdict = match (&s.phase, s.finished_at) {
+                (_, Some(t)) if now >= t + self.config.linger => Some(None),
+                (Phase::Receiving, None) => self.receiving_verdict(&mut s, now).map(Some),
+                _ => None,
+            };
+            match verdict {
+                Some(why) => expired.push((key, s, why)),
+                None => {
+                    self.sessions.insert(key, s);
                 }
-                _ => {}
             }
         }
-        for (key, idle) in expired {
-            self.sessions.remove(&key);
-            if let Some(idle) = idle {
-                self.stats.failed += 1;
-                self.events.push_back(ReceiverEvent::Failed {
-                    key,
-                    reason: format!("sender went silent for {idle:?}; partial image discarded"),
+        for (key, mut s, why) in expired {
+            let Some((code, reason)) = why else { continue };
+            self.stats.failed += 1;
+            if code == wire::reason::TOO_SLOW {
+                self.stats.too_slow += 1;
+                let body = Body::Close {
+                    code,
+                    reason: "the receiver dropped this transfer: it made too little progress"
+                        .to_owned(),
+                };
+                let payload = s.emit(key, &body);
+                self.outbox.push_back(Transmit {
+                    dest: key.peer,
+                    payload,
                 });
             }
+            self.events.push_back(ReceiverEvent::Failed { key, reason });
         }
     }
 }

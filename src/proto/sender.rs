@@ -79,15 +79,18 @@ pub enum SendError {
         "no answer from the receiver within {0:?}: is `udpix recv` running there, and is the UDP port open?"
     )]
     NoAnswer(Duration),
-    /// The receiver declined the image.
-    #[error("receiver refused the image: {0}")]
-    Refused(String),
+    /// The receiver declined the image (or the login), with a [`wire::reason`] code.
+    #[error("receiver refused the image: {1}")]
+    Refused(u8, String),
     /// The receiver went silent mid-transfer.
     #[error("receiver stopped answering for {0:?}; the transfer was abandoned")]
     ReceiverGone(Duration),
     /// The receiver ended the session.
     #[error("receiver closed the session: {0}")]
     Closed(String),
+    /// The receiver no longer knows the transfer (it restarted, or dropped it).
+    #[error("the receiver restarted or timed out and no longer knows this transfer; send it again")]
+    Forgotten,
     /// The receiver assembled different content than was sent.
     #[error("receiver reports a content hash mismatch: {0}")]
     HashMismatch(String),
@@ -97,11 +100,26 @@ pub enum SendError {
     /// This side cancelled the transfer.
     #[error("cancelled: {0}")]
     Cancelled(String),
-    /// The receiver's key confirmation did not match ours.
+    /// The passphrases differ: the receiver refused our confirmation, or could not prove
+    /// it knows ours.
     #[error(
-        "authentication failed: wrong passphrase? (the receiver could not prove it knows ours)"
+        "authentication failed: wrong passphrase? (case and the separators between words do not matter)"
     )]
     AuthFailed,
+}
+
+impl SendError {
+    /// True when sending another file to the same receiver with the same settings would
+    /// fail the same way (wrong passphrase, mode mismatch, throttled).
+    pub fn ends_session(&self) -> bool {
+        match self {
+            SendError::AuthFailed => true,
+            SendError::Refused(code, _) => {
+                matches!(*code, wire::reason::MODE_MISMATCH | wire::reason::THROTTLED)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Things the UI or CLI may want to show, in the order they happened.
@@ -162,6 +180,11 @@ struct SentPacket {
     app_limited: bool,
 }
 
+/// Compares two confirmations without a data-dependent early exit.
+fn constant_time_eq(a: &[u8; wire::CONFIRM_LEN], b: &[u8; wire::CONFIRM_LEN]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// One outgoing transfer.
 #[derive(Debug)]
 pub struct Sender {
@@ -178,7 +201,11 @@ pub struct Sender {
     pake: Option<Pake>,
     cookie: Vec<u8>,
     retries: u32,
-    confirm: Option<[u8; wire::CONFIRM_LEN]>,
+    hellos_sent: Vec<Instant>,
+    /// Our confirmation and the receiver's token, repeated with every offer until ACCEPT.
+    confirm: Option<([u8; wire::CONFIRM_LEN], Vec<u8>)>,
+    /// The confirmation the receiver must show in ACCEPT before we believe anything else.
+    expected_confirm: Option<[u8; wire::CONFIRM_LEN]>,
     control: VecDeque<Body<'static>>,
     offer_backoff: Duration,
     chunks: Vec<ChunkState>,
@@ -251,7 +278,9 @@ impl Sender {
             pake,
             cookie: Vec::new(),
             retries: 0,
+            hellos_sent: Vec::new(),
             confirm: None,
+            expected_confirm: None,
             control: VecDeque::new(),
             offer_backoff: Duration::from_millis(200),
             chunks,
@@ -378,16 +407,7 @@ impl Sender {
         if self.phase == Phase::Finished {
             return;
         }
-        let secure = self.config.passphrase.is_some();
-        // In a protected session only these may arrive in clear: the handshake replies, a
-        // refusal before keys exist, and "unknown session" from a receiver that restarted.
-        let clear_ok = match &packet.body {
-            Body::Retry { .. } | Body::HelloReply { .. } => self.phase == Phase::Handshaking,
-            Body::Refuse { .. } => matches!(self.phase, Phase::Handshaking | Phase::Offering),
-            Body::Close { code, .. } => *code == wire::reason::UNKNOWN_SESSION,
-            _ => false,
-        };
-        if secure && !sealed && !clear_ok {
+        if !self.trusts(&packet.body, sealed) {
             self.stats.malformed += 1;
             return;
         }
@@ -401,9 +421,16 @@ impl Sender {
                     self.next_offer = now;
                 }
             }
-            Body::HelloReply { pake, confirm } => self.on_hello_reply(now, &pake, &confirm),
-            Body::Accept { offer_pn } => {
+            Body::HelloReply { pake, token } => self.on_hello_reply(now, &pake, token),
+            Body::Accept { offer_pn, confirm } => {
                 if self.phase != Phase::Offering {
+                    return;
+                }
+                if let Some(expected) = self.expected_confirm
+                    && !constant_time_eq(&expected, &confirm)
+                {
+                    // Sealed under our keys yet not the receiver's proof: a broken peer.
+                    self.finish(Err(SendError::AuthFailed));
                     return;
                 }
                 if let Some(&(_, t)) = self.offers_sent.iter().find(|(pn, _)| *pn == offer_pn) {
@@ -416,13 +443,18 @@ impl Sender {
                 } else {
                     Phase::Transferring
                 };
-                self.delivered_time = now;
-                self.first_sent_time = now;
+                if self.in_flight == 0 {
+                    self.delivered_time = now;
+                    self.first_sent_time = now;
+                }
                 // Arms the probe timer even when there is no chunk to send (an empty file).
                 self.last_eliciting = Some(now);
                 self.events.push_back(SenderEvent::Accepted);
             }
-            Body::Refuse { reason, .. } => self.finish(Err(SendError::Refused(reason))),
+            Body::Refuse { code, reason } => self.finish(Err(match code {
+                wire::reason::AUTH_FAILED => SendError::AuthFailed,
+                _ => SendError::Refused(code, reason),
+            })),
             Body::Ack(ack) => {
                 if matches!(self.phase, Phase::Transferring | Phase::AwaitingDone) {
                     self.on_ack(now, &ack);
@@ -442,33 +474,56 @@ impl Sender {
                 };
                 self.finish(result);
             }
-            Body::Close { reason, .. } => self.finish(Err(SendError::Closed(reason))),
+            Body::Close { code, reason } => self.finish(Err(match code {
+                wire::reason::UNKNOWN_SESSION => SendError::Forgotten,
+                _ if reason.is_empty() => SendError::Closed(wire::reason::describe(code).into()),
+                _ => SendError::Closed(reason),
+            })),
             _ => self.stats.malformed += 1,
         }
     }
 
-    fn on_hello_reply(
-        &mut self,
-        now: Instant,
-        server_msg: &[u8; wire::PAKE_LEN],
-        confirm: &[u8; wire::CONFIRM_LEN],
-    ) {
+    /// Whether to act on `body`, given whether it arrived sealed. With a passphrase, nothing
+    /// from the receiver counts before it proved it holds the keys (ACCEPT with its
+    /// confirmation), except what a receiver without our keys must be able to say: the
+    /// handshake replies, a refusal of the login, and once we were accepted, "unknown
+    /// session" from a receiver that restarted. In clear mode, "unknown session" before
+    /// ACCEPT only means our first data overtook the offer.
+    fn trusts(&self, body: &Body<'_>, sealed: bool) -> bool {
+        let accepted = matches!(self.phase, Phase::Transferring | Phase::AwaitingDone);
+        let secure = self.config.passphrase.is_some();
+        match body {
+            Body::Retry { .. } | Body::HelloReply { .. } => {
+                !sealed && self.phase == Phase::Handshaking
+            }
+            // A refusal of the login cannot be sealed (the keys differ, or there are none yet).
+            Body::Refuse { .. } => !accepted,
+            Body::Close { code, .. } if !sealed => {
+                accepted && *code == wire::reason::UNKNOWN_SESSION
+            }
+            Body::Accept { .. } => sealed || !secure,
+            Body::Ack(_) | Body::Done { .. } => accepted && (sealed || !secure),
+            _ => sealed || !secure,
+        }
+    }
+
+    fn on_hello_reply(&mut self, now: Instant, server_msg: &[u8; wire::PAKE_LEN], token: Vec<u8>) {
         let Some(pake) = self.pake.take() else { return };
         let client_msg = pake.message();
         let Some(keys) = pake.finish(self.session, server_msg, &client_msg, server_msg) else {
             self.finish(Err(SendError::AuthFailed));
             return;
         };
-        // Our confirmation goes out either way, so a receiver with another passphrase can log
-        // the failed attempt at once instead of timing out.
-        self.confirm = Some(keys.client_confirm());
-        if !keys.verify_server(confirm) {
-            self.control.push_back(Body::Confirm {
-                confirm: keys.client_confirm(),
-            });
-            self.finish(Err(SendError::AuthFailed));
-            return;
+        if let [sent] = self.hellos_sent[..] {
+            // One HELLO, one reply: a clean first RTT sample, which paces the first flight.
+            let sample = now.saturating_duration_since(sent);
+            self.rtt.update(sample, Duration::ZERO);
+            self.rate.set_initial_rtt(now, sample);
         }
+        // We prove first, and our first flight follows at once: the receiver verifies our
+        // confirmation, then proves itself in ACCEPT; until then we believe nothing else.
+        self.confirm = Some((keys.client_confirm(), token));
+        self.expected_confirm = Some(keys.server_confirm());
         self.protection = Protection::sealed(keys.client_to_server, keys.server_to_client);
         self.phase = Phase::Offering;
         self.next_offer = now;
@@ -704,6 +759,10 @@ impl Sender {
         }
         match self.phase {
             Phase::Finished => false,
+            Phase::Offering if now < self.next_offer && !self.offers_sent.is_empty() => {
+                // The first flight: data right behind the offer, within the initial window.
+                self.transmit_data(now, buf)
+            }
             Phase::Handshaking | Phase::Offering => {
                 if now < self.next_offer {
                     return false;
@@ -715,14 +774,15 @@ impl Sender {
                         pake: pake.message(),
                         cookie: self.cookie.clone(),
                     };
+                    self.hellos_sent.push(now);
                     self.emit(now, &hello, buf);
                     return true;
                 }
                 // The confirmation rides with every offer until the receiver accepts, so a
                 // lost CONFIRM costs one offer timer, not the session.
-                if let Some(confirm) = self.confirm {
+                if let Some((confirm, token)) = self.confirm.clone() {
                     self.control.push_back(Body::Offer(self.offer.clone()));
-                    self.emit(now, &Body::Confirm { confirm }, buf);
+                    self.emit(now, &Body::Confirm { confirm, token }, buf);
                     return true;
                 }
                 let offer = Body::Offer(self.offer.clone());

@@ -29,6 +29,8 @@ pub const PAKE_LEN: usize = 33;
 pub const CONFIRM_LEN: usize = 32;
 /// Longest address-validation cookie.
 pub const MAX_COOKIE_LEN: usize = 64;
+/// Longest login token (HELLO_REPLY, echoed in CONFIRM).
+pub const MAX_TOKEN_LEN: usize = 128;
 /// A HELLO datagram is padded to at least this size, so a receiver may answer it with up to
 /// three times as much before the address is validated, and no more.
 pub const MIN_HELLO_DATAGRAM: usize = 1200;
@@ -96,9 +98,9 @@ pub mod kind {
     pub const HELLO: u8 = 0x10;
     /// Receiver asks the sender to prove its address: repeat HELLO with this cookie.
     pub const RETRY: u8 = 0x11;
-    /// Receiver's SPAKE2 message and key confirmation.
+    /// Receiver's SPAKE2 message and a login token to echo.
     pub const HELLO_REPLY: u8 = 0x12;
-    /// Sender's key confirmation; after it, every packet is sealed.
+    /// Sender's key confirmation and the echoed token; sealed packets follow at once.
     pub const CONFIRM: u8 = 0x13;
 }
 
@@ -211,6 +213,27 @@ pub mod reason {
     pub const MODE_MISMATCH: u8 = 7;
     /// Too many failed logins from this address; wait and retry.
     pub const THROTTLED: u8 = 8;
+    /// The sender's key confirmation did not verify: the passphrases differ.
+    pub const AUTH_FAILED: u8 = 9;
+    /// The sender made too little progress and was dropped to make room for others.
+    pub const TOO_SLOW: u8 = 10;
+
+    /// What a code means, for a peer that sent no reason text.
+    pub fn describe(code: u8) -> &'static str {
+        match code {
+            TOO_LARGE => "the image is larger than the receiver accepts",
+            BUSY => "the receiver is busy; try again later",
+            BAD_OFFER => "the receiver found the offer malformed",
+            UNKNOWN_SESSION => "the receiver no longer knows this transfer",
+            CANCELLED => "cancelled by the other side",
+            STORE_FAILED => "the receiver could not store the file",
+            MODE_MISMATCH => "one side runs --insecure and the other does not",
+            THROTTLED => "too many failed logins from this address; wait and retry",
+            AUTH_FAILED => "wrong passphrase",
+            TOO_SLOW => "the transfer made too little progress",
+            _ => "no reason given",
+        }
+    }
 }
 
 /// A packet body, borrowing chunk payloads from the datagram.
@@ -218,10 +241,13 @@ pub mod reason {
 pub enum Body<'a> {
     /// See [`kind::OFFER`].
     Offer(Offer),
-    /// See [`kind::ACCEPT`]; echoes the packet number of the OFFER it answers (an RTT sample).
+    /// See [`kind::ACCEPT`]; echoes the packet number of the OFFER it answers (an RTT sample)
+    /// and carries the receiver's key confirmation (zeros in clear mode).
     Accept {
         /// Packet number of the OFFER being answered.
         offer_pn: u32,
+        /// The receiver's key confirmation.
+        confirm: [u8; CONFIRM_LEN],
     },
     /// See [`kind::REFUSE`].
     Refuse {
@@ -275,13 +301,15 @@ pub enum Body<'a> {
     HelloReply {
         /// The receiver's SPAKE2 message.
         pake: [u8; PAKE_LEN],
-        /// The receiver's key confirmation.
-        confirm: [u8; CONFIRM_LEN],
+        /// Opaque to the sender; echoed in CONFIRM.
+        token: Vec<u8>,
     },
     /// See [`kind::CONFIRM`].
     Confirm {
         /// The sender's key confirmation.
         confirm: [u8; CONFIRM_LEN],
+        /// The token from HELLO_REPLY.
+        token: Vec<u8>,
     },
 }
 
@@ -365,6 +393,13 @@ impl<'a> Reader<'a> {
         let b = self.take(len)?;
         String::from_utf8(b.to_vec()).map_err(|_| WireError::Invalid("text is not UTF-8"))
     }
+    fn token(&mut self) -> Result<Vec<u8>, WireError> {
+        let len = usize::from(self.u8()?);
+        if len > MAX_TOKEN_LEN {
+            return Err(WireError::Invalid("token too long"));
+        }
+        Ok(self.take(len)?.to_vec())
+    }
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
@@ -437,7 +472,10 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
             offer.check_geometry()?;
             Body::Offer(offer)
         }
-        kind::ACCEPT => Body::Accept { offer_pn: r.u32()? },
+        kind::ACCEPT => Body::Accept {
+            offer_pn: r.u32()?,
+            confirm: r.array::<CONFIRM_LEN>()?,
+        },
         kind::REFUSE | kind::CLOSE => {
             let code = r.u8()?;
             let len = usize::from(r.u16()?);
@@ -532,10 +570,11 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
         }
         kind::HELLO_REPLY => Body::HelloReply {
             pake: r.array::<PAKE_LEN>()?,
-            confirm: r.array::<CONFIRM_LEN>()?,
+            token: r.token()?,
         },
         kind::CONFIRM => Body::Confirm {
             confirm: r.array::<CONFIRM_LEN>()?,
+            token: r.token()?,
         },
         other => return Err(WireError::UnknownType(other)),
     };
@@ -585,7 +624,10 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&o.width.to_be_bytes());
             out.extend_from_slice(&o.height.to_be_bytes());
         }
-        Body::Accept { offer_pn } => out.extend_from_slice(&offer_pn.to_be_bytes()),
+        Body::Accept { offer_pn, confirm } => {
+            out.extend_from_slice(&offer_pn.to_be_bytes());
+            out.extend_from_slice(confirm);
+        }
         Body::Refuse { code, reason } | Body::Close { code, reason } => {
             out.push(*code);
             put_text(out, reason, MAX_REASON_LEN, true);
@@ -645,12 +687,21 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             out.push(len as u8);
             out.extend_from_slice(&cookie[..len]);
         }
-        Body::HelloReply { pake, confirm } => {
+        Body::HelloReply { pake, token } => {
             out.extend_from_slice(pake);
-            out.extend_from_slice(confirm);
+            put_token(out, token);
         }
-        Body::Confirm { confirm } => out.extend_from_slice(confirm),
+        Body::Confirm { confirm, token } => {
+            out.extend_from_slice(confirm);
+            put_token(out, token);
+        }
     }
+}
+
+fn put_token(out: &mut Vec<u8>, token: &[u8]) {
+    let len = token.len().min(MAX_TOKEN_LEN);
+    out.push(len as u8);
+    out.extend_from_slice(&token[..len]);
 }
 
 /// Encodes a packet into a fresh buffer.
@@ -708,7 +759,10 @@ mod tests {
     #[test]
     fn every_body_roundtrips() {
         roundtrip(Body::Offer(sample_offer()));
-        roundtrip(Body::Accept { offer_pn: 7 });
+        roundtrip(Body::Accept {
+            offer_pn: 7,
+            confirm: [3; CONFIRM_LEN],
+        });
         roundtrip(Body::Refuse {
             code: reason::TOO_LARGE,
             reason: "too big".into(),
@@ -750,10 +804,11 @@ mod tests {
         });
         roundtrip(Body::HelloReply {
             pake: [5; PAKE_LEN],
-            confirm: [6; CONFIRM_LEN],
+            token: vec![6; 92],
         });
         roundtrip(Body::Confirm {
             confirm: [7; CONFIRM_LEN],
+            token: vec![8; 92],
         });
         roundtrip(Body::Close {
             code: reason::CANCELLED,

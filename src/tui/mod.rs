@@ -424,6 +424,11 @@ async fn send_all(
         .await?;
         if report.result.is_err() {
             failures += 1;
+            if report.ends_session {
+                // A wrong passphrase fails every file alike, and each try would count as
+                // another failed login at the receiver.
+                break;
+            }
         }
     }
     Ok(failures)

@@ -1,0 +1,311 @@
+//! The receiving engine: one socket serving many senders. Each turn of its loop is the same
+//! named steps: transmit what the core queued, publish figures, wait; then receive a batch
+//! (feeding each datagram to the core, applying its events, storing its chunk), run timers,
+//! or apply a verification verdict.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
+    drain_batch, sleep_until,
+};
+use crate::proto::receiver::{Placement, Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use crate::proto::stats::TransferStats;
+use crate::proto::wire::{self, Offer};
+use crate::store::{IncomingFile, StoreError, VerifiedFile};
+
+/// Options of a receiving engine.
+#[derive(Debug, Clone)]
+pub struct ReceiveOptions {
+    /// Protocol limits and timers.
+    pub config: ReceiverConfig,
+    /// Folder where images are written.
+    pub out_dir: PathBuf,
+}
+
+struct Incoming {
+    id: TransferId,
+    file: Option<IncomingFile>,
+    started: Instant,
+    offer: Offer,
+}
+
+type Verdict = (SessionKey, Result<VerifiedFile, StoreError>);
+
+/// Everything the receiving loop owns besides its socket.
+struct Engine {
+    core: Receiver,
+    out: Outlet,
+    out_dir: PathBuf,
+    incoming: HashMap<SessionKey, Incoming>,
+    /// Sessions whose every chunk is in: verified once this batch's chunks are written.
+    to_verify: Vec<SessionKey>,
+    verdicts: mpsc::UnboundedSender<Verdict>,
+    next_id: TransferId,
+}
+
+/// Serves senders on `socket` until `shutdown` turns true (or its sender is dropped).
+pub async fn run_receiver(
+    socket: UdpSocket,
+    options: ReceiveOptions,
+    publisher: Publisher,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let (verdicts, mut verdict_rx) = mpsc::unbounded_channel::<Verdict>();
+    let mut e = Engine {
+        core: Receiver::new(options.config.clone()),
+        out: Outlet::new(publisher),
+        out_dir: options.out_dir,
+        incoming: HashMap::new(),
+        to_verify: Vec::new(),
+        verdicts,
+        next_id: 1,
+    };
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = Instant::now();
+        e.transmit(&socket, now).await;
+        e.apply_events(now);
+        e.start_verifications();
+        e.publish(now);
+        let deadline = [e.core.poll_timeout(), Some(e.out.next_snapshot())]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let now = Instant::now();
+                drain_batch(&socket, &mut buf, r, |d, from| e.feed(now, from, d))?;
+            }
+            _ = sleep_until(deadline) => e.core.handle_timeout(Instant::now()),
+            Some((key, verified)) = verdict_rx.recv() => e.conclude(Instant::now(), key, verified),
+            r = shutdown.changed() => {
+                if r.is_err() || *shutdown.borrow() {
+                    // A last snapshot, so whoever reads the counters after us sees them all.
+                    e.out.publish(Instant::now(), Snapshot {
+                        transfers: Vec::new(),
+                        endpoint: e.core.stats().clone(),
+                        dropped_events: 0,
+                    });
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    async fn transmit(&mut self, socket: &UdpSocket, now: Instant) {
+        while let Some(t) = self.core.poll_transmit(now) {
+            if let Err(err) = socket.send_to(&t.payload, t.dest).await {
+                self.out
+                    .lifecycle(Event::Notice(format!("send to {} failed: {err}", t.dest)));
+            }
+        }
+    }
+
+    /// One datagram: the core first, then what it decided (an accepted offer gets its file
+    /// before its first chunk, which may ride in the same batch), then the chunk itself.
+    fn feed(&mut self, now: Instant, from: std::net::SocketAddr, d: &mut [u8]) {
+        let placement = self.core.handle(now, from, d);
+        self.apply_events(now);
+        if let Some(p) = placement {
+            self.store_chunk(p, now);
+        }
+    }
+
+    fn apply_events(&mut self, now: Instant) {
+        while let Some(ev) = self.core.poll_event() {
+            self.apply(ev, now);
+        }
+    }
+
+    fn apply(&mut self, ev: ReceiverEvent, now: Instant) {
+        match ev {
+            ReceiverEvent::Accepted { key, offer } => self.open_file(key, offer, now),
+            ReceiverEvent::Duplicate { key, chunk } => {
+                if let Some(inc) = self.incoming.get(&key) {
+                    self.out.chunk(inc.id, chunk, ChunkWhat::Duplicate);
+                }
+            }
+            // The last chunk is written after this event: verify after the batch.
+            ReceiverEvent::Complete { key } => self.to_verify.push(key),
+            ReceiverEvent::Failed { key, reason } => {
+                if let Some(inc) = self.incoming.remove(&key) {
+                    let stats = self.core.session_stats(&key).unwrap_or_default();
+                    let ev = finished(inc, key.peer, None, stats, now, Err(reason));
+                    self.out.lifecycle(ev);
+                }
+            }
+            ReceiverEvent::AuthFailed { peer } => {
+                self.out.lifecycle(Event::Notice(format!(
+                    "authentication failed from {peer}: wrong passphrase? (repeated failures from that address are slowed down)"
+                )));
+            }
+            ReceiverEvent::Refused { peer, reason } => {
+                self.out.lifecycle(Event::Notice(format!(
+                    "refused an offer from {peer}: {reason}"
+                )));
+            }
+        }
+    }
+
+    fn open_file(&mut self, key: SessionKey, offer: Offer, now: Instant) {
+        let id = self.next_id;
+        self.next_id += 1;
+        match IncomingFile::create(&self.out_dir, offer.size) {
+            Ok(file) => {
+                self.out.lifecycle(Event::Started {
+                    id,
+                    direction: Direction::Receive,
+                    peer: key.peer,
+                    offer: offer.clone(),
+                });
+                let inc = Incoming {
+                    id,
+                    file: Some(file),
+                    started: now,
+                    offer,
+                };
+                self.incoming.insert(key, inc);
+            }
+            Err(err) => {
+                self.core
+                    .abort(key, wire::reason::STORE_FAILED, &err.peer_reason());
+                self.out.lifecycle(Event::Notice(format!(
+                    "refused {} from {}: {err}",
+                    offer.name, key.peer
+                )));
+            }
+        }
+    }
+
+    /// Writes a placed chunk; a write error ends the session (CLOSE to the sender saying
+    /// what happened, the local detail in the report here).
+    fn store_chunk(&mut self, p: Placement<'_>, now: Instant) {
+        let Some(inc) = self.incoming.get(&p.key) else {
+            return;
+        };
+        let Some(file) = &inc.file else { return };
+        if let Err(err) = file.write_at(p.offset, p.data) {
+            let stats = self.core.session_stats(&p.key).unwrap_or_default();
+            self.core
+                .abort(p.key, wire::reason::STORE_FAILED, &err.peer_reason());
+            if let Some(inc) = self.incoming.remove(&p.key) {
+                let ev = finished(inc, p.key.peer, None, stats, now, Err(err.to_string()));
+                self.out.lifecycle(ev);
+            }
+            return;
+        }
+        let what = if p.recovered {
+            ChunkWhat::Recovered
+        } else {
+            ChunkWhat::Received
+        };
+        self.out.chunk(inc.id, p.chunk, what);
+    }
+
+    /// Hashes complete files off the engine's thread; the verdict comes back on a channel.
+    fn start_verifications(&mut self) {
+        for key in std::mem::take(&mut self.to_verify) {
+            let Some(inc) = self.incoming.get_mut(&key) else {
+                continue;
+            };
+            let Some(file) = inc.file.take() else {
+                continue;
+            };
+            let tx = self.verdicts.clone();
+            let hash = inc.offer.blake3;
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send((key, file.verify(&hash)));
+            });
+        }
+    }
+
+    /// Applies a verification verdict. One verdict for both sides: the file takes its name
+    /// only while the session still waits for it, and the sender learns the same by DONE.
+    fn conclude(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        verified: Result<VerifiedFile, StoreError>,
+    ) {
+        if !self.core.is_verifying(&key) {
+            // The session ended meanwhile (aborted, shut down): dropping `verified`
+            // removes the temp file, and nobody is told it was saved.
+            self.incoming.remove(&key);
+            return;
+        }
+        let Some(inc) = self.incoming.remove(&key) else {
+            return;
+        };
+        let result = verified.and_then(|v| v.persist(&inc.offer.name));
+        let verdict = match &result {
+            Ok(path) => Ok(format!(
+                "saved as {}",
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            )),
+            Err(err @ StoreError::HashMismatch { .. }) => {
+                Err((wire::done::HASH_MISMATCH, err.peer_reason()))
+            }
+            Err(err) => Err((wire::done::STORE_FAILED, err.peer_reason())),
+        };
+        self.core.finish(now, key, verdict);
+        let stats = self.core.session_stats(&key).unwrap_or_default();
+        let (path, res) = match result {
+            Ok(p) => (Some(p), Ok(())),
+            Err(err) => (None, Err(err.to_string())),
+        };
+        self.out
+            .lifecycle(finished(inc, key.peer, path, stats, now, res));
+    }
+
+    fn publish(&mut self, now: Instant) {
+        if self.out.snapshot_due(now) {
+            let transfers = self
+                .incoming
+                .iter()
+                .map(|(key, inc)| Progress {
+                    id: inc.id,
+                    name: inc.offer.name.clone(),
+                    stats: self.core.session_stats(key).unwrap_or_default(),
+                    elapsed: now.duration_since(inc.started),
+                })
+                .collect();
+            let snap = Snapshot {
+                transfers,
+                endpoint: self.core.stats().clone(),
+                dropped_events: 0,
+            };
+            self.out.publish(now, snap);
+        }
+        self.out.flush();
+    }
+}
+
+fn finished(
+    inc: Incoming,
+    peer: std::net::SocketAddr,
+    path: Option<PathBuf>,
+    stats: TransferStats,
+    now: Instant,
+    result: Result<(), String>,
+) -> Event {
+    Event::Finished(Box::new(Report {
+        id: inc.id,
+        direction: Direction::Receive,
+        peer,
+        offer: inc.offer,
+        path,
+        stats,
+        duration: now.duration_since(inc.started),
+        result,
+        ends_session: false,
+    }))
+}

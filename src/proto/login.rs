@@ -1,0 +1,440 @@
+//! Who may log in to a receiver, and at what cost to everyone else.
+//!
+//! The receiver keeps no state for a login until the sender proves it receives our replies:
+//! HELLO_REPLY hands out a sealed token holding the receiver's half of the key exchange, and
+//! only a CONFIRM that echoes it is looked at (return routability). So nobody can fill a table
+//! of half-open logins, and a blind attacker with a forged source address cannot make a
+//! failed login count against someone else's address.
+//!
+//! What remains to budget is the key-exchange work: each address (an IPv4 address, or an IPv6
+//! /64) may have a few HELLO_REPLYs outstanding, each released when its sender confirms or
+//! after [`LoginConfig::hold`]; when many are outstanding in all, senders must first return a
+//! stateless cookie. Addresses whose confirmations keep failing wait before they are
+//! answered again, doubling up to [`MAX_THROTTLE`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::crypto::{
+    self, COOKIE_LEN, CookieJar, LoginTokens, PAKE_MSG_LEN, Pake, Passphrase, Protection,
+    SessionKeys, TOKEN_LEN, TOKEN_LIFETIME_SECS,
+};
+
+/// Failed logins count within this window against [`LoginConfig::max_failures`].
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Longest an address is made to wait after failed logins.
+pub const MAX_THROTTLE: Duration = Duration::from_secs(600);
+/// An address's failures are forgotten after this long without a new one.
+const FAILURE_MEMORY: Duration = Duration::from_secs(900);
+/// Addresses tracked at most, for failures and for outstanding handshakes each.
+const MAX_ADDRESSES: usize = 4096;
+/// Confirmed logins waiting for their offer, at most.
+const MAX_LOGINS: usize = 1024;
+/// Logins remembered so a replayed CONFIRM cannot start a session twice, at most.
+const MAX_SPENT: usize = 8192;
+/// How long a token, and so a confirmed login without an offer, stays usable.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(TOKEN_LIFETIME_SECS as u64 + 1);
+
+/// Knobs of the login desk (from [`super::receiver::ReceiverConfig`]).
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// HELLO_REPLYs one address may have outstanding (not confirmed, not expired).
+    pub max_handshakes: usize,
+    /// Outstanding HELLO_REPLYs in all past which a HELLO must carry a cookie.
+    pub cookie_threshold: usize,
+    /// An outstanding HELLO_REPLY is released after this long without a CONFIRM.
+    pub hold: Duration,
+    /// Failed logins one address may make within [`FAILURE_WINDOW`] before it must wait.
+    pub max_failures: u32,
+}
+
+/// The address a budget is kept for: IPv4 addresses as they are, IPv6 by /64 (one host
+/// usually holds a whole /64), IPv4-mapped IPv6 as IPv4.
+pub fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// What to do with a HELLO.
+#[derive(Debug)]
+pub enum HelloVerdict {
+    /// Answer with HELLO_REPLY.
+    Reply {
+        /// The receiver's SPAKE2 message.
+        pake: [u8; PAKE_MSG_LEN],
+        /// The login token to echo.
+        token: [u8; TOKEN_LEN],
+    },
+    /// Busy: the sender must first prove its address by returning this cookie.
+    Retry([u8; COOKIE_LEN]),
+    /// This address failed too often; it may try again after the wait.
+    Throttled(Duration),
+    /// This address has too many handshakes outstanding: dropped without work.
+    OverBudget,
+    /// The SPAKE2 message was malformed.
+    Malformed,
+}
+
+/// What a CONFIRM established.
+#[derive(Debug)]
+pub enum ConfirmVerdict {
+    /// Logged in: seal with this protection, answer with this confirmation.
+    LoggedIn(Box<Login>),
+    /// The token is not one of ours for this address (or expired): not even a failed attempt.
+    BadToken,
+    /// This login was already used.
+    Replayed,
+    /// The sender's confirmation did not verify: a failed login, counted for its address.
+    Failed,
+    /// Too many logins waiting for their offers.
+    Busy,
+}
+
+/// A confirmed login, until its offer arrives.
+#[derive(Debug)]
+pub struct Login {
+    /// Seals what the receiver sends, opens what the sender sends.
+    pub protection: Protection,
+    /// The receiver's key confirmation, carried in ACCEPT.
+    pub confirm: [u8; crypto::CONFIRM_LEN],
+    /// The receiver's next packet number in this session.
+    pub next_pn: u32,
+    expires: Instant,
+}
+
+impl Login {
+    /// Takes the next packet number to send under.
+    pub fn take_pn(&mut self) -> u32 {
+        let pn = self.next_pn;
+        self.next_pn = self.next_pn.wrapping_add(1);
+        pn
+    }
+}
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    window_start: Instant,
+    strikes: u32,
+    blocked_until: Option<Instant>,
+    last: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    expires: Instant,
+    /// The HELLO carried a valid cookie: its address is proven, so giving up on the reply
+    /// may count against it.
+    proven: bool,
+}
+
+/// Counters the desk keeps; the receiver reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeskStats {
+    /// Outstanding handshakes that expired from a proven address, counted as failures.
+    pub abandoned: u64,
+}
+
+/// Admits logins: tokens, budgets, throttling, replay protection.
+#[derive(Debug)]
+pub struct LoginDesk {
+    config: LoginConfig,
+    cookies: CookieJar,
+    tokens: LoginTokens,
+    outstanding: HashMap<IpAddr, VecDeque<Outstanding>>,
+    failures: HashMap<IpAddr, Failures>,
+    logins: HashMap<super::receiver::SessionKey, Login>,
+    spent: HashMap<super::receiver::SessionKey, Instant>,
+    /// Failures counted when proven handshakes were abandoned.
+    pub stats: DeskStats,
+}
+
+type Key = super::receiver::SessionKey;
+
+impl LoginDesk {
+    /// A desk whose cookies and tokens are keyed from `secret`.
+    pub fn new(config: LoginConfig, secret: &[u8; 32]) -> Self {
+        Self {
+            config,
+            cookies: CookieJar::new(secret),
+            tokens: LoginTokens::new(secret),
+            outstanding: HashMap::new(),
+            failures: HashMap::new(),
+            logins: HashMap::new(),
+            spent: HashMap::new(),
+            stats: DeskStats::default(),
+        }
+    }
+
+    /// Handshakes answered and neither confirmed nor expired, in all.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.values().map(VecDeque::len).sum()
+    }
+
+    /// True if this session logged in and its offer has not arrived yet.
+    pub fn has_login(&self, key: &Key) -> bool {
+        self.logins.contains_key(key)
+    }
+
+    /// The login of `key`, for its offer.
+    pub fn login_mut(&mut self, key: &Key) -> Option<&mut Login> {
+        self.logins.get_mut(key)
+    }
+
+    /// Takes the login of `key` once its offer was accepted.
+    pub fn take_login(&mut self, key: &Key) -> Option<Login> {
+        self.logins.remove(key)
+    }
+
+    /// Decides on a HELLO carrying `pake` and `cookie`, sent at `now_secs` of our clock.
+    pub fn hello(
+        &mut self,
+        now: Instant,
+        now_secs: u32,
+        key: Key,
+        pass: &Passphrase,
+        pake: &[u8; PAKE_MSG_LEN],
+        cookie: &[u8],
+    ) -> HelloVerdict {
+        let ip = budget_key(key.peer.ip());
+        if let Some(wait) = self.throttled(ip, now) {
+            return HelloVerdict::Throttled(wait);
+        }
+        self.release_expired(ip, now);
+        let proven = self.cookies.check(cookie, key.peer, key.session, now_secs);
+        if !proven && self.outstanding() >= self.config.cookie_threshold {
+            return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
+        }
+        let full = self.outstanding.len() >= MAX_ADDRESSES && !self.outstanding.contains_key(&ip);
+        let held = self.outstanding.get(&ip).map_or(0, VecDeque::len);
+        if full || held >= self.config.max_handshakes {
+            return HelloVerdict::OverBudget;
+        }
+        let server = Pake::start(pass);
+        let server_msg = server.message();
+        let Some(pake_key) = server.finish_key(pake) else {
+            return HelloVerdict::Malformed;
+        };
+        let transcript = crypto::transcript(key.session, pake, &server_msg);
+        let token = self
+            .tokens
+            .mint(key.peer, key.session, now_secs, &pake_key, &transcript);
+        self.outstanding
+            .entry(ip)
+            .or_default()
+            .push_back(Outstanding {
+                expires: now + self.config.hold,
+                proven,
+            });
+        HelloVerdict::Reply {
+            pake: server_msg,
+            token,
+        }
+    }
+
+    /// Decides on a CONFIRM carrying `confirm` and `token`.
+    pub fn confirm(
+        &mut self,
+        now: Instant,
+        now_secs: u32,
+        key: Key,
+        confirm: &[u8; crypto::CONFIRM_LEN],
+        token: &[u8],
+    ) -> ConfirmVerdict {
+        let Some(content) = self.tokens.open(token, key.peer, key.session, now_secs) else {
+            return ConfirmVerdict::BadToken;
+        };
+        if self.spent.contains_key(&key) {
+            return ConfirmVerdict::Replayed;
+        }
+        let ip = budget_key(key.peer.ip());
+        if let Some(q) = self.outstanding.get_mut(&ip) {
+            q.pop_front();
+            if q.is_empty() {
+                self.outstanding.remove(&ip);
+            }
+        }
+        let keys = SessionKeys::from_transcript(&content.pake_key, &content.transcript);
+        if !keys.verify_client(confirm) {
+            self.record_failure(ip, now);
+            return ConfirmVerdict::Failed;
+        }
+        self.expire(now);
+        if self.logins.len() >= MAX_LOGINS || self.spent.len() >= MAX_SPENT {
+            return ConfirmVerdict::Busy;
+        }
+        self.spent.insert(key, now + TOKEN_LIFETIME);
+        let login = Login {
+            confirm: keys.server_confirm(),
+            protection: Protection::sealed(keys.server_to_client, keys.client_to_server),
+            next_pn: 0,
+            expires: now + TOKEN_LIFETIME,
+        };
+        ConfirmVerdict::LoggedIn(Box::new(login))
+    }
+
+    /// Keeps a confirmed login until its offer arrives (or it expires).
+    pub fn keep_login(&mut self, key: Key, login: Login) {
+        self.logins.insert(key, login);
+    }
+
+    /// How long `ip` must still wait, if it is throttled.
+    pub fn throttled(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let until = self.failures.get(&budget_key(ip))?.blocked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a failed login for `ip`; past the limit it waits 1 s, doubling per further
+    /// failure up to [`MAX_THROTTLE`], and the doubling is remembered for
+    /// `FAILURE_MEMORY` after the last failure.
+    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        let ip = budget_key(ip);
+        if self.failures.len() >= MAX_ADDRESSES && !self.failures.contains_key(&ip) {
+            let oldest = self
+                .failures
+                .iter()
+                .filter(|(_, f)| f.blocked_until.is_none_or(|t| t <= now))
+                .min_by_key(|(_, f)| f.last)
+                .map(|(ip, _)| *ip);
+            match oldest {
+                Some(o) => {
+                    self.failures.remove(&o);
+                }
+                // Every tracked address is blocked: the newcomer is not remembered.
+                None => return,
+            }
+        }
+        let f = self.failures.entry(ip).or_insert(Failures {
+            count: 0,
+            window_start: now,
+            strikes: 0,
+            blocked_until: None,
+            last: now,
+        });
+        if now.saturating_duration_since(f.window_start) > FAILURE_WINDOW {
+            f.count = 0;
+            f.window_start = now;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count >= self.config.max_failures {
+            let wait = Duration::from_secs(1 << f.strikes.min(10)).min(MAX_THROTTLE);
+            f.strikes += 1;
+            f.blocked_until = Some(now + wait);
+        }
+    }
+
+    fn release_expired(&mut self, ip: IpAddr, now: Instant) {
+        let Some(q) = self.outstanding.get_mut(&ip) else {
+            return;
+        };
+        let mut abandoned = 0;
+        while q.front().is_some_and(|o| o.expires <= now) {
+            if q.pop_front().is_some_and(|o| o.proven) {
+                abandoned += 1;
+            }
+        }
+        if q.is_empty() {
+            self.outstanding.remove(&ip);
+        }
+        for _ in 0..abandoned {
+            // A proven address that took our reply and never confirmed: a failed attempt.
+            self.stats.abandoned += 1;
+            self.record_failure(ip, now);
+        }
+    }
+
+    /// Earliest instant at which [`LoginDesk::expire`] has work to do.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        let outstanding = self
+            .outstanding
+            .values()
+            .filter_map(|q| q.front().map(|o| o.expires));
+        let logins = self.logins.values().map(|l| l.expires);
+        outstanding.chain(logins).min()
+    }
+
+    /// Forgets what has expired: outstanding handshakes, unused logins, spent tokens, old
+    /// failures.
+    pub fn expire(&mut self, now: Instant) {
+        let ips: Vec<IpAddr> = self
+            .outstanding
+            .iter()
+            .filter(|(_, q)| q.front().is_some_and(|o| o.expires <= now))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in ips {
+            self.release_expired(ip, now);
+        }
+        self.logins.retain(|_, l| l.expires > now);
+        self.spent.retain(|_, t| *t > now);
+        self.failures.retain(|_, f| {
+            now.saturating_duration_since(f.last) <= FAILURE_MEMORY
+                || f.blocked_until.is_some_and(|t| t > now)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desk(max_failures: u32) -> LoginDesk {
+        LoginDesk::new(
+            LoginConfig {
+                max_handshakes: 2,
+                cookie_threshold: 4,
+                hold: Duration::from_secs(2),
+                max_failures,
+            },
+            &[1; 32],
+        )
+    }
+
+    #[test]
+    fn ipv6_hosts_share_a_budget_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(budget_key(a), budget_key(b));
+        assert_ne!(budget_key(a), budget_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert_eq!(
+            budget_key(mapped),
+            "10.0.0.1".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn throttle_doubles_and_is_remembered_past_the_window() {
+        let mut d = desk(2);
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        let t0 = Instant::now();
+        d.record_failure(ip, t0);
+        assert!(d.throttled(ip, t0).is_none(), "one failure is forgiven");
+        d.record_failure(ip, t0);
+        assert_eq!(d.throttled(ip, t0), Some(Duration::from_secs(1)));
+        let t1 = t0 + Duration::from_secs(2);
+        d.record_failure(ip, t1);
+        assert_eq!(d.throttled(ip, t1), Some(Duration::from_secs(2)));
+        // Well past the one-minute window the doubling goes on.
+        let t2 = t1 + Duration::from_secs(120);
+        d.expire(t2);
+        d.record_failure(ip, t2);
+        d.record_failure(ip, t2);
+        assert_eq!(d.throttled(ip, t2), Some(Duration::from_secs(4)));
+        for i in 0..20 {
+            d.record_failure(ip, t2 + Duration::from_secs(i));
+        }
+        assert!(d.throttled(ip, t2 + Duration::from_secs(20)) <= Some(MAX_THROTTLE));
+    }
+}
