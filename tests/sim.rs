@@ -115,13 +115,21 @@ fn reordering_duplication_and_corruption() {
 fn random_loss_does_not_collapse_the_rate() {
     // 1 MB over 2.5 MB/s with 20 % loss: the limit is 1e6 / (2.5e6 * 0.8) + 20 ms = 0.52 s.
     // A loss-based controller would take many times that; allow 2x here (the perf issue tightens).
+    // The median of several seeds: a lost offer (20 % of the time) costs a repeat, which is
+    // the handshake's tail and not what this test is about.
     let d = data(1_000_000, 5);
-    let r = run(&d, path(0.2, 0.0), path(0.0, 0.0), 5);
-    assert_exact(&r, &d, "20% loss");
+    let mut times: Vec<Duration> = (0..9)
+        .map(|seed| {
+            let r = run(&d, path(0.2, 0.0), path(0.0, 0.0), seed);
+            assert_exact(&r, &d, &format!("20% loss, seed {seed}"));
+            r.elapsed
+        })
+        .collect();
+    times.sort();
     assert!(
-        r.elapsed < Duration::from_millis(1040),
-        "took {:?}: the rate collapsed",
-        r.elapsed
+        times[4] < Duration::from_millis(1040),
+        "median {:?} of {times:?}: the rate collapsed",
+        times[4]
     );
 }
 

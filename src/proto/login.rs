@@ -9,7 +9,8 @@
 //! What remains to budget is the key-exchange work: each address (an IPv4 address, or an IPv6
 //! /64) may have a few HELLO_REPLYs outstanding, each released when its sender confirms or
 //! after [`LoginConfig::hold`]; when many are outstanding in all, senders must first return a
-//! stateless cookie. Addresses whose confirmations keep failing wait before they are
+//! stateless cookie. HELLOs that returned a cookie have a budget apart from those that did
+//! not, so forged HELLOs in someone's name cannot use up that someone's budget. Addresses whose confirmations keep failing wait before they are
 //! answered again, doubling up to [`MAX_THROTTLE`].
 
 use std::collections::{HashMap, VecDeque};
@@ -97,6 +98,8 @@ pub enum ConfirmVerdict {
     Failed,
     /// Too many logins waiting for their offers.
     Busy,
+    /// The address failed too often meanwhile: the guess is not even looked at.
+    Throttled(Duration),
 }
 
 /// A confirmed login, until its offer arrives.
@@ -131,6 +134,7 @@ struct Failures {
 
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
+    session: u64,
     expires: Instant,
     /// The HELLO carried a valid cookie: its address is proven, so giving up on the reply
     /// may count against it.
@@ -215,9 +219,17 @@ impl LoginDesk {
             return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
         }
         let full = self.outstanding.len() >= MAX_ADDRESSES && !self.outstanding.contains_key(&ip);
-        let held = self.outstanding.get(&ip).map_or(0, VecDeque::len);
+        let held = self
+            .outstanding
+            .get(&ip)
+            .map_or(0, |q| q.iter().filter(|o| o.proven == proven).count());
         if full || held >= self.config.max_handshakes {
-            return HelloVerdict::OverBudget;
+            if proven {
+                return HelloVerdict::OverBudget;
+            }
+            // Someone may be filling this address's budget with forged HELLOs: the real
+            // owner of the address returns the cookie and gets a budget of its own.
+            return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
         }
         let server = Pake::start(pass);
         let server_msg = server.message();
@@ -232,6 +244,7 @@ impl LoginDesk {
             .entry(ip)
             .or_default()
             .push_back(Outstanding {
+                session: key.session,
                 expires: now + self.config.hold,
                 proven,
             });
@@ -257,8 +270,13 @@ impl LoginDesk {
             return ConfirmVerdict::Replayed;
         }
         let ip = budget_key(key.peer.ip());
+        if let Some(wait) = self.throttled(ip, now) {
+            // Replies handed out before the address was throttled do not buy more guesses.
+            return ConfirmVerdict::Throttled(wait);
+        }
         if let Some(q) = self.outstanding.get_mut(&ip) {
-            q.pop_front();
+            // This session's reply is answered (a repeated HELLO may have left several).
+            q.retain(|o| o.session != key.session);
             if q.is_empty() {
                 self.outstanding.remove(&ip);
             }
@@ -326,7 +344,8 @@ impl LoginDesk {
         }
         f.count += 1;
         f.last = now;
-        if f.count >= self.config.max_failures {
+        // Past the limit once, every further failure waits: no fresh allowance each minute.
+        if f.count >= self.config.max_failures || f.strikes > 0 {
             let wait = Duration::from_secs(1 << f.strikes.min(10)).min(MAX_THROTTLE);
             f.strikes += 1;
             f.blocked_until = Some(now + wait);
@@ -426,15 +445,22 @@ mod tests {
         let t1 = t0 + Duration::from_secs(2);
         d.record_failure(ip, t1);
         assert_eq!(d.throttled(ip, t1), Some(Duration::from_secs(2)));
-        // Well past the one-minute window the doubling goes on.
+        // Well past the one-minute window the doubling goes on, with no fresh allowance.
         let t2 = t1 + Duration::from_secs(120);
         d.expire(t2);
         d.record_failure(ip, t2);
-        d.record_failure(ip, t2);
         assert_eq!(d.throttled(ip, t2), Some(Duration::from_secs(4)));
+        // Quiet for long enough, the address starts afresh.
+        let t3 = t2 + Duration::from_secs(1000);
+        d.expire(t3);
+        d.record_failure(ip, t3);
+        assert!(d.throttled(ip, t3).is_none());
         for i in 0..20 {
-            d.record_failure(ip, t2 + Duration::from_secs(i));
+            d.record_failure(ip, t3 + Duration::from_secs(i));
         }
-        assert!(d.throttled(ip, t2 + Duration::from_secs(20)) <= Some(MAX_THROTTLE));
+        assert_eq!(
+            d.throttled(ip, t3 + Duration::from_secs(19)),
+            Some(MAX_THROTTLE)
+        );
     }
 }

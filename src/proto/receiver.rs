@@ -250,6 +250,14 @@ impl Session {
     }
 }
 
+fn throttle_reason(peer: SocketAddr, wait: Duration) -> String {
+    format!(
+        "too many failed logins from {}; try again in {} s",
+        peer.ip(),
+        wait.as_secs_f64().ceil().max(1.0)
+    )
+}
+
 /// Bytes a session needs besides the file itself: the chunk map plus fixed-size state
 /// (received packet ranges, replay window, counters).
 pub fn session_memory(offer: &Offer) -> usize {
@@ -586,14 +594,9 @@ impl Receiver {
             }
             HelloVerdict::Throttled(wait) => {
                 self.stats.throttled += 1;
-                let reason = format!(
-                    "too many failed logins from {}; try again in {} s",
-                    key.peer.ip(),
-                    wait.as_secs().max(1)
-                );
                 let body = Body::Refuse {
                     code: wire::reason::THROTTLED,
-                    reason,
+                    reason: throttle_reason(key.peer, wait),
                 };
                 let reply = wire::encode_vec(&header(kind::REFUSE), &body);
                 self.reply_unvalidated(key.peer, reply, len);
@@ -627,6 +630,11 @@ impl Receiver {
                               (case and the separators between words do not matter)"
                     .to_owned();
                 self.send_refusal(key, wire::reason::AUTH_FAILED, reason);
+            }
+            ConfirmVerdict::Throttled(wait) => {
+                self.stats.throttled += 1;
+                let reason = throttle_reason(key.peer, wait);
+                self.send_refusal(key, wire::reason::THROTTLED, reason);
             }
             ConfirmVerdict::Busy => {
                 let reason = "receiver is busy with logins; try again in a few seconds".to_owned();

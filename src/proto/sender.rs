@@ -208,6 +208,7 @@ pub struct Sender {
     expected_confirm: Option<[u8; wire::CONFIRM_LEN]>,
     control: VecDeque<Body<'static>>,
     offer_backoff: Duration,
+    hurried: Option<Instant>,
     chunks: Vec<ChunkState>,
     next_new: u32,
     retx: VecDeque<u32>,
@@ -283,6 +284,7 @@ impl Sender {
             expected_confirm: None,
             control: VecDeque::new(),
             offer_backoff: Duration::from_millis(200),
+            hurried: None,
             chunks,
             next_new: 0,
             retx: VecDeque::new(),
@@ -407,6 +409,9 @@ impl Sender {
         if self.phase == Phase::Finished {
             return;
         }
+        if self.phase == Phase::Offering {
+            self.hurry_offer(now, &packet.body, sealed);
+        }
         if !self.trusts(&packet.body, sealed) {
             self.stats.malformed += 1;
             return;
@@ -483,6 +488,25 @@ impl Sender {
         }
     }
 
+    /// While our offer waits for ACCEPT, an ACK of the first flight means the offer arrived
+    /// but ACCEPT was lost, and "unknown session" means the first flight overtook a lost
+    /// offer: either way, repeat the offer now rather than after its timer (at most once per
+    /// half round trip). Neither is believed beyond that.
+    fn hurry_offer(&mut self, now: Instant, body: &Body<'_>, sealed: bool) {
+        let secure = self.config.passphrase.is_some();
+        let hint = match body {
+            Body::Ack(_) => sealed || !secure,
+            Body::Close { code, .. } => !sealed && *code == wire::reason::UNKNOWN_SESSION,
+            _ => false,
+        };
+        let recent = self.offers_sent.last().map(|(_, t)| *t);
+        let gap = self.rtt.smoothed() / 2;
+        if hint && recent.is_some_and(|t| now >= t + gap) && self.next_offer > now {
+            self.hurried = Some(self.next_offer);
+            self.next_offer = now;
+        }
+    }
+
     /// Whether to act on `body`, given whether it arrived sealed. With a passphrase, nothing
     /// from the receiver counts before it proved it holds the keys (ACCEPT with its
     /// confirmation), except what a receiver without our keys must be able to say: the
@@ -527,7 +551,14 @@ impl Sender {
         self.protection = Protection::sealed(keys.client_to_server, keys.server_to_client);
         self.phase = Phase::Offering;
         self.next_offer = now;
-        self.offer_backoff = Duration::from_millis(200);
+        // The handshake's round trip tells how long to wait for ACCEPT before repeating.
+        self.offer_backoff = if self.rtt.has_sample() {
+            self.rtt
+                .pto(MAX_ACK_DELAY)
+                .clamp(Duration::from_millis(10), Duration::from_millis(200))
+        } else {
+            Duration::from_millis(200)
+        };
     }
 
     fn on_ack(&mut self, now: Instant, ack: &wire::Ack) {
@@ -767,8 +798,14 @@ impl Sender {
                 if now < self.next_offer {
                     return false;
                 }
-                self.next_offer = now + self.offer_backoff;
-                self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
+                match self.hurried.take() {
+                    // A repeat the receiver's hints asked for leaves the timer's schedule.
+                    Some(due) if due > now => self.next_offer = due,
+                    _ => {
+                        self.next_offer = now + self.offer_backoff;
+                        self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
+                    }
+                }
                 if let Some(pake) = &self.pake {
                     let hello = Body::Hello {
                         pake: pake.message(),
@@ -869,8 +906,12 @@ impl Sender {
     }
 
     fn send_chunk(&mut self, now: Instant, chunk: u32, retransmit: bool, buf: &mut Vec<u8>) {
-        let start = chunk as usize * usize::from(self.offer.chunk_size);
-        let len = self.offer.chunk_len(chunk).unwrap_or(0);
+        let start = (chunk as usize * usize::from(self.offer.chunk_size)).min(self.data.len());
+        let len = self
+            .offer
+            .chunk_len(chunk)
+            .unwrap_or(0)
+            .min(self.data.len() - start);
         let h = self.header(if retransmit {
             kind::DATA_RETX
         } else {

@@ -158,8 +158,12 @@ impl Offer {
             return None;
         }
         let start = u64::from(index) * u64::from(self.chunk_size);
-        let len = (self.size - start).min(u64::from(self.chunk_size));
-        Some(len as usize)
+        // Checked: an offer built by hand (not decoded, so never checked) may disagree.
+        let len = self
+            .size
+            .checked_sub(start)?
+            .min(u64::from(self.chunk_size));
+        (len > 0 || self.size == 0).then_some(len as usize)
     }
 }
 
