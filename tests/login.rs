@@ -87,6 +87,7 @@ struct Net {
     /// Completed sessions are verified only when this is on.
     verify: bool,
     pending_verify: Vec<SessionKey>,
+    tick: u64,
 }
 
 impl Net {
@@ -107,6 +108,7 @@ impl Net {
             downstream: Vec::new(),
             verify: true,
             pending_verify: Vec::new(),
+            tick: 0,
         }
     }
 
@@ -202,9 +204,11 @@ impl Net {
                 self.receiver.finish(self.now, key, verdict);
             }
         }
-        if self.receiver.poll_timeout().is_some_and(|t| t <= self.now) {
+        // Timers run when due, and now and then anyway (other sessions' timers would).
+        if self.receiver.poll_timeout().is_some_and(|t| t <= self.now) || self.tick % 64 == 0 {
             self.receiver.handle_timeout(self.now);
         }
+        self.tick += 1;
         for h in &mut self.honest {
             if h.sender.poll_timeout().is_some_and(|t| t <= self.now) {
                 h.sender.handle_timeout(self.now);
@@ -779,8 +783,9 @@ fn a_restarted_receiver_is_reported_as_such() {
 
 #[test]
 fn hashing_longer_than_the_idle_timeout_still_gives_one_verdict() {
-    // The receiver holds every chunk and takes 30 s (three idle timeouts) to hash: the
-    // session must wait for the verdict, and both sides must then agree the file was saved.
+    // Every chunk is in, the receiver takes 30 s (three idle timeouts) to hash, and the
+    // sender is quiet meanwhile (its datagrams are lost): the session must wait for its
+    // verdict rather than expire as "partial image discarded" while the file is saved.
     let mut net = Net::new(
         receiver(ReceiverConfig::default()),
         Duration::from_millis(10),
@@ -789,7 +794,7 @@ fn hashing_longer_than_the_idle_timeout_still_gives_one_verdict() {
     let d = data(200_000, 9);
     let i = net.add(addr(1, 9), sender(net.now, PASS, 15, &d));
     net.run(
-        Duration::from_secs(30),
+        Duration::from_secs(1),
         Duration::from_millis(5),
         |_| {},
         pass_all,
@@ -799,8 +804,14 @@ fn hashing_longer_than_the_idle_timeout_still_gives_one_verdict() {
         1,
         "complete, waiting for its hash"
     );
-    assert!(net.outcome(i).is_none(), "{:?}", net.outcome(i));
+    net.run(
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        |_| {},
+        |_, _, _| false,
+    );
     assert!(net.failed.is_empty(), "{:?}", net.failed);
+    assert_eq!(net.receiver.stats().failed, 0);
     net.verify = true;
     net.run(
         Duration::from_secs(1),
@@ -808,13 +819,46 @@ fn hashing_longer_than_the_idle_timeout_still_gives_one_verdict() {
         |_| {},
         pass_all,
     );
+    assert_eq!(net.completed.len(), 1, "the verdict was applied");
+    assert_eq!(net.receiver.stats().completed, 1);
+    // The sender heard nothing for its idle timeout after its last chunk was acknowledged,
+    // and says so without claiming either outcome.
+    let out = net.outcome(i);
+    assert_eq!(
+        out,
+        Some(Err(SendError::NoVerdict(Duration::from_secs(10))))
+    );
+    let text = SendError::NoVerdict(Duration::from_secs(10)).to_string();
+    assert!(text.contains("may have"), "{text}");
+}
+
+#[test]
+fn nothing_from_the_receiver_is_believed_before_its_accept() {
+    // Every ACCEPT is lost: the receiver gets the whole (small) image from the first flight
+    // and answers with ACKs and DONE, but the sender must not take those before the
+    // receiver proved itself.
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(10),
+    );
+    let d = data(3000, 12);
+    let i = net.add(addr(1, 12), sender(net.now, PASS, 18, &d));
+    net.run(
+        Duration::from_secs(6),
+        Duration::from_millis(5),
+        |net: &mut Net| {
+            net.wire.retain(|(_, up, _, d)| {
+                *up || wire::decode_header(d).is_ok_and(|h| h.kind != kind::ACCEPT)
+            });
+        },
+        pass_all,
+    );
+    assert_eq!(net.completed.len(), 1, "the first flight carried the image");
     assert!(
-        matches!(net.outcome(i), Some(Ok(_))),
+        matches!(net.outcome(i), Some(Err(SendError::NoAnswer(_)))),
         "{:?}",
         net.outcome(i)
     );
-    assert_eq!(net.completed.len(), 1);
-    assert_eq!(net.receiver.stats().failed, 0);
 }
 
 #[test]

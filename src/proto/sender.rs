@@ -85,6 +85,11 @@ pub enum SendError {
     /// The receiver went silent mid-transfer.
     #[error("receiver stopped answering for {0:?}; the transfer was abandoned")]
     ReceiverGone(Duration),
+    /// Every chunk was acknowledged, then the receiver went silent before its verdict.
+    #[error(
+        "every chunk arrived, but the receiver's verdict did not come within {0:?}: the file may have been saved there; check before sending again"
+    )]
+    NoVerdict(Duration),
     /// The receiver ended the session.
     #[error("receiver closed the session: {0}")]
     Closed(String),
@@ -744,7 +749,12 @@ impl Sender {
             return;
         }
         if now >= self.idle_deadline() {
-            self.finish(Err(SendError::ReceiverGone(self.config.idle_timeout)));
+            let idle = self.config.idle_timeout;
+            self.finish(Err(if self.phase == Phase::AwaitingDone {
+                SendError::NoVerdict(idle)
+            } else {
+                SendError::ReceiverGone(idle)
+            }));
             return;
         }
         if self.pacing_wait.is_some_and(|t| now >= t) {
