@@ -104,7 +104,16 @@ pub fn handshake(data: &[u8]) {
         }
         rx.handle_timeout(now);
         tx.handle_timeout(now);
-        while rx.poll_event().is_some() {}
+        while let Some(ev) = rx.poll_event() {
+            // Only the genuine sender knows the passphrase: no hostile input may log in.
+            if let ReceiverEvent::Accepted { key, .. } = ev {
+                assert_eq!(
+                    (key.peer, key.session),
+                    (peers[0], 0x5eed),
+                    "a forged login"
+                );
+            }
+        }
         while tx.poll_event().is_some() {}
     }
 }

@@ -610,6 +610,8 @@ mod tests {
         let canonical = normalize("496-narrow-sentence-version");
         for typed in [
             "496 narrow sentence version",
+            "496 Narrow  sentence_VERSION",
+            " 496--narrow sentence version ",
             "496  Narrow--SENTENCE_version ",
             "\t496-narrow - sentence   version\n",
         ] {
@@ -790,6 +792,21 @@ mod vectors {
             hex(&out),
             "0102010203040506070800000002ddc0108f605d4a1e6dbb80e45fea3d3f4c6db170ef66b07a8c28dd9395f16d2a200e5bfb2f5e646f8c5828a25f33c685156379b7"
         );
+    }
+
+    /// The login token vector in docs/PROTOCOL.md (also checked with Python's
+    /// `cryptography`).
+    #[test]
+    fn login_token_vector() {
+        let mut tokens = LoginTokens::new(&[0x77; 32]);
+        let peer: SocketAddr = "192.0.2.1:7878".parse().expect("addr");
+        let t = tokens.mint(peer, SESSION, 100, &[0x33; 32], &[0x66; 32]);
+        assert_eq!(
+            hex(&t),
+            "000000640000000000000000db78bdcd798bf05d192e657ced046236754762a71e30259ecbe9a37ec99de0746c0d6d49e919dcabef5fab2a1b73e7dc588e28f55879c769eee8eded441920d5ad1d2ec1d056d91d99dcbd95683d6663"
+        );
+        let c = tokens.open(&t, peer, SESSION, 105).expect("opens");
+        assert_eq!((c.pake_key, c.transcript), ([0x33; 32], [0x66; 32]));
     }
 
     #[test]
