@@ -205,7 +205,9 @@ impl Net {
             }
         }
         // Timers run when due, and now and then anyway (other sessions' timers would).
-        if self.receiver.poll_timeout().is_some_and(|t| t <= self.now) || self.tick % 64 == 0 {
+        if self.receiver.poll_timeout().is_some_and(|t| t <= self.now)
+            || self.tick.is_multiple_of(64)
+        {
             self.receiver.handle_timeout(self.now);
         }
         self.tick += 1;
