@@ -118,7 +118,7 @@ fn a_folder_that_turns_read_only_is_told_to_the_sender_in_words() {
         eprintln!("skipped: as root without a tmpfs, no folder can be made read-only");
         return;
     }
-    let recv = recv_into(dir, &[]);
+    let recv = recv_into(dir, &["--once"]);
     // Only after the receiver checked the folder at start.
     match &tmpfs {
         Some(fs) => fs.remount_read_only(),
@@ -138,7 +138,9 @@ fn a_folder_that_turns_read_only_is_told_to_the_sender_in_words() {
         "{err}"
     );
     assert!(!err.contains(&*dir.to_string_lossy()), "{err}");
-    drop(recv);
+    // With --once the receiver ends with that failed transfer instead of waiting forever.
+    let (code, _, rerr) = recv.proc.wait(T);
+    assert_eq!(code, 1, "{rerr:?}");
 }
 
 #[test]

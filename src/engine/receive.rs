@@ -158,29 +158,31 @@ impl Engine {
     fn open_file(&mut self, key: SessionKey, offer: Offer, now: Instant) {
         let id = self.next_id;
         self.next_id += 1;
-        match IncomingFile::create(&self.out_dir, offer.size) {
+        self.out.lifecycle(Event::Started {
+            id,
+            direction: Direction::Receive,
+            peer: key.peer,
+            offer: offer.clone(),
+        });
+        let created = IncomingFile::create(&self.out_dir, offer.size);
+        let mut inc = Incoming {
+            id,
+            file: None,
+            started: now,
+            offer,
+        };
+        match created {
             Ok(file) => {
-                self.out.lifecycle(Event::Started {
-                    id,
-                    direction: Direction::Receive,
-                    peer: key.peer,
-                    offer: offer.clone(),
-                });
-                let inc = Incoming {
-                    id,
-                    file: Some(file),
-                    started: now,
-                    offer,
-                };
+                inc.file = Some(file);
                 self.incoming.insert(key, inc);
             }
             Err(err) => {
+                // A transfer that failed like any other, so `--once` ends and the TUI counts it.
+                let stats = self.core.session_stats(&key).unwrap_or_default();
                 self.core
                     .abort(key, wire::reason::STORE_FAILED, &err.peer_reason());
-                self.out.lifecycle(Event::Notice(format!(
-                    "refused {} from {}: {err}",
-                    offer.name, key.peer
-                )));
+                let ev = finished(inc, key.peer, None, stats, now, Err(err.to_string()));
+                self.out.lifecycle(ev);
             }
         }
     }
