@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::proto::sender::{Sender, SenderConfig, SenderEvent};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -205,9 +205,21 @@ fn random_datagrams_do_not_disturb_a_transfer() {
 
 /// Drives a protocol-level sender over a plain socket: lets a test offer any name.
 fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
+    raw_send_with(to, name, data, Some(PASSPHRASE), None)
+}
+
+/// [`raw_send`] with a choice of passphrase (`None` for an `--insecure` receiver) and, with
+/// `cancel`, a sender that gives up with that reason as soon as the receiver accepts.
+fn raw_send_with(
+    to: SocketAddr,
+    name: &str,
+    data: &[u8],
+    passphrase: Option<&str>,
+    cancel: Option<&str>,
+) -> Result<String, String> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let config = SenderConfig {
-        passphrase: Some(udpix::proto::crypto::Passphrase::new(PASSPHRASE)),
+        passphrase: passphrase.map(udpix::proto::crypto::Passphrase::new),
         ..SenderConfig::default()
     };
     let offer = Sender::offer_for(&config, name, data, "", None);
@@ -234,6 +246,11 @@ fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
         match sock.recv_from(&mut rx) {
             Ok((n, _)) => s.handle(Instant::now(), &mut rx[..n]),
             Err(_) => s.handle_timeout(Instant::now()),
+        }
+        while let Some(ev) = s.poll_event() {
+            if let (SenderEvent::Accepted, Some(reason)) = (ev, cancel) {
+                s.cancel(reason);
+            }
         }
     }
     match s.outcome() {
@@ -444,4 +461,107 @@ fn netsim_prints_counters_periodically_and_on_sigterm() {
         .and_then(|p| p.trim_end_matches(" lost").parse().ok())
         .expect("lost count");
     assert!(lost > 0, "{up}");
+}
+
+/// A name a hostile sender might offer: colours, a forged line, a C1 CSI, a bidi override.
+const HOSTILE_NAME: &str = "evil\u{1b}[31m\nFAKE-LINE \u{9b}2J cat\u{202e}gnp.png";
+/// How `udpix recv` must show it.
+const HOSTILE_SHOWN: &str = "evil\\e[31m\\nFAKE-LINE \\u{9b}2J cat\\u{202e}gnp.png";
+/// A reason a hostile sender might close with: a window-title escape and a forged line.
+const HOSTILE_REASON: &str = "bye\u{1b}]0;owned\u{7}\nFAKE-REASON\u{2066}";
+
+/// No line of `lines` carries a raw control or bidi character, or is a line the peer forged.
+fn assert_terminal_safe(lines: &[String], what: &str) {
+    for l in lines {
+        assert!(
+            !l.chars().any(udpix::display::needs_escape),
+            "{what}: raw control or bidi character in {l:?}"
+        );
+        assert!(
+            !l.starts_with("FAKE-"),
+            "{what}: a line forged by the peer: {l:?}"
+        );
+    }
+}
+
+fn insecure_recv(extra: &[&str]) -> (Proc, SocketAddr, tempfile::TempDir) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_s = out.path().to_str().expect("utf8").to_owned();
+    let mut args = vec![
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        &out_s,
+        "--insecure",
+    ];
+    args.extend_from_slice(extra);
+    let proc = Proc::spawn(&args);
+    let addr = listening_addr(&proc);
+    (proc, addr, out)
+}
+
+#[test]
+fn peer_text_reaches_the_receivers_terminal_escaped() {
+    let (recv, addr, out) = insecure_recv(&[]);
+    raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 1), None, None).expect("delivered");
+    let stdout = recv.wait_stdout_lines(1, T);
+    assert!(
+        stdout[0].starts_with(&format!("received {HOSTILE_SHOWN} (")),
+        "{stdout:?}"
+    );
+    // A sender that gives up with a reason of its own words: the failure line quotes it.
+    let gave_up = raw_send_with(
+        addr,
+        HOSTILE_NAME,
+        &seeded_bytes(90_000, 2),
+        None,
+        Some(HOSTILE_REASON),
+    );
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    let failed = recv.wait_stderr(" failed: ", T);
+    assert!(
+        failed.contains(&format!("transfer of {HOSTILE_SHOWN} from 127.0.0.1:")),
+        "{failed}"
+    );
+    assert!(
+        failed.ends_with("bye\\e]0;owned\\x07\\nFAKE-REASON\\u{2066}"),
+        "{failed}"
+    );
+    // A notice quoting the name: the folder is gone, so the image cannot be stored.
+    std::fs::remove_dir_all(out.path()).expect("rm");
+    let refused = raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 5), None, None);
+    assert!(refused.is_err(), "{refused:?}");
+    let notice = recv.wait_stderr("udpix: refused ", T);
+    assert!(
+        notice.starts_with(&format!("udpix: refused {HOSTILE_SHOWN} from 127.0.0.1:")),
+        "{notice}"
+    );
+    assert_terminal_safe(&recv.stdout.lock().expect("lock"), "stdout");
+    assert_terminal_safe(&recv.stderr.lock().expect("lock"), "stderr");
+}
+
+#[test]
+fn json_output_keeps_the_peers_exact_text_yet_is_terminal_safe() {
+    let (recv, addr, _out) = insecure_recv(&["--json"]);
+    raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 3), None, None).expect("delivered");
+    let gave_up = raw_send_with(
+        addr,
+        HOSTILE_NAME,
+        &seeded_bytes(90_000, 4),
+        None,
+        Some(HOSTILE_REASON),
+    );
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    let lines = recv.wait_stdout_lines(2, T);
+    let j = json_lines(&lines);
+    assert_eq!(j[0]["ok"], true, "{}", j[0]);
+    assert_eq!(j[0]["name"], HOSTILE_NAME);
+    assert_eq!(j[1]["ok"], false, "{}", j[1]);
+    assert_eq!(j[1]["name"], HOSTILE_NAME);
+    let error = j[1]["error"].as_str().expect("error text");
+    assert!(error.ends_with(HOSTILE_REASON), "{error:?}");
+    recv.wait_stderr(" failed: ", T);
+    assert_terminal_safe(&lines, "stdout");
+    assert_terminal_safe(&recv.stderr.lock().expect("lock"), "stderr");
 }

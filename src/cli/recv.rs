@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::sync::watch;
+use udpix::display::safe;
 use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::passphrase;
 use udpix::proto::crypto::Passphrase;
@@ -82,13 +83,15 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                             (Err(_), false) => {}
                         }
                         if let Err(e) = &r.result {
-                            bars.eprintln(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer));
+                            // Name and reason are the sender's words.
+                            bars.eprintln(&safe(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer)));
                         }
                         if args.once {
                             break if r.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
                         }
                     }
-                    Event::Notice(n) => bars.eprintln(&format!("udpix: {n}")),
+                    // Notices quote offered names and reasons as they came.
+                    Event::Notice(n) => bars.eprintln(&safe(&format!("udpix: {n}"))),
                     Event::Chunk(_) | Event::Connected { .. } => {}
                 }
             }
