@@ -565,3 +565,72 @@ fn json_output_keeps_the_peers_exact_text_yet_is_terminal_safe() {
     assert_terminal_safe(&lines, "stdout");
     assert_terminal_safe(&recv.stderr.lock().expect("lock"), "stderr");
 }
+
+/// Part files (`.udpix-*.part`) in `dir`.
+fn parts_in(dir: &Path) -> Vec<String> {
+    files_in(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".udpix-") && n.ends_with(".part"))
+        .collect()
+}
+
+#[test]
+fn a_killed_receivers_partial_file_is_removed_at_the_next_start_and_only_then() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_s = out.path().to_str().expect("utf8").to_owned();
+    let recv_args = ["recv", "--listen", "127.0.0.1:0", "--out", &out_s, "--json"];
+    let mut first = Proc::spawn(&recv_args);
+    let addr = listening_addr(&first).to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("large.bin");
+    std::fs::write(&file, seeded_bytes(2_000_000, 7)).expect("write");
+    let f = file.to_str().expect("utf8").to_owned();
+    let _sender = Proc::spawn(&["send", &addr, &f, "--max-rate", "2mbit"]);
+    let start = Instant::now();
+    while parts_in(out.path()).is_empty() {
+        assert!(start.elapsed() < T, "transfer never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let part = parts_in(out.path());
+    // A second receiver sharing the folder leaves the live part alone.
+    let second = Proc::spawn(&recv_args);
+    listening_addr(&second);
+    assert_eq!(parts_in(out.path()), part, "a live part file was removed");
+    assert!(
+        !second
+            .stderr
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains("removed")),
+        "{:?}",
+        second.stderr.lock().expect("lock")
+    );
+    drop(second);
+    // SIGKILL: no chance to clean up.
+    first.child.kill().expect("kill -9");
+    first.child.wait().expect("reap");
+    assert_eq!(parts_in(out.path()), part, "the dead run's part file stays");
+    // The next receiver removes it, and says so, before it listens.
+    let third = Proc::spawn(&recv_args);
+    listening_addr(&third);
+    let said = third
+        .stderr
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|l| l.contains("partial file"))
+        .cloned();
+    assert_eq!(
+        said,
+        Some(format!(
+            "udpix: removed 1 partial file left by an earlier run ({})",
+            part[0]
+        ))
+    );
+    assert!(
+        parts_in(out.path()).is_empty(),
+        "left {:?}",
+        files_in(out.path())
+    );
+}

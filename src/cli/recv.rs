@@ -7,10 +7,10 @@ use anyhow::{Context, bail};
 use tokio::sync::watch;
 use udpix::display::safe;
 use udpix::engine::{self, Event, ReceiveOptions};
-use udpix::passphrase;
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::report::{human_line, json_line};
+use udpix::{passphrase, store};
 
 use super::RecvArgs;
 use super::progress::Bars;
@@ -24,6 +24,17 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             "{} is not a folder: pass an existing folder with --out",
             args.out.display()
         );
+    }
+    match store::remove_stale_parts(&args.out) {
+        Ok(removed) if removed.is_empty() => {}
+        Ok(removed) => eprintln!(
+            "{}",
+            safe(&format!("udpix: {}", store::stale_parts_notice(&removed)))
+        ),
+        Err(e) => eprintln!(
+            "udpix: warning: cannot look for partial files left in {}: {e}",
+            args.out.display()
+        ),
     }
     let socket = engine::bind(args.listen).with_context(|| {
         format!(
