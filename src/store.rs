@@ -43,6 +43,43 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The error in a few words, for a line that goes on to say what to do:
+    /// `cannot write in /x/y (Permission denied)`.
+    pub fn brief(&self) -> String {
+        match self {
+            StoreError::Io { dir, source } => {
+                format!("cannot write in {} ({})", dir.display(), plain(source))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// An I/O error's text up to its `(os error 13)`: without the code, and without the path
+/// tempfile appends after it (the folder is said already).
+fn plain(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Checks at start-up that files can be created in `dir` (by making a temp file there and
+/// removing it), so a read-only folder is reported at once rather than by refusing every image.
+pub fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    tempfile::Builder::new()
+        .prefix(PART_PREFIX)
+        .suffix(PART_SUFFIX)
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| StoreError::Io {
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
 /// Makes an offered name safe to use as a single file name inside the output folder: keeps
 /// only the last path component, drops control characters and leading dots, caps the length.
 pub fn sanitize_name(name: &str) -> String {
@@ -465,5 +502,38 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with(".udpix-4.part, 2 more)"), "{text}");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_hold_files_fails_the_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        check_writable(dir.path()).expect("a fresh folder is writable");
+        assert!(names_in(dir.path()).is_empty(), "the probe is removed");
+        // Not a folder, a missing folder, and one no one may create files in (not even root).
+        let file = dir.path().join("plain.txt");
+        std::fs::write(&file, b"x").expect("write");
+        let mut cases = vec![file, dir.path().join("missing")];
+        if Path::new("/proc/self").is_dir() {
+            cases.push(PathBuf::from("/proc"));
+        }
+        for path in cases {
+            let err = check_writable(&path).expect_err("cannot hold files");
+            let brief = err.brief();
+            assert!(
+                brief.starts_with(&format!("cannot write in {} (", path.display())),
+                "{brief}"
+            );
+            assert!(!brief.contains("os error"), "{brief}");
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            eprintln!("running as root, which ignores file modes: skipping the read-only folder");
+            return;
+        }
+        let ro = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(ro.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let err = check_writable(ro.path()).expect_err("read-only folder");
+        assert!(err.brief().contains("Permission denied"), "{}", err.brief());
+        std::fs::set_permissions(ro.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 }

@@ -634,3 +634,61 @@ fn a_killed_receivers_partial_file_is_removed_at_the_next_start_and_only_then() 
         files_in(out.path())
     );
 }
+
+/// Runs `udpix recv --once` on `out`, which cannot hold files: it must fail before it binds.
+fn refused_at_start(out: &str) {
+    let mut recv = Proc::spawn(&["recv", "--listen", "127.0.0.1:0", "--out", out, "--once"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = recv.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            !recv
+                .stderr
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| l.contains("listening on")),
+            "started listening on an unwritable folder: {:?}",
+            recv.stderr.lock().expect("lock")
+        );
+        assert!(start.elapsed() < T, "did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success(), "{status}");
+    let line = recv.wait_stderr("udpix: error:", T);
+    assert!(
+        line.starts_with(&format!("udpix: error: cannot write in {out} (")),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("): pick a folder you can write to with --out"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_read_only_out_folder_is_refused_at_start() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("running as root, which ignores file modes: skipping (see the /proc variant)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().expect("tempdir");
+    let ro = std::fs::Permissions::from_mode(0o555);
+    std::fs::set_permissions(out.path(), ro).expect("chmod");
+    refused_at_start(out.path().to_str().expect("utf8"));
+    let rw = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(out.path(), rw).expect("chmod");
+}
+
+#[test]
+fn a_folder_no_one_can_write_in_is_refused_at_start_even_for_root() {
+    if !Path::new("/proc/self").is_dir() {
+        eprintln!("no /proc here: skipping");
+        return;
+    }
+    refused_at_start("/proc");
+}

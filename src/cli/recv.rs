@@ -25,6 +25,9 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             args.out.display()
         );
     }
+    if let Err(e) = store::check_writable(&args.out) {
+        bail!("{}: pick a folder you can write to with --out", e.brief());
+    }
     match store::remove_stale_parts(&args.out) {
         Ok(removed) if removed.is_empty() => {}
         Ok(removed) => eprintln!(

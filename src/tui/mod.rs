@@ -338,6 +338,8 @@ impl Runtime {
         if !out.is_dir() {
             return Err(format!("{} is not a folder", out.display()));
         }
+        store::check_writable(&out)
+            .map_err(|e| format!("{}: pick a folder you can write to", e.brief()))?;
         let socket = engine::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         // Before the receiver runs: what is locked now belongs to another receiver.
         let swept = match store::remove_stale_parts(&out) {
