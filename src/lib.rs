@@ -3,10 +3,12 @@
 //! - [`proto`]: the sans-IO protocol core (wire format, sender, receiver, recovery, pacing).
 //! - [`engine`]: the tokio driver that owns sockets and timers and publishes events.
 //! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
+//! - [`display`]: peer-chosen text made safe to print on a terminal.
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod display;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;

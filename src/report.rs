@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::display::{needs_escape, safe};
 use crate::engine::{Direction, Report};
 use crate::proto::stats::TransferStats;
 
@@ -53,10 +54,10 @@ pub fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// One line for a person.
+/// One line for a person; the peer's name for the image is shown [`safe`]ly.
 pub fn human_line(r: &Report) -> String {
     let s = &r.stats;
-    let name = &r.offer.name;
+    let name = safe(&r.offer.name);
     let head = match r.direction {
         Direction::Send => format!("sent {name} ({}) to {}", human_bytes(r.offer.size), r.peer),
         Direction::Receive => format!(
@@ -76,7 +77,7 @@ pub fn human_line(r: &Report) -> String {
         line.push_str(&format!(", rtt {:.1} ms", s.rtt.as_secs_f64() * 1e3));
     }
     if let Some(p) = &r.path {
-        line.push_str(&format!(" -> {}", p.display()));
+        line.push_str(&format!(" -> {}", safe(&p.display().to_string())));
     }
     line
 }
@@ -106,7 +107,33 @@ struct JsonReport<'a> {
     height: u32,
 }
 
-/// One JSON object (a single line) for a script.
+/// Writes JSON strings with every character [`safe`] would escape as a `\uXXXX` escape,
+/// beyond the control characters JSON itself escapes (DEL, C1, bidi overrides...): the line
+/// is then safe on a terminal while a parser still reads back the exact string.
+struct TerminalSafeJson;
+
+impl serde_json::ser::Formatter for TerminalSafeJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(needs_escape) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{:04x}", u)?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// One JSON object (a single line) for a script. Strings are exact (a name holding a newline
+/// or an escape sequence reads back as sent) and escaped so the line is safe on a terminal.
 pub fn json_line(r: &Report) -> String {
     let s = &r.stats;
     let j = JsonReport {
@@ -137,5 +164,70 @@ pub fn json_line(r: &Report) -> String {
         width: r.offer.width,
         height: r.offer.height,
     };
-    serde_json::to_string(&j).unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"{e}\"}}"))
+    let mut out = Vec::with_capacity(512);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, TerminalSafeJson);
+    match j.serialize(&mut ser) {
+        // The serializer writes only valid UTF-8 (escapes are ASCII; the rest is copied).
+        Ok(()) => String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        Err(e) => format!("{{\"ok\":false,\"error\":\"{e}\"}}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::wire::Offer;
+
+    fn report(name: &str, result: Result<(), String>) -> Report {
+        Report {
+            id: 1,
+            direction: Direction::Receive,
+            peer: "192.0.2.7:40000".parse().expect("addr"),
+            offer: Offer {
+                name: name.to_owned(),
+                size: 3,
+                chunk_size: 1166,
+                chunk_count: 1,
+                blake3: [0; 32],
+                format: "png\u{1b}[2J".to_owned(),
+                width: 0,
+                height: 0,
+            },
+            path: Some(std::path::PathBuf::from("/in/x.png")),
+            stats: TransferStats::default(),
+            duration: std::time::Duration::from_millis(5),
+            result,
+            ends_session: false,
+        }
+    }
+
+    const HOSTILE: &str = "evil\u{1b}[31m\nFAKE \u{9b}2J \u{7f} cat\u{202e}gnp.exe \u{e0041}";
+
+    #[test]
+    fn the_human_line_escapes_the_peers_name() {
+        let line = human_line(&report(HOSTILE, Ok(())));
+        assert!(
+            line.starts_with(
+                "received evil\\e[31m\\nFAKE \\u{9b}2J \\x7f cat\\u{202e}gnp.exe \\u{e0041} (3 B)"
+            ),
+            "{line}"
+        );
+        assert!(!line.chars().any(crate::display::needs_escape), "{line}");
+    }
+
+    #[test]
+    fn the_json_line_keeps_the_exact_strings_and_is_safe_on_a_terminal() {
+        let reason = "sender closed the session: bye\u{1b}]0;pwned\u{7}\u{2066}";
+        let line = json_line(&report(HOSTILE, Err(reason.to_owned())));
+        assert!(!line.chars().any(crate::display::needs_escape), "{line}");
+        let j: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(j["name"], HOSTILE);
+        assert_eq!(j["error"], reason);
+        assert_eq!(j["format"], "png\u{1b}[2J");
+        assert_eq!(j["ok"], false);
+        // Ordinary text is written as it is.
+        let plain = json_line(&report("été.png", Ok(())));
+        assert!(plain.contains("\"name\":\"été.png\""), "{plain}");
+    }
 }

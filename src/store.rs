@@ -4,7 +4,8 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -14,6 +15,12 @@ use thiserror::Error;
 const MAX_NAME: usize = 200;
 /// Most `name (N).ext` variants tried before giving up.
 const MAX_VARIANTS: u32 = 10_000;
+/// Temp files are `.udpix-XXXXXX.part`.
+const PART_PREFIX: &str = ".udpix-";
+/// See [`PART_PREFIX`].
+const PART_SUFFIX: &str = ".part";
+/// Names a notice about removed part files lists at most.
+const NOTICE_NAMES: usize = 5;
 
 /// Why an image could not be stored.
 #[derive(Debug, Error)]
@@ -57,10 +64,46 @@ impl StoreError {
             },
         }
     }
+
+    /// The error in a few words, for a line that goes on to say what to do:
+    /// `cannot write in /x/y (Permission denied)`.
+    pub fn brief(&self) -> String {
+        match self {
+            StoreError::Io { dir, source } => {
+                format!("cannot write in {} ({})", dir.display(), plain(source))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// An I/O error's text up to its `(os error 13)`: without the code, and without the path
+/// tempfile appends after it (the folder is said already).
+fn plain(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Checks at start-up that files can be created in `dir` (by making a temp file there and
+/// removing it), so a read-only folder is reported at once rather than by refusing every image.
+pub fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    tempfile::Builder::new()
+        .prefix(PART_PREFIX)
+        .suffix(PART_SUFFIX)
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| StoreError::Io {
+            dir: dir.to_owned(),
+            source,
+        })
 }
 
 /// Makes an offered name safe to use as a single file name inside the output folder: keeps
-/// only the last path component, drops control characters and leading dots, caps the length.
+/// only the last path component, drops control and invisible format characters and leading
+/// dots, caps the length.
 pub fn sanitize_name(name: &str) -> String {
     let last = name
         .rsplit(['/', '\\'])
@@ -68,7 +111,9 @@ pub fn sanitize_name(name: &str) -> String {
         .unwrap_or("");
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && *c != ':')
+        // Controls, and the invisible or direction-changing characters that would make a
+        // name look like another in a listing (`cat\u{202e}gnp.png`).
+        .filter(|c| !crate::display::needs_escape(*c) && *c != ':')
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
     let mut end = cleaned.len().min(MAX_NAME);
@@ -108,11 +153,24 @@ impl IncomingFile {
             dir: dir.to_owned(),
             source,
         };
+        // Locked from its first instant, so that no sweep (another receiver's start-up) takes
+        // it for a part file left by a dead run; the lock goes with the descriptor.
+        let folder = FolderLock::take(dir, false);
         let temp = tempfile::Builder::new()
-            .prefix(".udpix-")
-            .suffix(".part")
+            .prefix(PART_PREFIX)
+            .suffix(PART_SUFFIX)
             .tempfile_in(dir)
             .map_err(io_err)?;
+        match try_lock(temp.as_file()) {
+            Ok(true) => {}
+            Ok(false) => {
+                let taken =
+                    io::Error::new(io::ErrorKind::WouldBlock, "temp file locked by another");
+                return Err(io_err(taken));
+            }
+            Err(e) => return Err(io_err(e)),
+        }
+        drop(folder);
         temp.as_file().set_len(size).map_err(io_err)?;
         Ok(Self {
             temp,
@@ -200,6 +258,120 @@ impl VerifiedFile {
     }
 }
 
+/// `flock(LOCK_EX | LOCK_NB)` on `file`: true when taken, false when another open file
+/// (in this process or another) holds a lock on it.
+fn try_lock(file: &File) -> io::Result<bool> {
+    loop {
+        // SAFETY: a system call on a descriptor `file` owns and keeps open; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::WouldBlock => return Ok(false),
+            io::ErrorKind::Interrupted => {}
+            _ => return Err(e),
+        }
+    }
+}
+
+/// A `flock` on the output folder itself: shared while a part file is created and locked,
+/// exclusive while stale ones are swept, so a sweep never meets a part file in the instant
+/// between its creation and its lock. Best effort: where the folder cannot be opened or
+/// locked, only that instant is exposed. Released when dropped.
+struct FolderLock {
+    _held: Option<File>,
+}
+
+impl FolderLock {
+    fn take(dir: &Path, exclusive: bool) -> Self {
+        let Ok(folder) = File::open(dir) else {
+            return Self { _held: None };
+        };
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        loop {
+            // SAFETY: a system call on a descriptor `folder` owns; no memory is passed. It
+            // waits only while another receiver sweeps the folder, a few milliseconds.
+            if unsafe { libc::flock(folder.as_raw_fd(), op) } == 0 {
+                return Self {
+                    _held: Some(folder),
+                };
+            }
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Self { _held: None };
+            }
+        }
+    }
+}
+
+/// Removes the part files that earlier runs left in `dir` (a receiver killed before it could
+/// clean up): every `.udpix-*.part` whose lock can be taken. A running receiver holds the lock
+/// of each part it writes, so one sharing the folder never loses a live part. Files that
+/// cannot be opened or removed (another user's) are left alone. Returns the removed paths.
+pub fn remove_stale_parts(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let _sweep = FolderLock::take(dir, true);
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let is_part = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PART_PREFIX))
+            .is_some_and(|n| n.ends_with(PART_SUFFIX));
+        let path = entry.path();
+        if is_part && matches!(remove_if_unlocked(&path), Ok(true)) {
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// Removes `path` if it is a regular file no one holds a lock on.
+fn remove_if_unlocked(path: &Path) -> io::Result<bool> {
+    if !std::fs::symlink_metadata(path)?.file_type().is_file() {
+        return Ok(false);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !try_lock(&file)? {
+        return Ok(false);
+    }
+    // Still the file that was locked under that name (not one renamed over it meanwhile).
+    let (held, named) = (file.metadata()?, std::fs::symlink_metadata(path)?);
+    if (held.dev(), held.ino()) != (named.dev(), named.ino()) {
+        return Ok(false);
+    }
+    std::fs::remove_file(path)?;
+    Ok(true)
+}
+
+/// `removed 1 partial file left by an earlier run (.udpix-ab12.part)`: what a sweep did, for
+/// the log (the names are the file system's; show the line display-safe).
+pub fn stale_parts_notice(removed: &[PathBuf]) -> String {
+    let mut names: Vec<String> = removed
+        .iter()
+        .take(NOTICE_NAMES)
+        .map(|p| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    if removed.len() > NOTICE_NAMES {
+        names.push(format!("{} more", removed.len() - NOTICE_NAMES));
+    }
+    let what = match removed.len() {
+        1 => "1 partial file left by an earlier run".to_owned(),
+        n => format!("{n} partial files left by earlier runs"),
+    };
+    format!("removed {what} ({})", names.join(", "))
+}
+
 /// The process's file mode mask, read once without changing it (`umask(2)` can only swap
 /// it, which would race other threads creating files); 022 where the kernel does not say.
 fn umask() -> u32 {
@@ -247,6 +419,7 @@ mod tests {
         assert_eq!(sanitize_name("../"), "image");
         assert_eq!(sanitize_name(".hidden"), "hidden");
         assert_eq!(sanitize_name("a\u{0}b\nc\u{1b}[31m.png"), "abc[31m.png");
+        assert_eq!(sanitize_name("cat\u{202e}gnp.png"), "catgnp.png");
         assert_eq!(sanitize_name(""), "image");
         assert!(sanitize_name(&"é".repeat(300)).len() <= MAX_NAME);
     }
@@ -310,5 +483,110 @@ mod tests {
         let err = f.finish(&[0; 32], "y.png").expect_err("must fail");
         assert!(matches!(err, StoreError::HashMismatch { .. }));
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_sweep_removes_dead_parts_and_leaves_live_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = IncomingFile::create(dir.path(), 3).expect("create");
+        let live_name = names_in(dir.path()).pop().expect("the live part");
+        assert!(live_name.starts_with(PART_PREFIX) && live_name.ends_with(PART_SUFFIX));
+        // What a receiver killed mid-transfer leaves: a part file nobody holds.
+        let dead = dir.path().join(".udpix-dead01.part");
+        std::fs::write(&dead, b"half an image").expect("write");
+        // Not part files, or not ours to follow: all stay.
+        std::fs::write(dir.path().join("keep.png"), b"png").expect("write");
+        std::fs::write(dir.path().join(".udpix-x.partial"), b"x").expect("write");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let target = outside.path().join("target.part");
+        std::fs::write(&target, b"t").expect("write");
+        std::os::unix::fs::symlink(&target, dir.path().join(".udpix-link.part")).expect("ln");
+
+        let removed = remove_stale_parts(dir.path()).expect("sweep");
+        assert_eq!(removed, vec![dead.clone()]);
+        assert_eq!(
+            names_in(dir.path()),
+            vec![
+                live_name,
+                ".udpix-link.part".to_owned(),
+                ".udpix-x.partial".to_owned(),
+                "keep.png".to_owned()
+            ]
+        );
+        assert!(target.exists());
+        // The live transfer is untouched and completes.
+        live.write_at(0, b"abc").expect("write");
+        let path = live
+            .finish(blake3::hash(b"abc").as_bytes(), "done.png")
+            .expect("finish");
+        assert_eq!(std::fs::read(path).expect("read"), b"abc");
+        // Once finished (renamed) or dropped, nothing is left to sweep.
+        let gone = IncomingFile::create(dir.path(), 3).expect("create");
+        drop(gone);
+        assert_eq!(
+            remove_stale_parts(dir.path()).expect("sweep"),
+            Vec::<PathBuf>::new()
+        );
+    }
+
+    #[test]
+    fn the_sweep_notice_names_what_went() {
+        let one = [PathBuf::from("/o/.udpix-ab12.part")];
+        assert_eq!(
+            stale_parts_notice(&one),
+            "removed 1 partial file left by an earlier run (.udpix-ab12.part)"
+        );
+        let many: Vec<PathBuf> = (0..7)
+            .map(|i| PathBuf::from(format!("/o/.udpix-{i}.part")))
+            .collect();
+        let text = stale_parts_notice(&many);
+        assert!(
+            text.starts_with("removed 7 partial files left by earlier runs (.udpix-0.part, "),
+            "{text}"
+        );
+        assert!(text.ends_with(".udpix-4.part, 2 more)"), "{text}");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_hold_files_fails_the_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        check_writable(dir.path()).expect("a fresh folder is writable");
+        assert!(names_in(dir.path()).is_empty(), "the probe is removed");
+        // Not a folder, a missing folder, and one no one may create files in (not even root).
+        let file = dir.path().join("plain.txt");
+        std::fs::write(&file, b"x").expect("write");
+        let mut cases = vec![file, dir.path().join("missing")];
+        if Path::new("/proc/self").is_dir() {
+            cases.push(PathBuf::from("/proc"));
+        }
+        for path in cases {
+            let err = check_writable(&path).expect_err("cannot hold files");
+            let brief = err.brief();
+            assert!(
+                brief.starts_with(&format!("cannot write in {} (", path.display())),
+                "{brief}"
+            );
+            assert!(!brief.contains("os error"), "{brief}");
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            eprintln!("running as root, which ignores file modes: skipping the read-only folder");
+            return;
+        }
+        let ro = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(ro.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let err = check_writable(ro.path()).expect_err("read-only folder");
+        assert!(err.brief().contains("Permission denied"), "{}", err.brief());
+        std::fs::set_permissions(ro.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use udpix::proto::sender::{Sender, SenderConfig};
+use udpix::proto::sender::{Sender, SenderConfig, SenderEvent};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -205,9 +205,21 @@ fn random_datagrams_do_not_disturb_a_transfer() {
 
 /// Drives a protocol-level sender over a plain socket: lets a test offer any name.
 fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
+    raw_send_with(to, name, data, Some(PASSPHRASE), None)
+}
+
+/// [`raw_send`] with a choice of passphrase (`None` for an `--insecure` receiver) and, with
+/// `cancel`, a sender that gives up with that reason as soon as the receiver accepts.
+fn raw_send_with(
+    to: SocketAddr,
+    name: &str,
+    data: &[u8],
+    passphrase: Option<&str>,
+    cancel: Option<&str>,
+) -> Result<String, String> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let config = SenderConfig {
-        passphrase: Some(udpix::proto::crypto::Passphrase::new(PASSPHRASE)),
+        passphrase: passphrase.map(udpix::proto::crypto::Passphrase::new),
         ..SenderConfig::default()
     };
     let offer = Sender::offer_for(&config, name, data, "", None);
@@ -234,6 +246,11 @@ fn raw_send(to: SocketAddr, name: &str, data: &[u8]) -> Result<String, String> {
         match sock.recv_from(&mut rx) {
             Ok((n, _)) => s.handle(Instant::now(), &mut rx[..n]),
             Err(_) => s.handle_timeout(Instant::now()),
+        }
+        while let Some(ev) = s.poll_event() {
+            if let (SenderEvent::Accepted, Some(reason)) = (ev, cancel) {
+                s.cancel(reason);
+            }
         }
     }
     match s.outcome() {
@@ -444,4 +461,235 @@ fn netsim_prints_counters_periodically_and_on_sigterm() {
         .and_then(|p| p.trim_end_matches(" lost").parse().ok())
         .expect("lost count");
     assert!(lost > 0, "{up}");
+}
+
+/// A name a hostile sender might offer: colours, a forged line, a C1 CSI, a bidi override.
+const HOSTILE_NAME: &str = "evil\u{1b}[31m\nFAKE-LINE \u{9b}2J cat\u{202e}gnp.png";
+/// How `udpix recv` must show it.
+const HOSTILE_SHOWN: &str = "evil\\e[31m\\nFAKE-LINE \\u{9b}2J cat\\u{202e}gnp.png";
+/// A reason a hostile sender might close with: a window-title escape and a forged line.
+const HOSTILE_REASON: &str = "bye\u{1b}]0;owned\u{7}\nFAKE-REASON\u{2066}";
+
+/// No line of `lines` carries a raw control or bidi character, or is a line the peer forged.
+fn assert_terminal_safe(lines: &[String], what: &str) {
+    for l in lines {
+        assert!(
+            !l.chars().any(udpix::display::needs_escape),
+            "{what}: raw control or bidi character in {l:?}"
+        );
+        assert!(
+            !l.starts_with("FAKE-"),
+            "{what}: a line forged by the peer: {l:?}"
+        );
+    }
+}
+
+fn insecure_recv(extra: &[&str]) -> (Proc, SocketAddr, tempfile::TempDir) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_s = out.path().to_str().expect("utf8").to_owned();
+    let mut args = vec![
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        &out_s,
+        "--insecure",
+    ];
+    args.extend_from_slice(extra);
+    let proc = Proc::spawn(&args);
+    let addr = listening_addr(&proc);
+    (proc, addr, out)
+}
+
+#[test]
+fn peer_text_reaches_the_receivers_terminal_escaped() {
+    let (recv, addr, out) = insecure_recv(&[]);
+    raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 1), None, None).expect("delivered");
+    let stdout = recv.wait_stdout_lines(1, T);
+    assert!(
+        stdout[0].starts_with(&format!("received {HOSTILE_SHOWN} (")),
+        "{stdout:?}"
+    );
+    // A sender that gives up with a reason of its own words: the failure line quotes it.
+    let gave_up = raw_send_with(
+        addr,
+        HOSTILE_NAME,
+        &seeded_bytes(90_000, 2),
+        None,
+        Some(HOSTILE_REASON),
+    );
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    let failed = recv.wait_stderr(" failed: ", T);
+    assert!(
+        failed.contains(&format!("transfer of {HOSTILE_SHOWN} from 127.0.0.1:")),
+        "{failed}"
+    );
+    assert!(
+        failed.ends_with("bye\\e]0;owned\\x07\\nFAKE-REASON\\u{2066}"),
+        "{failed}"
+    );
+    // A failure of our own quoting the name: the folder is gone, so the image cannot be
+    // stored.
+    std::fs::remove_dir_all(out.path()).expect("rm");
+    let refused = raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 5), None, None);
+    assert!(refused.is_err(), "{refused:?}");
+    let line = recv.wait_stderr("failed: cannot write in", T);
+    assert!(
+        line.starts_with(&format!("udpix: transfer of {HOSTILE_SHOWN} from 127.0.0.1:")),
+        "{line}"
+    );
+    assert_terminal_safe(&recv.stdout.lock().expect("lock"), "stdout");
+    assert_terminal_safe(&recv.stderr.lock().expect("lock"), "stderr");
+}
+
+#[test]
+fn json_output_keeps_the_peers_exact_text_yet_is_terminal_safe() {
+    let (recv, addr, _out) = insecure_recv(&["--json"]);
+    raw_send_with(addr, HOSTILE_NAME, &seeded_bytes(3000, 3), None, None).expect("delivered");
+    let gave_up = raw_send_with(
+        addr,
+        HOSTILE_NAME,
+        &seeded_bytes(90_000, 4),
+        None,
+        Some(HOSTILE_REASON),
+    );
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    let lines = recv.wait_stdout_lines(2, T);
+    let j = json_lines(&lines);
+    assert_eq!(j[0]["ok"], true, "{}", j[0]);
+    assert_eq!(j[0]["name"], HOSTILE_NAME);
+    assert_eq!(j[1]["ok"], false, "{}", j[1]);
+    assert_eq!(j[1]["name"], HOSTILE_NAME);
+    let error = j[1]["error"].as_str().expect("error text");
+    assert!(error.ends_with(HOSTILE_REASON), "{error:?}");
+    recv.wait_stderr(" failed: ", T);
+    assert_terminal_safe(&lines, "stdout");
+    assert_terminal_safe(&recv.stderr.lock().expect("lock"), "stderr");
+}
+
+/// Part files (`.udpix-*.part`) in `dir`.
+fn parts_in(dir: &Path) -> Vec<String> {
+    files_in(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".udpix-") && n.ends_with(".part"))
+        .collect()
+}
+
+#[test]
+fn a_killed_receivers_partial_file_is_removed_at_the_next_start_and_only_then() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out_s = out.path().to_str().expect("utf8").to_owned();
+    let recv_args = ["recv", "--listen", "127.0.0.1:0", "--out", &out_s, "--json"];
+    let mut first = Proc::spawn(&recv_args);
+    let addr = listening_addr(&first).to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("large.bin");
+    std::fs::write(&file, seeded_bytes(2_000_000, 7)).expect("write");
+    let f = file.to_str().expect("utf8").to_owned();
+    let _sender = Proc::spawn(&["send", &addr, &f, "--max-rate", "2mbit"]);
+    let start = Instant::now();
+    while parts_in(out.path()).is_empty() {
+        assert!(start.elapsed() < T, "transfer never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let part = parts_in(out.path());
+    // A second receiver sharing the folder leaves the live part alone.
+    let second = Proc::spawn(&recv_args);
+    listening_addr(&second);
+    assert_eq!(parts_in(out.path()), part, "a live part file was removed");
+    assert!(
+        !second
+            .stderr
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains("removed")),
+        "{:?}",
+        second.stderr.lock().expect("lock")
+    );
+    drop(second);
+    // SIGKILL: no chance to clean up.
+    first.child.kill().expect("kill -9");
+    first.child.wait().expect("reap");
+    assert_eq!(parts_in(out.path()), part, "the dead run's part file stays");
+    // The next receiver removes it, and says so, before it listens.
+    let third = Proc::spawn(&recv_args);
+    listening_addr(&third);
+    let said = third
+        .stderr
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|l| l.contains("partial file"))
+        .cloned();
+    assert_eq!(
+        said,
+        Some(format!(
+            "udpix: removed 1 partial file left by an earlier run ({})",
+            part[0]
+        ))
+    );
+    assert!(
+        parts_in(out.path()).is_empty(),
+        "left {:?}",
+        files_in(out.path())
+    );
+}
+
+/// Runs `udpix recv --once` on `out`, which cannot hold files: it must fail before it binds.
+fn refused_at_start(out: &str) {
+    let mut recv = Proc::spawn(&["recv", "--listen", "127.0.0.1:0", "--out", out, "--once"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = recv.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            !recv
+                .stderr
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| l.contains("listening on")),
+            "started listening on an unwritable folder: {:?}",
+            recv.stderr.lock().expect("lock")
+        );
+        assert!(start.elapsed() < T, "did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success(), "{status}");
+    let line = recv.wait_stderr("udpix: error:", T);
+    assert!(
+        line.starts_with(&format!("udpix: error: cannot write in {out} (")),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("): pick a folder you can write to with --out"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_read_only_out_folder_is_refused_at_start() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("running as root, which ignores file modes: skipping (see the /proc variant)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().expect("tempdir");
+    let ro = std::fs::Permissions::from_mode(0o555);
+    std::fs::set_permissions(out.path(), ro).expect("chmod");
+    refused_at_start(out.path().to_str().expect("utf8"));
+    let rw = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(out.path(), rw).expect("chmod");
+}
+
+#[test]
+fn a_folder_no_one_can_write_in_is_refused_at_start_even_for_root() {
+    if !Path::new("/proc/self").is_dir() {
+        eprintln!("no /proc here: skipping");
+        return;
+    }
+    refused_at_start("/proc");
 }

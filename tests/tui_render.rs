@@ -913,3 +913,91 @@ fn a_printed_image_is_redrawn_exactly_when_its_scene_changes() {
     }));
     assert_ne!(Scene::of(&app), image);
 }
+
+/// A receiver fed text a hostile sender chose: a name with colours, a forged line and a bidi
+/// override; a close reason with a title escape.
+#[test]
+fn peer_text_is_drawn_escaped() {
+    let name = "evil\u{1b}[31m\nFAKE\u{202e}gnp.png";
+    let shown = "evil\\e[31m\\nFAKE\\u{202e}gnp.png";
+    let (mut app, _) = App::new(setup(Role::Receive));
+    app.update(Msg::Tick(Duration::from_millis(1500)));
+    app.update(Msg::Engine(Event::Started {
+        id: 1,
+        direction: Direction::Receive,
+        peer: peer(),
+        offer: offer(name, 240_512),
+    }));
+    for chunk in 0..3 {
+        app.update(Msg::Engine(Event::Chunk(ChunkEvent {
+            id: 1,
+            chunk,
+            what: ChunkWhat::Received,
+        })));
+    }
+    app.update(Msg::Tick(Duration::from_millis(2000)));
+    app.update(Msg::Engine(Event::Notice(format!(
+        "refused {name} from {}: disk full\u{1b}[2J",
+        peer()
+    ))));
+    app.update(Msg::Engine(Event::Finished(Box::new(Report {
+        id: 1,
+        direction: Direction::Receive,
+        peer: peer(),
+        offer: offer(name, 240_512),
+        path: None,
+        stats: stats(3, 207),
+        duration: Duration::from_millis(500),
+        result: Err("sender closed the session: bye\u{1b}]0;owned\u{7}".into()),
+        ends_session: false,
+    }))));
+    let screen = render(&app, 160, 48, MONO);
+    let text = format!("{}", screen.backend());
+    let rows: Vec<&str> = text.lines().collect();
+    let has = |needle: &str| rows.iter().filter(|r| r.contains(needle)).count();
+    // The received list, the stats heading and the preview title, each on its row.
+    assert!(has(&format!("✗ {shown}")) == 1, "files pane:\n{text}");
+    assert!(
+        has(&format!("{shown} ✗ failed")) == 1,
+        "stats heading:\n{text}"
+    );
+    assert!(
+        has(&format!("Preview: {shown}")) == 1,
+        "preview title:\n{text}"
+    );
+    // The chunk log: the image column (cut to 18), and the notices quoted in full.
+    assert!(has("evil\\e[31m\\nFAKE\\…") == 5, "chunk log:\n{text}");
+    assert!(
+        has(&format!(
+            "refused {shown} from 192.0.2.7:40000: disk full\\e[2J"
+        )) == 1,
+        "notice:\n{text}"
+    );
+    assert!(
+        has("failed: sender closed the session: bye\\e]0;owned\\x07") == 1,
+        "failure:\n{text}"
+    );
+    // Nothing raw reaches a cell (ratatui would drop the controls, hiding what was sent).
+    assert!(!text.contains("evil[31m"), "{text}");
+    for cell in screen.backend().buffer().content() {
+        assert!(
+            !cell.symbol().chars().any(udpix::display::needs_escape),
+            "raw {:?} in a cell",
+            cell.symbol()
+        );
+    }
+    insta::assert_snapshot!("peer_text_escaped_160x48", screen.backend());
+    insta::assert_snapshot!(
+        "peer_text_escaped_80x24",
+        render(&app, 80, 24, MONO).backend()
+    );
+    // A sender's state line quotes the receiver's refusal.
+    let (mut sender, _) = App::new(setup(Role::Send));
+    sender.update(Msg::Failed("refused: go away\u{1b}[5m\u{2066}".into()));
+    let text = format!("{}", render(&sender, 160, 48, MONO).backend());
+    assert!(
+        text.lines()
+            .any(|r| r.contains("State      refused: go away\\e[5m\\u{2066}")),
+        "state line:\n{text}"
+    );
+}

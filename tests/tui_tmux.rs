@@ -310,3 +310,41 @@ fn a_click_focuses_a_pane_and_quitting_gives_the_mouse_back() {
         "mouse reporting left on after exit"
     );
 }
+
+#[test]
+fn listen_refuses_a_folder_no_one_can_write_in() {
+    // No one can create files in /proc, not even root (which ignores a read-only mode).
+    if !Path::new("/proc/self").is_dir() {
+        eprintln!("no /proc here: skipping");
+        return;
+    }
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out /proc; sleep 30"
+    );
+    let tmux = Tmux::start(&cmd, cwd.path(), 120, 30);
+    let screen = tmux.wait_for(&["cannot write in /proc (", "pick a folder you can"], T);
+    assert!(!screen.contains("● listening"), "{screen}");
+}
+
+#[test]
+fn listen_removes_the_part_files_dead_receivers_left() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    // What a killed receiver leaves: a part file nobody holds the lock of.
+    let dead = out.path().join(".udpix-dead01.part");
+    std::fs::write(&dead, b"half an image").expect("write");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out {}; sleep 30",
+        out.path().display()
+    );
+    let tmux = Tmux::start(&cmd, cwd.path(), 120, 30);
+    tmux.wait_for(
+        &[
+            "● listening",
+            "removed 1 partial file left by an earlier run (.udpix-dead01.part)",
+        ],
+        T,
+    );
+    assert!(!dead.exists(), "the dead part file is still there");
+}

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use udpix::display::safe;
 use udpix::engine::{Snapshot, TransferId};
 use udpix::report::human_rate;
 
@@ -27,7 +28,8 @@ impl Bars {
         }
     }
 
-    /// A bar for a transfer that just started.
+    /// A bar for a transfer that just started; `name` (the peer's, on a receiver) is shown
+    /// display-safe.
     pub fn start(&mut self, id: TransferId, name: &str, bytes: u64, chunk_size: u16) {
         let bar = self.multi.add(ProgressBar::new(bytes));
         let style = ProgressStyle::with_template(
@@ -36,7 +38,7 @@ impl Bars {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(name.to_owned());
+        bar.set_prefix(safe(name).into_owned());
         self.bars.insert(id, (bar, u64::from(chunk_size)));
     }
 
@@ -73,5 +75,18 @@ impl Bars {
     /// Prints a line on stderr without tearing the bars.
     pub fn eprintln(&self, line: &str) {
         self.multi.suspend(|| eprintln!("{line}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bar_shows_the_peers_name_escaped() {
+        let mut bars = super::Bars::new();
+        bars.start(1, "evil\u{1b}[31m\nx\u{202e}.png", 10, 1);
+        let prefix = bars.bars.get(&1).map(|(bar, _)| bar.prefix());
+        assert_eq!(prefix.as_deref(), Some("evil\\e[31m\\nx\\u{202e}.png"));
+        bars.finish(1);
+        assert!(bars.bars.is_empty());
     }
 }

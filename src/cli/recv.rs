@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::sync::watch;
+use udpix::display::safe;
 use udpix::engine::{self, Event, ReceiveOptions};
-use udpix::passphrase;
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::report::{human_line, json_line};
+use udpix::{passphrase, store};
 
 use super::RecvArgs;
 use super::progress::Bars;
@@ -23,6 +24,20 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             "{} is not a folder: pass an existing folder with --out",
             args.out.display()
         );
+    }
+    if let Err(e) = store::check_writable(&args.out) {
+        bail!("{}: pick a folder you can write to with --out", e.brief());
+    }
+    match store::remove_stale_parts(&args.out) {
+        Ok(removed) if removed.is_empty() => {}
+        Ok(removed) => eprintln!(
+            "{}",
+            safe(&format!("udpix: {}", store::stale_parts_notice(&removed)))
+        ),
+        Err(e) => eprintln!(
+            "udpix: warning: cannot look for partial files left in {}: {e}",
+            args.out.display()
+        ),
     }
     let socket = engine::bind(args.listen).with_context(|| {
         format!(
@@ -84,13 +99,15 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                             (Err(_), false) => {}
                         }
                         if let Err(e) = &r.result {
-                            bars.eprintln(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer));
+                            // Name and reason are the sender's words.
+                            bars.eprintln(&safe(&format!("udpix: transfer of {} from {} failed: {e}", r.offer.name, r.peer)));
                         }
                         if args.once {
                             break if r.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
                         }
                     }
-                    Event::Notice(n) => bars.eprintln(&format!("udpix: {n}")),
+                    // Notices quote offered names and reasons as they came.
+                    Event::Notice(n) => bars.eprintln(&safe(&format!("udpix: {n}"))),
                     Event::Chunk(_) | Event::Connected { .. } => {}
                 }
             }
@@ -113,7 +130,8 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let e = sub.snapshot.borrow().endpoint.clone();
     eprintln!(
         "udpix: {} images received, {} failed; dropped {} malformed, {} unauthentic, {} replayed \
-         datagrams; {} failed logins, {} throttled, {} cookies sent",
+         datagrams; {} failed logins, {} throttled, {} cookies sent, {} confirmations without \
+         a token of ours, {} logins over their address's budget, {} transfers dropped as too slow",
         e.completed,
         e.failed,
         e.malformed,
@@ -121,7 +139,10 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         e.replayed,
         e.auth_failures,
         e.throttled,
-        e.retries_sent
+        e.retries_sent,
+        e.bad_tokens,
+        e.handshakes_dropped,
+        e.too_slow
     );
     Ok(code)
 }

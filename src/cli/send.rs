@@ -81,7 +81,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             println!("{}", human_line(&report));
         }
         if let Err(e) = &report.result {
-            eprintln!("udpix: error: {}: {e}", path.display());
+            // The reason may be the receiver's own words: shown escaped.
+            let line = format!("udpix: error: {}: {e}", path.display());
+            eprintln!("{}", udpix::display::safe(&line));
             failures += 1;
             if report.ends_session {
                 let left = args.files.len() - i - 1;

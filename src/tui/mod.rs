@@ -30,6 +30,7 @@ use crate::engine::{self, Event, ReceiveOptions, Subscriber, TransferId};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
 use crate::proto::sender::SenderConfig;
+use crate::store;
 use app::{App, Command, Msg, Setup};
 use graphics::ImageProtocol;
 use halfblock::ColorDepth;
@@ -337,7 +338,21 @@ impl Runtime {
         if !out.is_dir() {
             return Err(format!("{} is not a folder", out.display()));
         }
+        store::check_writable(&out)
+            .map_err(|e| format!("{}: pick a folder you can write to", e.brief()))?;
         let socket = engine::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        // Before the receiver runs: what is locked now belongs to another receiver.
+        let swept = match store::remove_stale_parts(&out) {
+            Ok(removed) if removed.is_empty() => None,
+            Ok(removed) => Some(store::stale_parts_notice(&removed)),
+            Err(e) => Some(format!(
+                "cannot look for partial files left in {}: {e}",
+                out.display()
+            )),
+        };
+        if let Some(note) = swept {
+            let _ = self.tx.send(Msg::Engine(Event::Notice(note)));
+        }
         let (publisher, sub) = engine::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let options = ReceiveOptions {

@@ -6,6 +6,7 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::display::safe;
 use crate::engine::ChunkWhat;
 use crate::tui::app::{App, LogKind};
 use crate::tui::view::{Theme, ellipsize};
@@ -36,7 +37,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     format!("{:>7.2}s ", l.at.as_secs_f64()),
                     theme.fg(Color::DarkGray),
                 ),
-                Span::raw(format!("{:<18} ", ellipsize(&l.image, 18))),
+                Span::raw(format!("{:<18} ", ellipsize(&safe(&l.image), 18))),
             ];
             match &l.kind {
                 LogKind::Chunk {
@@ -52,7 +53,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     format!("+{} chunks ({} lost)", grouped(*count), grouped(*lost)),
                     theme.fg(Color::LightBlue),
                 )),
-                LogKind::Note(n) => spans.push(Span::raw(n.clone())),
+                // Notes quote names and reasons from the other side.
+                LogKind::Note(n) => spans.push(Span::raw(safe(n).into_owned())),
             }
             Line::from(spans)
         })

@@ -6,6 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use crate::display::safe;
 use crate::tui::app::{App, ConnState, Field, Role};
 use crate::tui::view::Theme;
 
@@ -21,7 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         let cursor = if editing { "▏" } else { "" };
         Line::from(vec![
             Span::styled(format!("{label:<11}"), theme.fg(Color::DarkGray)),
-            Span::styled(format!("{value}{cursor}"), style),
+            Span::styled(format!("{}{cursor}", safe(&value)), style),
         ])
     };
     let role = match app.role {
@@ -80,7 +81,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         row(Field::Action, "", action.to_owned()),
         Line::from(vec![
             Span::styled("State      ", theme.fg(Color::DarkGray)),
-            Span::styled(state, theme.fg(color)),
+            // An error can quote the receiver (a refusal's reason).
+            Span::styled(safe(&state).into_owned(), theme.fg(color)),
         ]),
     ];
     frame.render_widget(

@@ -7,6 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
 
+use crate::display::safe;
 use crate::engine::Direction;
 use crate::report::human_bytes;
 use crate::tui::app::{App, Role};
@@ -17,7 +18,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     if app.role == Role::Receive {
         return render_received(frame, area, app, theme, focused);
     }
-    let title = format!("Files: {}", app.cwd.display());
+    let title = format!("Files: {}", safe(&app.cwd.display().to_string()));
     let width = usize::from(area.width.saturating_sub(2));
     // Narrow panes leave out the format: the extension mostly says it.
     let with_format = width >= 44;
@@ -27,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         .map(|e| {
             if e.is_dir {
                 return ListItem::new(Line::from(Span::styled(
-                    format!("  {}/", e.name),
+                    format!("  {}/", safe(&e.name)),
                     theme.fg(Color::Blue).add_modifier(Modifier::BOLD),
                 )));
             }
@@ -50,7 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             let meta = format!(" {} {info}", human_bytes(e.size));
             let meta = meta.trim_end();
             let room = width.saturating_sub(2 + meta.chars().count());
-            let name = ellipsize(&e.name, room);
+            let name = ellipsize(&safe(&e.name), room);
             let pad = room.saturating_sub(name.chars().count());
             ListItem::new(Line::from(vec![
                 mark,
@@ -78,9 +79,10 @@ fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
                 Some(Ok(())) => ("✓", Color::Green),
                 Some(Err(_)) => ("✗", Color::Red),
             };
+            // The sender's name until the file is stored, then the stored one.
             let name = t.path.as_ref().and_then(|p| p.file_name()).map_or_else(
-                || t.offer.name.clone(),
-                |n| n.to_string_lossy().into_owned(),
+                || safe(&t.offer.name).into_owned(),
+                |n| safe(&n.to_string_lossy()).into_owned(),
             );
             let current = if app.current == Some(*id) { "▸" } else { " " };
             ListItem::new(Line::from(vec![
@@ -94,7 +96,7 @@ fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
             ]))
         })
         .collect();
-    let title = format!("Files: received into {}", app.out_dir);
+    let title = format!("Files: received into {}", safe(&app.out_dir));
     let list = if items.is_empty() {
         List::new(vec![ListItem::new("  nothing received yet")])
     } else {

@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Paragraph;
 
+use crate::display::safe;
 use crate::tui::app::App;
 use crate::tui::chunkmap::ChunkMap;
 use crate::tui::halfblock::{self, ColorDepth};
@@ -24,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let title = if app.preview.title.is_empty() {
         "Preview".to_owned()
     } else {
-        format!("Preview: {}{dims}", app.preview.title)
+        format!("Preview: {}{dims}", safe(&app.preview.title))
     };
     let block = theme.block(&title, focused);
     let inner = block.inner(area);

@@ -11,6 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
+use crate::display::safe;
 use crate::engine::Direction;
 use crate::proto::stats::TransferStats;
 use crate::report::{human_bytes, human_rate, loss_base, percent};
@@ -118,10 +119,11 @@ fn rtt_rate(rtt: Duration, rate_bytes: f64) -> String {
 
 /// The image's name and where it stands (the reason of a failure is in the chunk log).
 fn image_heading(t: &TransferView) -> (String, Color) {
+    let name = safe(&t.offer.name);
     match &t.result {
-        None => (format!("{} …", t.offer.name), Color::Yellow),
-        Some(Ok(())) => (format!("{} ✓", t.offer.name), Color::Green),
-        Some(Err(_)) => (format!("{} ✗ failed", t.offer.name), Color::Red),
+        None => (format!("{name} …"), Color::Yellow),
+        Some(Ok(())) => (format!("{name} ✓"), Color::Green),
+        Some(Err(_)) => (format!("{name} ✗ failed"), Color::Red),
     }
 }
 
