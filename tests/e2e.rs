@@ -535,7 +535,9 @@ fn peer_text_reaches_the_receivers_terminal_escaped() {
     assert!(refused.is_err(), "{refused:?}");
     let line = recv.wait_stderr("failed: cannot write in", T);
     assert!(
-        line.starts_with(&format!("udpix: transfer of {HOSTILE_SHOWN} from 127.0.0.1:")),
+        line.starts_with(&format!(
+            "udpix: transfer of {HOSTILE_SHOWN} from 127.0.0.1:"
+        )),
         "{line}"
     );
     assert_terminal_safe(&recv.stdout.lock().expect("lock"), "stdout");

@@ -988,3 +988,68 @@ fn a_passphrase_read_aloud_and_typed_differently_still_logs_in() {
         net.outcome(i)
     );
 }
+
+/// Runs one 1 MB transfer over a 40 ms round trip at 2.5 MB/s, dropping the first datagram
+/// of `kind` on its way (`up`: towards the receiver); returns (virtual time, sender figures).
+fn first_flight_with_lost(
+    kind_lost: Option<(u8, bool)>,
+) -> (Duration, udpix::proto::stats::TransferStats) {
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(20),
+    );
+    let d = data(1_000_000, 13);
+    let i = net.add(addr(1, 13), slow_sender(net.now, PASS, 19, &d, Some(2.5e6)));
+    let start = net.now;
+    let mut dropped = false;
+    net.run(
+        Duration::from_secs(5),
+        Duration::from_millis(1),
+        |net: &mut Net| {
+            let Some((k, up)) = kind_lost else { return };
+            if dropped {
+                return;
+            }
+            if let Some(pos) = net.wire.iter().position(|(_, u, _, d)| {
+                *u == up && wire::decode_header(d).is_ok_and(|h| h.kind == k)
+            }) {
+                net.wire.remove(pos);
+                dropped = true;
+            }
+        },
+        pass_all,
+    );
+    assert!(
+        matches!(net.outcome(i), Some(Ok(_))),
+        "{:?}",
+        net.outcome(i)
+    );
+    assert!(kind_lost.is_none() || dropped);
+    let took = net.honest[i].finished.expect("finished") - start;
+    (took, net.honest[i].sender.stats())
+}
+
+#[test]
+fn a_lost_offer_or_accept_costs_a_round_trip_or_two_not_a_slow_start() {
+    let (clean, clean_stats) = first_flight_with_lost(None);
+    assert_eq!(clean_stats.retransmitted, 0);
+    // The offer lost: the first flight reaches a receiver with no session, which says so;
+    // the sender repeats the offer and resends the flight, at full speed.
+    let (offer_lost, st) = first_flight_with_lost(Some((kind::OFFER, true)));
+    assert!(
+        offer_lost <= clean + Duration::from_millis(100),
+        "clean {clean:?}, offer lost {offer_lost:?}"
+    );
+    assert!(
+        st.retransmitted >= 30,
+        "the first flight is sent again: {st:?}"
+    );
+    // ACCEPT lost: the receiver got the first flight; its early ACKs, applied once a repeated
+    // ACCEPT proves it, keep the sender from sending the flight again.
+    let (accept_lost, st) = first_flight_with_lost(Some((kind::ACCEPT, false)));
+    assert!(
+        accept_lost <= clean + Duration::from_millis(100),
+        "clean {clean:?}, accept lost {accept_lost:?}"
+    );
+    assert_eq!(st.retransmitted, 0, "{st:?}");
+}

@@ -372,11 +372,10 @@ impl Receiver {
         if !self.sessions.contains_key(&key) {
             if header.kind == kind::OFFER {
                 self.on_new_offer(now, key, datagram);
-            } else if self.desk.has_login(&key) {
-                // Data of the first flight overtook its offer (or the offer was lost): the
-                // sender repeats the offer, and the chunks again after ACCEPT.
-                self.stats.unknown_session += 1;
             } else {
+                // No session: the receiver restarted or forgot it, or the first flight's data
+                // overtook a lost offer. "Unknown session" tells the sender either way (before
+                // ACCEPT it repeats its offer at once).
                 self.on_unknown(key, header.kind, datagram.len());
             }
             return None;

@@ -26,6 +26,8 @@ const PACKET_THRESHOLD: u32 = 3;
 const MAX_PTO_BACKOFF: u32 = 6;
 /// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
 const MAX_PTO: Duration = Duration::from_secs(1);
+/// ACKs kept from before ACCEPT, at most (the first flight is 32 datagrams, one ACK per 4).
+const MAX_EARLY_ACKS: usize = 16;
 
 /// Knobs for one transfer.
 #[derive(Debug, Clone)]
@@ -214,6 +216,7 @@ pub struct Sender {
     control: VecDeque<Body<'static>>,
     offer_backoff: Duration,
     hurried: Option<Instant>,
+    early_acks: Vec<(Instant, wire::Ack)>,
     chunks: Vec<ChunkState>,
     next_new: u32,
     retx: VecDeque<u32>,
@@ -290,6 +293,7 @@ impl Sender {
             control: VecDeque::new(),
             offer_backoff: Duration::from_millis(200),
             hurried: None,
+            early_acks: Vec::new(),
             chunks,
             next_new: 0,
             retx: VecDeque::new(),
@@ -416,6 +420,7 @@ impl Sender {
         }
         if self.phase == Phase::Offering {
             self.hurry_offer(now, &packet.body, sealed);
+            self.hold_early_ack(now, &packet.body, sealed);
         }
         if !self.trusts(&packet.body, sealed) {
             self.stats.malformed += 1;
@@ -453,6 +458,7 @@ impl Sender {
                 } else {
                     Phase::Transferring
                 };
+                self.settle_first_flight(offer_pn);
                 if self.in_flight == 0 {
                     self.delivered_time = now;
                     self.first_sent_time = now;
@@ -510,6 +516,48 @@ impl Sender {
             self.hurried = Some(self.next_offer);
             self.next_offer = now;
         }
+    }
+
+    /// Keeps an ACK that arrived before ACCEPT (whose loss it shows), to act on once ACCEPT
+    /// proves the receiver: dropping it would leave the first flight unaccounted for.
+    fn hold_early_ack(&mut self, now: Instant, body: &Body<'_>, sealed: bool) {
+        let secure = self.config.passphrase.is_some();
+        if let Body::Ack(ack) = body
+            && (sealed || !secure)
+            && self.early_acks.len() < MAX_EARLY_ACKS
+        {
+            self.early_acks.push((now, ack.clone()));
+        }
+    }
+
+    /// Once accepted: applies the ACKs held back, as of when they arrived, then counts as
+    /// lost every data packet sent before the accepted copy of the offer that they do not
+    /// cover: the receiver had no session for them. Those losses say nothing about the path,
+    /// so the rate controller does not see them.
+    fn settle_first_flight(&mut self, accepted_pn: u32) {
+        for (at, ack) in std::mem::take(&mut self.early_acks) {
+            self.on_ack(at, &ack);
+        }
+        for i in 0..self.sent.len() {
+            let pn = self.sent_base + i as u32;
+            if pn >= accepted_pn {
+                break;
+            }
+            let Some(p) = self.sent[i].take() else {
+                continue;
+            };
+            self.in_flight = self.in_flight.saturating_sub(p.size as u64);
+            self.stats.lost += 1;
+            if let Some(chunk) = p.chunk {
+                let state = &mut self.chunks[chunk as usize];
+                if !state.acked && state.latest_pn == Some(pn) && !state.queued {
+                    state.queued = true;
+                    self.retx.push_back(chunk);
+                    self.events.push_back(SenderEvent::ChunkLost { chunk });
+                }
+            }
+        }
+        self.trim_sent();
     }
 
     /// Whether to act on `body`, given whether it arrived sealed. With a passphrase, nothing
