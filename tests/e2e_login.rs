@@ -136,10 +136,6 @@ fn honest_sends(recv: &Recv, img: &Path, n: usize, before: usize, gap: Duration)
         let start = Instant::now();
         let out = send(recv.addr, &[img], &[]);
         times.push(start.elapsed());
-        if i + 1 < n {
-            // Pacing the honest sender, not waiting for anything.
-            std::thread::sleep(gap.saturating_sub(start.elapsed()));
-        }
         assert!(
             out.status.success(),
             "honest send {} of {n} failed: {}",
@@ -153,6 +149,10 @@ fn honest_sends(recv: &Recv, img: &Path, n: usize, before: usize, gap: Duration)
             path.display(),
             img.display()
         );
+        if i + 1 < n {
+            // Pacing the honest sender, not waiting for anything.
+            std::thread::sleep(gap.saturating_sub(start.elapsed()));
+        }
     }
     times
 }
@@ -799,7 +799,7 @@ fn a_logged_in_hog_gets_eight_sessions_and_loses_the_stalled_ones() {
     let mut ended: HashMap<usize, Result<String, SendError>> = HashMap::new();
     let next = |timeout: Duration| {
         news.recv_timeout(timeout)
-            .unwrap_or_else(|e| panic!("no news from the hog: {e}"))
+            .unwrap_or_else(|e| panic!("a hog's session neither ended nor was accepted: {e}"))
     };
     // Every login is answered: ACCEPT, or a refusal.
     while accepted.len() + ended.len() < 12 {

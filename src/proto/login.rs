@@ -270,16 +270,16 @@ impl LoginDesk {
             return ConfirmVerdict::Replayed;
         }
         let ip = budget_key(key.peer.ip());
-        if let Some(wait) = self.throttled(ip, now) {
-            // Replies handed out before the address was throttled do not buy more guesses.
-            return ConfirmVerdict::Throttled(wait);
-        }
         if let Some(q) = self.outstanding.get_mut(&ip) {
             // This session's reply is answered (a repeated HELLO may have left several).
             q.retain(|o| o.session != key.session);
             if q.is_empty() {
                 self.outstanding.remove(&ip);
             }
+        }
+        if let Some(wait) = self.throttled(ip, now) {
+            // Replies handed out before the address was throttled do not buy more guesses.
+            return ConfirmVerdict::Throttled(wait);
         }
         let keys = SessionKeys::from_transcript(&content.pake_key, &content.transcript);
         if !keys.verify_client(confirm) {
