@@ -23,7 +23,7 @@ pub enum PassphraseError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file or variable holds nothing but white space.
+    /// The file or variable holds nothing but white space and separators.
     #[error("the passphrase from {0} is empty")]
     Empty(String),
     /// No source and no terminal to ask on.
@@ -49,7 +49,7 @@ pub fn generate() -> String {
 }
 
 fn non_empty(text: &str, from: &str) -> Result<Passphrase, PassphraseError> {
-    if text.trim().is_empty() {
+    if crate::proto::crypto::normalize(&text).is_empty() {
         return Err(PassphraseError::Empty(from.to_owned()));
     }
     Ok(Passphrase::new(text))
@@ -70,7 +70,7 @@ pub fn text_from_sources(file: Option<&Path>) -> Result<Option<String>, Passphra
             Err(_) => return Ok(None),
         }
     };
-    if text.trim().is_empty() {
+    if crate::proto::crypto::normalize(&text).is_empty() {
         return Err(PassphraseError::Empty(from));
     }
     Ok(Some(text.trim().to_owned()))

@@ -1053,3 +1053,146 @@ fn a_lost_offer_or_accept_costs_a_round_trip_or_two_not_a_slow_start() {
     );
     assert_eq!(st.retransmitted, 0, "{st:?}");
 }
+
+#[test]
+fn hellos_with_broken_key_messages_cost_their_address_its_budget() {
+    // A SPAKE2 message that only fails once the receiver has done its own half: each must
+    // take a slot like a good HELLO, or they would be free work.
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(5),
+    );
+    let from = addr(44, 1);
+    let mut session = 1u64 << 40;
+    net.run(
+        Duration::from_secs(1),
+        Duration::from_millis(5),
+        |net: &mut Net| {
+            session += 1;
+            let h = Header {
+                kind: kind::HELLO,
+                session,
+                pn: 0,
+            };
+            let body = Body::Hello {
+                pake: [0xff; wire::PAKE_LEN],
+                cookie: Vec::new(),
+            };
+            net.inject(from, wire::encode_vec(&h, &body));
+            net.inbox.remove(&from);
+        },
+        pass_all,
+    );
+    let st = net.receiver.stats();
+    assert!(st.pake_runs <= 4, "{st:?}");
+    assert!(st.retries_sent >= 150, "{st:?}");
+}
+
+#[test]
+fn a_repeated_failing_confirm_counts_once() {
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(5),
+    );
+    let from = addr(45, 1);
+    let pake = Pake::start(&Passphrase::new("a guess"));
+    let client = pake.message();
+    let h = Header {
+        kind: kind::HELLO,
+        session: 77,
+        pn: 0,
+    };
+    let hello = Body::Hello {
+        pake: client,
+        cookie: Vec::new(),
+    };
+    net.inject(from, wire::encode_vec(&h, &hello));
+    net.run(
+        Duration::from_millis(50),
+        Duration::from_millis(5),
+        |_| {},
+        pass_all,
+    );
+    let Some((
+        _,
+        Body::HelloReply {
+            pake: server,
+            token,
+        },
+    )) = replies(&mut net, from).pop()
+    else {
+        panic!("no HELLO_REPLY");
+    };
+    let keys = pake.finish(77, &server, &client, &server).expect("keys");
+    let h = Header {
+        kind: kind::CONFIRM,
+        session: 77,
+        pn: 1,
+    };
+    let confirm = wire::encode_vec(
+        &h,
+        &Body::Confirm {
+            confirm: keys.client_confirm(),
+            token,
+        },
+    );
+    for _ in 0..10 {
+        net.inject(from, confirm.clone());
+    }
+    net.run(
+        Duration::from_millis(50),
+        Duration::from_millis(5),
+        |_| {},
+        pass_all,
+    );
+    let refusals = replies(&mut net, from)
+        .into_iter()
+        .filter(
+            |(_, b)| matches!(b, Body::Refuse { code, .. } if *code == wire::reason::AUTH_FAILED),
+        )
+        .count();
+    assert_eq!(refusals, 10, "each repeat is answered");
+    assert_eq!(net.receiver.stats().auth_failures, 1, "but counted once");
+    assert_eq!(net.auth_failed.len(), 1);
+}
+
+#[test]
+fn a_forged_clear_refusal_of_the_image_is_not_believed_during_the_login() {
+    // Only the login's own refusals (wrong passphrase, throttled, mode, busy) may come in
+    // clear; "too large" from someone without our keys is ignored.
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(10),
+    );
+    let d = data(20_000, 14);
+    let i = net.add(addr(1, 14), sender(net.now, PASS, 20, &d));
+    let mut forged = false;
+    net.run(
+        Duration::from_secs(1),
+        Duration::from_millis(1),
+        |net: &mut Net| {
+            if forged || net.honest[0].first_sent.is_none() {
+                return;
+            }
+            forged = true;
+            let h = Header {
+                kind: kind::REFUSE,
+                session: 20,
+                pn: 0,
+            };
+            let body = Body::Refuse {
+                code: wire::reason::TOO_LARGE,
+                reason: "forged".into(),
+            };
+            net.wire
+                .push_back((net.now, false, addr(1, 14), wire::encode_vec(&h, &body)));
+        },
+        pass_all,
+    );
+    assert!(forged);
+    assert!(
+        matches!(net.outcome(i), Some(Ok(_))),
+        "{:?}",
+        net.outcome(i)
+    );
+}

@@ -28,8 +28,10 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 pub const MAX_THROTTLE: Duration = Duration::from_secs(600);
 /// An address's failures are forgotten after this long without a new one.
 const FAILURE_MEMORY: Duration = Duration::from_secs(900);
-/// Addresses tracked at most, for failures and for outstanding handshakes each.
+/// Addresses tracked at most with outstanding handshakes.
 const MAX_ADDRESSES: usize = 4096;
+/// Addresses whose failures are remembered, at most (about 5 MiB).
+const MAX_FAILURE_RECORDS: usize = 65_536;
 /// Confirmed logins waiting for their offer, at most.
 const MAX_LOGINS: usize = 1024;
 /// Logins remembered so a replayed CONFIRM cannot start a session twice, at most.
@@ -94,8 +96,12 @@ pub enum ConfirmVerdict {
     BadToken,
     /// This login was already used.
     Replayed,
-    /// The sender's confirmation did not verify: a failed login, counted for its address.
-    Failed,
+    /// The sender's confirmation did not verify: a failed login, counted for its address
+    /// the first time for this token.
+    Failed {
+        /// False for a repeat of a CONFIRM already counted.
+        counted: bool,
+    },
     /// Too many logins waiting for their offers.
     Busy,
     /// The address failed too often meanwhile: the guess is not even looked at.
@@ -132,6 +138,13 @@ struct Failures {
     last: Instant,
 }
 
+/// A login that was tried with a valid token, remembered while the token could be reused.
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    expires: Instant,
+    logged_in: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
     session: u64,
@@ -157,7 +170,7 @@ pub struct LoginDesk {
     outstanding: HashMap<IpAddr, VecDeque<Outstanding>>,
     failures: HashMap<IpAddr, Failures>,
     logins: HashMap<super::receiver::SessionKey, Login>,
-    spent: HashMap<super::receiver::SessionKey, Instant>,
+    spent: HashMap<super::receiver::SessionKey, Spent>,
     /// Failures counted when proven handshakes were abandoned.
     pub stats: DeskStats,
 }
@@ -177,6 +190,11 @@ impl LoginDesk {
             spent: HashMap::new(),
             stats: DeskStats::default(),
         }
+    }
+
+    /// Failures counted for abandoned handshakes since the last call.
+    pub fn take_abandoned(&mut self) -> u64 {
+        std::mem::take(&mut self.stats.abandoned)
     }
 
     /// Handshakes answered and neither confirmed nor expired, in all.
@@ -210,10 +228,11 @@ impl LoginDesk {
         cookie: &[u8],
     ) -> HelloVerdict {
         let ip = budget_key(key.peer.ip());
+        // First what expired: a reply this address never confirmed may block it now.
+        self.release_expired(ip, now);
         if let Some(wait) = self.throttled(ip, now) {
             return HelloVerdict::Throttled(wait);
         }
-        self.release_expired(ip, now);
         let proven = self.cookies.check(cookie, key.peer, key.session, now_secs);
         if !proven && self.outstanding() >= self.config.cookie_threshold {
             return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
@@ -231,6 +250,16 @@ impl LoginDesk {
             // owner of the address returns the cookie and gets a budget of its own.
             return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
         }
+        // The slot is taken before the work is done, so a HELLO whose SPAKE2 message turns
+        // out malformed still costs its address (and the count in all) what a good one does.
+        self.outstanding
+            .entry(ip)
+            .or_default()
+            .push_back(Outstanding {
+                session: key.session,
+                expires: now + self.config.hold,
+                proven,
+            });
         let server = Pake::start(pass);
         let server_msg = server.message();
         let Some(pake_key) = server.finish_key(pake) else {
@@ -240,14 +269,6 @@ impl LoginDesk {
         let token = self
             .tokens
             .mint(key.peer, key.session, now_secs, &pake_key, &transcript);
-        self.outstanding
-            .entry(ip)
-            .or_default()
-            .push_back(Outstanding {
-                session: key.session,
-                expires: now + self.config.hold,
-                proven,
-            });
         HelloVerdict::Reply {
             pake: server_msg,
             token,
@@ -266,9 +287,11 @@ impl LoginDesk {
         let Some(content) = self.tokens.open(token, key.peer, key.session, now_secs) else {
             return ConfirmVerdict::BadToken;
         };
-        if self.spent.contains_key(&key) {
-            return ConfirmVerdict::Replayed;
-        }
+        let failed_before = match self.spent.get(&key) {
+            Some(s) if s.logged_in => return ConfirmVerdict::Replayed,
+            Some(_) => true,
+            None => false,
+        };
         let ip = budget_key(key.peer.ip());
         if let Some(q) = self.outstanding.get_mut(&ip) {
             // This session's reply is answered (a repeated HELLO may have left several).
@@ -282,15 +305,36 @@ impl LoginDesk {
             return ConfirmVerdict::Throttled(wait);
         }
         let keys = SessionKeys::from_transcript(&content.pake_key, &content.transcript);
-        if !keys.verify_client(confirm) {
-            self.record_failure(ip, now);
-            return ConfirmVerdict::Failed;
-        }
         self.expire(now);
         if self.logins.len() >= MAX_LOGINS || self.spent.len() >= MAX_SPENT {
             return ConfirmVerdict::Busy;
         }
-        self.spent.insert(key, now + TOKEN_LIFETIME);
+        let expires = now + TOKEN_LIFETIME;
+        if !keys.verify_client(confirm) {
+            // One guess per token, however often its CONFIRM is repeated; the token is not
+            // spent, so the honest sender's own CONFIRM still gets through after a junk one
+            // from someone who copied the token off the wire.
+            if !failed_before {
+                self.record_failure(ip, now);
+                self.spent.insert(
+                    key,
+                    Spent {
+                        expires,
+                        logged_in: false,
+                    },
+                );
+            }
+            return ConfirmVerdict::Failed {
+                counted: !failed_before,
+            };
+        }
+        self.spent.insert(
+            key,
+            Spent {
+                expires,
+                logged_in: true,
+            },
+        );
         let login = Login {
             confirm: keys.server_confirm(),
             protection: Protection::sealed(keys.server_to_client, keys.client_to_server),
@@ -316,19 +360,22 @@ impl LoginDesk {
     /// `FAILURE_MEMORY` after the last failure.
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
         let ip = budget_key(ip);
-        if self.failures.len() >= MAX_ADDRESSES && !self.failures.contains_key(&ip) {
-            let oldest = self
+        if self.failures.len() >= MAX_FAILURE_RECORDS && !self.failures.contains_key(&ip) {
+            // Forget an address that is not waiting, the longest quiet first; failing that,
+            // the one whose wait ends soonest. A newcomer is always remembered.
+            let evict = self
                 .failures
                 .iter()
-                .filter(|(_, f)| f.blocked_until.is_none_or(|t| t <= now))
-                .min_by_key(|(_, f)| f.last)
+                .min_by_key(|(_, f)| {
+                    (
+                        f.blocked_until.is_some_and(|t| t > now),
+                        f.blocked_until,
+                        f.last,
+                    )
+                })
                 .map(|(ip, _)| *ip);
-            match oldest {
-                Some(o) => {
-                    self.failures.remove(&o);
-                }
-                // Every tracked address is blocked: the newcomer is not remembered.
-                None => return,
+            if let Some(o) = evict {
+                self.failures.remove(&o);
             }
         }
         let f = self.failures.entry(ip).or_insert(Failures {
@@ -366,9 +413,12 @@ impl LoginDesk {
             self.outstanding.remove(&ip);
         }
         for _ in 0..abandoned {
-            // A proven address that took our reply and never confirmed: a failed attempt.
-            self.stats.abandoned += 1;
-            self.record_failure(ip, now);
+            // A proven address that took our reply and never confirmed: a failed attempt,
+            // unless it is waiting already (its CONFIRM would not have been looked at).
+            if self.throttled(ip, now).is_none() {
+                self.stats.abandoned += 1;
+                self.record_failure(ip, now);
+            }
         }
     }
 
@@ -395,7 +445,7 @@ impl LoginDesk {
             self.release_expired(ip, now);
         }
         self.logins.retain(|_, l| l.expires > now);
-        self.spent.retain(|_, t| *t > now);
+        self.spent.retain(|_, s| s.expires > now);
         self.failures.retain(|_, f| {
             now.saturating_duration_since(f.last) <= FAILURE_MEMORY
                 || f.blocked_until.is_some_and(|t| t > now)

@@ -250,6 +250,29 @@ impl Session {
     }
 }
 
+/// How many refusals of unauthenticated senders reach the log: a few per second.
+#[derive(Debug, Default)]
+struct NoticeBudget {
+    window: Option<Instant>,
+    used: u32,
+}
+
+impl NoticeBudget {
+    const PER_SECOND: u32 = 10;
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if self
+            .window
+            .is_none_or(|w| now.saturating_duration_since(w) >= Duration::from_secs(1))
+        {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= Self::PER_SECOND
+    }
+}
+
 fn throttle_reason(peer: SocketAddr, wait: Duration) -> String {
     format!(
         "too many failed logins from {}; try again in {} s",
@@ -271,6 +294,9 @@ pub struct Receiver {
     config: ReceiverConfig,
     sessions: HashMap<SessionKey, Session>,
     desk: LoginDesk,
+    /// The `now` of the datagram being handled.
+    clock: Option<Instant>,
+    notices: NoticeBudget,
     epoch: Option<Instant>,
     outbox: VecDeque<Transmit>,
     ack_queue: VecDeque<SessionKey>,
@@ -292,6 +318,8 @@ impl Receiver {
         );
         Self {
             desk,
+            clock: None,
+            notices: NoticeBudget::default(),
             config,
             sessions: HashMap::new(),
             epoch: None,
@@ -357,6 +385,7 @@ impl Receiver {
         datagram: &'a mut [u8],
     ) -> Option<Placement<'a>> {
         let epoch = *self.epoch.get_or_insert(now);
+        self.clock = Some(now);
         let Ok(header) = wire::decode_header(datagram) else {
             self.stats.malformed += 1;
             return None;
@@ -520,10 +549,13 @@ impl Receiver {
             reason: reason.clone(),
         };
         self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), request_len);
-        self.events.push_back(ReceiverEvent::Refused {
-            peer: key.peer,
-            reason,
-        });
+        // Anyone can make these with forged addresses: a few a second reach the log.
+        if self.clock.is_some_and(|now| self.notices.allow(now)) {
+            self.events.push_back(ReceiverEvent::Refused {
+                peer: key.peer,
+                reason,
+            });
+        }
     }
 
     fn on_handshake(&mut self, now: Instant, epoch: Instant, key: SessionKey, datagram: &mut [u8]) {
@@ -573,7 +605,9 @@ impl Receiver {
             session: key.session,
             pn: 0,
         };
-        match self.desk.hello(now, now_secs, key, pass, pake, cookie) {
+        let verdict = self.desk.hello(now, now_secs, key, pass, pake, cookie);
+        self.stats.auth_failures += self.desk.take_abandoned();
+        match verdict {
             HelloVerdict::Reply { pake, token } => {
                 self.stats.pake_runs += 1;
                 let body = Body::HelloReply {
@@ -601,7 +635,11 @@ impl Receiver {
                 self.reply_unvalidated(key.peer, reply, len);
             }
             HelloVerdict::OverBudget => self.stats.handshakes_dropped += 1,
-            HelloVerdict::Malformed => self.stats.malformed += 1,
+            HelloVerdict::Malformed => {
+                // The work was done before the message proved bad: it counts as work.
+                self.stats.pake_runs += 1;
+                self.stats.malformed += 1;
+            }
         }
     }
 
@@ -613,18 +651,19 @@ impl Receiver {
         confirm: &[u8; wire::CONFIRM_LEN],
         token: &[u8],
     ) {
-        let abandoned = self.desk.stats.abandoned;
         let verdict = self.desk.confirm(now, now_secs, key, confirm, token);
-        self.stats.auth_failures += self.desk.stats.abandoned - abandoned;
+        self.stats.auth_failures += self.desk.take_abandoned();
         match verdict {
             ConfirmVerdict::LoggedIn(login) => self.desk.keep_login(key, *login),
             ConfirmVerdict::BadToken => self.stats.bad_tokens += 1,
             ConfirmVerdict::Replayed => self.stats.replayed += 1,
-            ConfirmVerdict::Failed => {
+            ConfirmVerdict::Failed { counted } => {
                 // The token proved the address receives our replies: this one is its own.
-                self.stats.auth_failures += 1;
-                self.events
-                    .push_back(ReceiverEvent::AuthFailed { peer: key.peer });
+                if counted {
+                    self.stats.auth_failures += 1;
+                    self.events
+                        .push_back(ReceiverEvent::AuthFailed { peer: key.peer });
+                }
                 let reason = "wrong passphrase: the receiver's passphrase is different \
                               (case and the separators between words do not matter)"
                     .to_owned();
@@ -1073,9 +1112,8 @@ impl Receiver {
     /// Runs expired timers: delayed ACKs, idle or stalled sessions, finished sessions past
     /// their linger, logins and handshakes that ran out.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let abandoned = self.desk.stats.abandoned;
         self.desk.expire(now);
-        self.stats.auth_failures += self.desk.stats.abandoned - abandoned;
+        self.stats.auth_failures += self.desk.take_abandoned();
         let mut expired = Vec::new();
         let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
         for key in keys {

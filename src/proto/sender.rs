@@ -418,12 +418,12 @@ impl Sender {
         if self.phase == Phase::Finished {
             return;
         }
-        if self.phase == Phase::Offering {
-            self.hurry_offer(now, &packet.body, sealed);
-            self.hold_early_ack(now, &packet.body, sealed);
-        }
+        let hint = self.phase == Phase::Offering
+            && (self.hurry_offer(now, &packet.body, sealed)
+                | self.hold_early_ack(now, &packet.body, sealed));
         if !self.trusts(&packet.body, sealed) {
-            self.stats.malformed += 1;
+            // A hint of a lost offer or ACCEPT is not damage; anything else untrusted is.
+            self.stats.malformed += u64::from(!hint);
             return;
         }
         self.stats.datagrams_received += 1;
@@ -503,7 +503,7 @@ impl Sender {
     /// but ACCEPT was lost, and "unknown session" means the first flight overtook a lost
     /// offer: either way, repeat the offer now rather than after its timer (at most once per
     /// half round trip). Neither is believed beyond that.
-    fn hurry_offer(&mut self, now: Instant, body: &Body<'_>, sealed: bool) {
+    fn hurry_offer(&mut self, now: Instant, body: &Body<'_>, sealed: bool) -> bool {
         let secure = self.config.passphrase.is_some();
         let hint = match body {
             Body::Ack(_) => sealed || !secure,
@@ -516,18 +516,21 @@ impl Sender {
             self.hurried = Some(self.next_offer);
             self.next_offer = now;
         }
+        hint
     }
 
     /// Keeps an ACK that arrived before ACCEPT (whose loss it shows), to act on once ACCEPT
     /// proves the receiver: dropping it would leave the first flight unaccounted for.
-    fn hold_early_ack(&mut self, now: Instant, body: &Body<'_>, sealed: bool) {
+    fn hold_early_ack(&mut self, now: Instant, body: &Body<'_>, sealed: bool) -> bool {
         let secure = self.config.passphrase.is_some();
-        if let Body::Ack(ack) = body
-            && (sealed || !secure)
-            && self.early_acks.len() < MAX_EARLY_ACKS
-        {
+        let Body::Ack(ack) = body else { return false };
+        if !(sealed || !secure) {
+            return false;
+        }
+        if self.early_acks.len() < MAX_EARLY_ACKS {
             self.early_acks.push((now, ack.clone()));
         }
+        true
     }
 
     /// Once accepted: applies the ACKs held back, as of when they arrived, then counts as
@@ -543,21 +546,23 @@ impl Sender {
             if pn >= accepted_pn {
                 break;
             }
-            let Some(p) = self.sent[i].take() else {
-                continue;
-            };
-            self.in_flight = self.in_flight.saturating_sub(p.size as u64);
-            self.stats.lost += 1;
-            if let Some(chunk) = p.chunk {
-                let state = &mut self.chunks[chunk as usize];
-                if !state.acked && state.latest_pn == Some(pn) && !state.queued {
-                    state.queued = true;
-                    self.retx.push_back(chunk);
-                    self.events.push_back(SenderEvent::ChunkLost { chunk });
-                }
+            if let Some(p) = self.sent[i].take() {
+                self.stats.lost += 1;
+                self.requeue_lost(pn, &p);
             }
         }
         self.trim_sent();
+    }
+
+    /// Refusals a receiver sends before it holds our keys (so in clear).
+    fn refuses_the_login(code: u8) -> bool {
+        matches!(
+            code,
+            wire::reason::BUSY
+                | wire::reason::MODE_MISMATCH
+                | wire::reason::THROTTLED
+                | wire::reason::AUTH_FAILED
+        )
     }
 
     /// Whether to act on `body`, given whether it arrived sealed. With a passphrase, nothing
@@ -573,8 +578,11 @@ impl Sender {
             Body::Retry { .. } | Body::HelloReply { .. } => {
                 !sealed && self.phase == Phase::Handshaking
             }
-            // A refusal of the login cannot be sealed (the keys differ, or there are none yet).
-            Body::Refuse { .. } => !accepted,
+            // A refusal of the login cannot be sealed (the keys differ, or there are none
+            // yet); anything else a receiver with our keys refuses, it refuses sealed.
+            Body::Refuse { code, .. } => {
+                !accepted && (sealed || !secure || Self::refuses_the_login(*code))
+            }
             Body::Close { code, .. } if !sealed => {
                 accepted && *code == wire::reason::UNKNOWN_SESSION
             }
@@ -719,15 +727,7 @@ impl Sender {
                     continue;
                 };
                 lost += 1;
-                self.in_flight = self.in_flight.saturating_sub(p.size as u64);
-                if let Some(chunk) = p.chunk {
-                    let state = &mut self.chunks[chunk as usize];
-                    if !state.acked && state.latest_pn == Some(pn) && !state.queued {
-                        state.queued = true;
-                        self.retx.push_back(chunk);
-                        self.events.push_back(SenderEvent::ChunkLost { chunk });
-                    }
-                }
+                self.requeue_lost(pn, &p);
             } else {
                 self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
             }
@@ -735,6 +735,20 @@ impl Sender {
         if lost > 0 {
             self.stats.lost += lost;
             self.rate.on_loss(lost);
+        }
+    }
+
+    /// Takes a lost packet out of flight and queues its chunk again, unless the chunk was
+    /// acknowledged meanwhile or travels in a newer packet.
+    fn requeue_lost(&mut self, pn: u32, p: &SentPacket) {
+        self.in_flight = self.in_flight.saturating_sub(p.size as u64);
+        if let Some(chunk) = p.chunk {
+            let state = &mut self.chunks[chunk as usize];
+            if !state.acked && state.latest_pn == Some(pn) && !state.queued {
+                state.queued = true;
+                self.retx.push_back(chunk);
+                self.events.push_back(SenderEvent::ChunkLost { chunk });
+            }
         }
     }
 

@@ -639,7 +639,7 @@ impl App {
         }
         let passphrase = if self.insecure {
             None
-        } else if self.passphrase.trim().is_empty() {
+        } else if crate::proto::crypto::normalize(&self.passphrase).is_empty() {
             if self.role == Role::Receive {
                 self.passphrase = crate::passphrase::generate();
                 self.passphrase_generated = true;
