@@ -432,7 +432,12 @@ fn netsim_prints_counters_periodically_and_on_sigterm() {
         ],
     );
     let img = testdata().join("coffee.png");
-    assert!(send(proxy, &[&img], &[]).status.success());
+    let out = send(proxy, &[&img], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     recv.proc.wait_stdout_lines(1, T);
     assert_same(&img, &recv.out.path().join("coffee.png"));
     netsim.wait_stderr("netsim   up:", T);

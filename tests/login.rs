@@ -1196,3 +1196,63 @@ fn a_forged_clear_refusal_of_the_image_is_not_believed_during_the_login() {
         net.outcome(i)
     );
 }
+
+#[test]
+fn first_flight_data_ahead_of_its_offer_does_not_end_the_transfer() {
+    // Reordering on the way: a first-flight DATA overtakes the OFFER (so the receiver answers
+    // it with "unknown session"), and that answer comes back after the ACCEPT. It answers a
+    // packet sent before we were accepted, so it must not end the transfer.
+    let mut net = Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(10),
+    );
+    let d = data(50_000, 15);
+    let i = net.add(addr(1, 15), sender(net.now, PASS, 21, &d));
+    let (mut swapped_up, mut swapped_down) = (false, false);
+    let kind_of = |d: &[u8]| wire::decode_header(d).map(|h| h.kind).unwrap_or(0);
+    net.run(
+        Duration::from_secs(2),
+        Duration::from_millis(1),
+        |net: &mut Net| {
+            if !swapped_up {
+                let offer = net
+                    .wire
+                    .iter()
+                    .position(|(_, up, _, d)| *up && kind_of(d) == kind::OFFER);
+                let data = net
+                    .wire
+                    .iter()
+                    .position(|(_, up, _, d)| *up && kind_of(d) == kind::DATA);
+                if let (Some(o), Some(d)) = (offer, data) {
+                    let t = net.wire[o].0;
+                    net.wire[d].0 = t;
+                    net.wire.swap(o, d);
+                    swapped_up = true;
+                }
+            }
+            if swapped_up && !swapped_down {
+                let close = net
+                    .wire
+                    .iter()
+                    .position(|(_, up, _, d)| !*up && kind_of(d) == kind::CLOSE);
+                let accept = net
+                    .wire
+                    .iter()
+                    .position(|(_, up, _, d)| !*up && kind_of(d) == kind::ACCEPT);
+                if let (Some(c), Some(a)) = (close, accept) {
+                    let t = net.wire[c].0;
+                    net.wire[a].0 = t;
+                    net.wire.swap(c, a);
+                    swapped_down = true;
+                }
+            }
+        },
+        pass_all,
+    );
+    assert!(swapped_up && swapped_down);
+    assert!(
+        matches!(net.outcome(i), Some(Ok(_))),
+        "{:?}",
+        net.outcome(i)
+    );
+}

@@ -405,7 +405,7 @@ impl Receiver {
                 // No session: the receiver restarted or forgot it, or the first flight's data
                 // overtook a lost offer. "Unknown session" tells the sender either way (before
                 // ACCEPT it repeats its offer at once).
-                self.on_unknown(key, header.kind, datagram.len());
+                self.on_unknown(key, &header, datagram.len());
             }
             return None;
         }
@@ -520,14 +520,16 @@ impl Receiver {
         }
     }
 
-    fn on_unknown(&mut self, key: SessionKey, k: u8, len: usize) {
+    fn on_unknown(&mut self, key: SessionKey, header: &Header, len: usize) {
         self.stats.unknown_session += 1;
-        if matches!(k, kind::DATA | kind::DATA_RETX | kind::PING) {
+        if matches!(header.kind, kind::DATA | kind::DATA_RETX | kind::PING) {
             // Tell a sender we forgot (restart, timeout) so it fails fast, not after a timer.
+            // The packet number is the one of the datagram answered, so the sender can tell
+            // an answer to its first flight (sent before we had the offer) from a real loss.
             let h = Header {
                 kind: kind::CLOSE,
                 session: key.session,
-                pn: 0,
+                pn: header.pn,
             };
             let body = Body::Close {
                 code: wire::reason::UNKNOWN_SESSION,

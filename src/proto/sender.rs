@@ -217,6 +217,8 @@ pub struct Sender {
     offer_backoff: Duration,
     hurried: Option<Instant>,
     early_acks: Vec<(Instant, wire::Ack)>,
+    /// The first packet number sent after ACCEPT arrived.
+    sent_after_accept: Option<u32>,
     chunks: Vec<ChunkState>,
     next_new: u32,
     retx: VecDeque<u32>,
@@ -294,6 +296,7 @@ impl Sender {
             offer_backoff: Duration::from_millis(200),
             hurried: None,
             early_acks: Vec::new(),
+            sent_after_accept: None,
             chunks,
             next_new: 0,
             retx: VecDeque::new(),
@@ -421,7 +424,7 @@ impl Sender {
         let hint = self.phase == Phase::Offering
             && (self.hurry_offer(now, &packet.body, sealed)
                 | self.hold_early_ack(now, &packet.body, sealed));
-        if !self.trusts(&packet.body, sealed) {
+        if !self.trusts(&packet, sealed) {
             // A hint of a lost offer or ACCEPT is not damage; anything else untrusted is.
             self.stats.malformed += u64::from(!hint);
             return;
@@ -458,6 +461,7 @@ impl Sender {
                 } else {
                     Phase::Transferring
                 };
+                self.sent_after_accept = Some(self.next_pn);
                 self.settle_first_flight(offer_pn);
                 if self.in_flight == 0 {
                     self.delivered_time = now;
@@ -571,10 +575,10 @@ impl Sender {
     /// handshake replies, a refusal of the login, and once we were accepted, "unknown
     /// session" from a receiver that restarted. In clear mode, "unknown session" before
     /// ACCEPT only means our first data overtook the offer.
-    fn trusts(&self, body: &Body<'_>, sealed: bool) -> bool {
+    fn trusts(&self, packet: &wire::Packet<'_>, sealed: bool) -> bool {
         let accepted = matches!(self.phase, Phase::Transferring | Phase::AwaitingDone);
         let secure = self.config.passphrase.is_some();
-        match body {
+        match &packet.body {
             Body::Retry { .. } | Body::HelloReply { .. } => {
                 !sealed && self.phase == Phase::Handshaking
             }
@@ -583,8 +587,13 @@ impl Sender {
             Body::Refuse { code, .. } => {
                 !accepted && (sealed || !secure || Self::refuses_the_login(*code))
             }
-            Body::Close { code, .. } if !sealed => {
-                accepted && *code == wire::reason::UNKNOWN_SESSION
+            // "Unknown session" answers one of our packets, named by its number: only one
+            // sent once we were accepted means the receiver lost the session; one sent
+            // before may just have overtaken the offer on the way.
+            Body::Close { code, .. } if !sealed && *code == wire::reason::UNKNOWN_SESSION => {
+                let pn = packet.header.pn;
+                self.sent_after_accept
+                    .is_some_and(|first| pn >= first && pn < self.next_pn)
             }
             Body::Accept { .. } => sealed || !secure,
             Body::Ack(_) | Body::Done { .. } => accepted && (sealed || !secure),
