@@ -49,7 +49,7 @@ pub fn generate() -> String {
 }
 
 fn non_empty(text: &str, from: &str) -> Result<Passphrase, PassphraseError> {
-    if crate::proto::crypto::normalize(&text).is_empty() {
+    if crate::proto::crypto::normalize(text).is_empty() {
         return Err(PassphraseError::Empty(from.to_owned()));
     }
     Ok(Passphrase::new(text))

@@ -528,7 +528,7 @@ impl Sender {
     fn hold_early_ack(&mut self, now: Instant, body: &Body<'_>, sealed: bool) -> bool {
         let secure = self.config.passphrase.is_some();
         let Body::Ack(ack) = body else { return false };
-        if !(sealed || !secure) {
+        if !sealed && secure {
             return false;
         }
         if self.early_acks.len() < MAX_EARLY_ACKS {
