@@ -402,6 +402,8 @@ fn a_handshake_flood_from_49_addresses_leaves_honest_senders_alone() {
 #[test]
 fn blind_spoofing_from_the_senders_own_address_cannot_throttle_it() {
     let recv = start_recv("127.0.0.1:0", &[]);
+    let pid = recv.proc.child.id();
+    let cpu_before = cpu_secs(pid);
     let to = recv.addr;
     // From the honest sender's own address (another port): forged HELLOs, each followed by a
     // CONFIRM with a junk token, sent without reading a single reply. 50 pairs first, then
@@ -439,10 +441,12 @@ fn blind_spoofing_from_the_senders_own_address_cannot_throttle_it() {
     let times = honest_sends(&recv, &img, 1, 0, Duration::ZERO);
     stop.store(true, Ordering::Relaxed);
     let (sock, pairs) = spoofer.join().expect("spoofer thread");
+    let cpu = cpu_secs(pid) - cpu_before;
+    let hwm = peak_rss_kib(pid);
     let summary = stop_receiver(&recv);
     eprintln!(
         "[blind spoofing] honest send amid {pairs} forged HELLO+CONFIRM pairs from its own \
-         address: {}; {summary}",
+         address: {}; receiver {cpu:.2} s CPU, peak RSS {hwm} KiB; {summary}",
         median_max(&times)
     );
     assert_eq!(summary_count(&summary, " failed logins"), 0, "{summary}");
@@ -791,6 +795,8 @@ fn hog(
 fn a_logged_in_hog_gets_eight_sessions_and_loses_the_stalled_ones() {
     // Nine sessions in all: if one address could take them all, nobody else would get in.
     let recv = start_recv("127.0.0.1:0", &["--max-sessions", "9"]);
+    let pid = recv.proc.child.id();
+    let cpu_before = cpu_secs(pid);
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, news) = mpsc::channel();
@@ -862,10 +868,12 @@ fn a_logged_in_hog_gets_eight_sessions_and_loses_the_stalled_ones() {
             "{j}"
         );
     }
+    let cpu = cpu_secs(pid) - cpu_before;
+    let hwm = peak_rss_kib(pid);
     let summary = stop_receiver(&recv);
     eprintln!(
         "[session hog] {} of 12 accepted, {} refused; stalled ones dropped {:.1} s after the start; \
-         honest send {}; {summary}",
+         honest send {}; receiver {cpu:.2} s CPU, peak RSS {hwm} KiB; {summary}",
         accepted.len(),
         12 - accepted.len(),
         start.elapsed().as_secs_f64(),
