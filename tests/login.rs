@@ -18,16 +18,10 @@ fn addr(a: u8, b: u8) -> SocketAddr {
     SocketAddr::from(([10, 1, a, b], 4000))
 }
 
+mod common;
+
 fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    common::seeded_bytes(len, seed)
 }
 
 fn sender_config(pass: &str) -> SenderConfig {
@@ -243,19 +237,21 @@ fn pass_all(_: SocketAddr, _: &[u8], _: Instant) -> bool {
 
 /// A HELLO as any SPAKE2 client makes it (passphrase unknown to the receiver).
 fn hello(session: u64, cookie: Vec<u8>) -> Vec<u8> {
-    let pake = Pake::start(&Passphrase::new("attacker"));
+    hello_with(
+        Pake::start(&Passphrase::new("attacker")).message(),
+        session,
+        cookie,
+    )
+}
+
+/// A HELLO carrying the SPAKE2 message `pake`.
+fn hello_with(pake: [u8; wire::PAKE_LEN], session: u64, cookie: Vec<u8>) -> Vec<u8> {
     let h = Header {
         kind: kind::HELLO,
         session,
         pn: 0,
     };
-    wire::encode_vec(
-        &h,
-        &Body::Hello {
-            pake: pake.message(),
-            cookie,
-        },
-    )
+    wire::encode_vec(&h, &Body::Hello { pake, cookie })
 }
 
 /// What the receiver sent to `from` so far, decoded in clear (RETRY, HELLO_REPLY, REFUSE).
@@ -471,16 +467,7 @@ impl Guesser {
                     let Some(mine) = self.pakes.get(&s) else {
                         continue;
                     };
-                    let h = Header {
-                        kind: kind::HELLO,
-                        session: s,
-                        pn: 1,
-                    };
-                    let body = Body::Hello {
-                        pake: mine.message(),
-                        cookie,
-                    };
-                    net.inject(self.from, wire::encode_vec(&h, &body));
+                    net.inject(self.from, hello_with(mine.message(), s, cookie));
                 }
                 Body::Refuse { code, reason } => {
                     self.in_flight = false;
@@ -500,18 +487,10 @@ impl Guesser {
         if !self.in_flight && net.now >= self.not_before {
             *session += 1;
             let pake = Pake::start(&Passphrase::new(&format!("guess {session}")));
-            let h = Header {
-                kind: kind::HELLO,
-                session: *session,
-                pn: 0,
-            };
-            let body = Body::Hello {
-                pake: pake.message(),
-                cookie: Vec::new(),
-            };
+            let hello = hello_with(pake.message(), *session, Vec::new());
             self.pakes.insert(*session, pake);
             self.in_flight = true;
-            net.inject(self.from, wire::encode_vec(&h, &body));
+            net.inject(self.from, hello);
         }
     }
 }
@@ -1069,16 +1048,10 @@ fn hellos_with_broken_key_messages_cost_their_address_its_budget() {
         Duration::from_millis(5),
         |net: &mut Net| {
             session += 1;
-            let h = Header {
-                kind: kind::HELLO,
-                session,
-                pn: 0,
-            };
-            let body = Body::Hello {
-                pake: [0xff; wire::PAKE_LEN],
-                cookie: Vec::new(),
-            };
-            net.inject(from, wire::encode_vec(&h, &body));
+            net.inject(
+                from,
+                hello_with([0xff; wire::PAKE_LEN], session, Vec::new()),
+            );
             net.inbox.remove(&from);
         },
         pass_all,
@@ -1097,16 +1070,7 @@ fn a_repeated_failing_confirm_counts_once() {
     let from = addr(45, 1);
     let pake = Pake::start(&Passphrase::new("a guess"));
     let client = pake.message();
-    let h = Header {
-        kind: kind::HELLO,
-        session: 77,
-        pn: 0,
-    };
-    let hello = Body::Hello {
-        pake: client,
-        cookie: Vec::new(),
-    };
-    net.inject(from, wire::encode_vec(&h, &hello));
+    net.inject(from, hello_with(client, 77, Vec::new()));
     net.run(
         Duration::from_millis(50),
         Duration::from_millis(5),

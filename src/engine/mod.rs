@@ -271,6 +271,12 @@ impl Outlet {
         self.last_snapshot
             .map_or_else(Instant::now, |t| t + STATS_INTERVAL)
     }
+
+    /// When the engine must wake: the core's next timer, or the next snapshot if sooner.
+    fn wake_at(&self, core_timeout: Option<Instant>) -> Instant {
+        let snapshot = self.next_snapshot();
+        core_timeout.map_or(snapshot, |t| t.min(snapshot))
+    }
 }
 
 /// Binds a UDP socket with large buffers; `[::]` binds accept IPv4 too where the OS allows.

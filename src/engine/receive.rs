@@ -73,10 +73,7 @@ pub async fn run_receiver(
         e.apply_events(now);
         e.start_verifications();
         e.publish(now);
-        let deadline = [e.core.poll_timeout(), Some(e.out.next_snapshot())]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = Some(e.out.wake_at(e.core.poll_timeout()));
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let now = Instant::now();

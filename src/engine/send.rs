@@ -104,10 +104,7 @@ pub async fn send(
             return Ok(report);
         }
         out.flush();
-        let deadline = [core.poll_timeout(), Some(out.next_snapshot())]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = Some(out.wake_at(core.poll_timeout()));
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let now = Instant::now();
