@@ -231,6 +231,14 @@ impl Net {
     }
 }
 
+/// A net with a receiver in its default configuration, `delay_ms` each way.
+fn default_net(delay_ms: u64) -> Net {
+    Net::new(
+        receiver(ReceiverConfig::default()),
+        Duration::from_millis(delay_ms),
+    )
+}
+
 fn pass_all(_: SocketAddr, _: &[u8], _: Instant) -> bool {
     true
 }
@@ -297,10 +305,7 @@ fn cookie_returning_flood(
 fn a_handshake_flood_from_one_address_leaves_others_alone() {
     // 200 HELLOs a second from one address that returns every cookie, for 6 s; an honest
     // sender elsewhere starts in the middle of it.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let attacker = addr(66, 1);
     let mut sessions = 1u64 << 40;
     net.run(
@@ -339,10 +344,7 @@ fn a_handshake_flood_from_one_address_leaves_others_alone() {
 fn a_handshake_flood_from_many_addresses_costs_an_honest_sender_one_cookie() {
     // 1,000 HELLOs a second from 49 addresses that return cookies: an honest sender from a
     // fiftieth address must get through.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let attackers: Vec<SocketAddr> = (1..=49).map(|b| addr(77, b)).collect();
     let mut session = 1u64 << 40;
     let mut tick = 0usize;
@@ -394,10 +396,7 @@ fn a_handshake_flood_from_many_addresses_costs_an_honest_sender_one_cookie() {
 
 #[test]
 fn first_data_leaves_one_round_trip_after_the_first_datagram() {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let d = data(300_000, 3);
     let i = net.add(addr(1, 3), sender(net.now, PASS, 9, &d));
     net.run(
@@ -497,10 +496,7 @@ impl Guesser {
 
 /// Guesses tried (confirmations the receiver evaluated) in an hour from `n` addresses.
 fn guess_for_an_hour(n: u8) -> (u64, Net) {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let mut guessers: Vec<Guesser> = (1..=n)
         .map(|b| Guesser::new(addr(88, b), net.now))
         .collect();
@@ -550,10 +546,7 @@ fn a_guesser_must_confirm_each_guess_and_is_slowed_to_a_few_an_hour() {
 fn the_reply_alone_does_not_tell_a_sender_its_passphrase_is_wrong() {
     // Drop every refusal: a sender with the wrong passphrase cannot conclude anything from
     // HELLO_REPLY (it holds no confirmation now), so it can only time out.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let i = net.add(addr(1, 4), sender(net.now, "wrong", 10, b"tiny"));
     let mut dropped = 0;
     net.run(
@@ -576,10 +569,7 @@ fn the_reply_alone_does_not_tell_a_sender_its_passphrase_is_wrong() {
         net.outcome(i)
     );
     // With the refusal it learns at once.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let i = net.add(addr(1, 4), sender(net.now, "wrong", 10, b"tiny"));
     net.run(
         Duration::from_millis(200),
@@ -593,10 +583,7 @@ fn the_reply_alone_does_not_tell_a_sender_its_passphrase_is_wrong() {
 #[test]
 fn a_blind_attacker_cannot_get_an_address_throttled_or_locked_out() {
     // Forged HELLOs and junk CONFIRMs in the victim's name, sent without reading any reply.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let victim = addr(5, 5);
     let mut session = 1u64 << 40;
     let mut spoof = |net: &mut Net| {
@@ -736,10 +723,7 @@ fn session_of(net: &Net, i: usize) -> SessionKey {
 
 #[test]
 fn a_receivers_close_is_sealed_and_says_what_happened() {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let d = data(2_000_000, 7);
     let i = net.add(addr(1, 7), slow_sender(net.now, PASS, 13, &d, Some(2e6)));
     net.run(
@@ -806,10 +790,7 @@ fn a_receivers_close_is_sealed_and_says_what_happened() {
 
 #[test]
 fn a_restarted_receiver_is_reported_as_such() {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let d = data(2_000_000, 8);
     let i = net.add(addr(1, 8), slow_sender(net.now, PASS, 14, &d, Some(2e6)));
     net.run(
@@ -836,10 +817,7 @@ fn hashing_longer_than_the_idle_timeout_still_gives_one_verdict() {
     // Every chunk is in, the receiver takes 30 s (three idle timeouts) to hash, and the
     // sender is quiet meanwhile (its datagrams are lost): the session must wait for its
     // verdict rather than expire as "partial image discarded" while the file is saved.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     net.verify = false;
     let d = data(200_000, 9);
     let i = net.add(addr(1, 9), sender(net.now, PASS, 15, &d));
@@ -887,10 +865,7 @@ fn nothing_from_the_receiver_is_believed_before_its_accept() {
     // Every ACCEPT is lost: the receiver gets the whole (small) image from the first flight
     // and answers with ACKs and DONE, but the sender must not take those before the
     // receiver proved itself.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let d = data(3000, 12);
     let i = net.add(addr(1, 12), sender(net.now, PASS, 18, &d));
     net.run(
@@ -913,10 +888,7 @@ fn nothing_from_the_receiver_is_believed_before_its_accept() {
 
 #[test]
 fn a_malformed_offer_is_answered_not_ignored() {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let config = sender_config(PASS);
     let d = data(5000, 10);
     let good = Sender::offer_for(&config, "x.png", &d, "", None);
@@ -973,10 +945,7 @@ fn a_passphrase_read_aloud_and_typed_differently_still_logs_in() {
 fn first_flight_with_lost(
     kind_lost: Option<(u8, bool)>,
 ) -> (Duration, udpix::proto::stats::TransferStats) {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(20),
-    );
+    let mut net = default_net(20);
     let d = data(1_000_000, 13);
     let i = net.add(addr(1, 13), slow_sender(net.now, PASS, 19, &d, Some(2.5e6)));
     let start = net.now;
@@ -1037,10 +1006,7 @@ fn a_lost_offer_or_accept_costs_a_round_trip_or_two_not_a_slow_start() {
 fn hellos_with_broken_key_messages_cost_their_address_its_budget() {
     // A SPAKE2 message that only fails once the receiver has done its own half: each must
     // take a slot like a good HELLO, or they would be free work.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(5),
-    );
+    let mut net = default_net(5);
     let from = addr(44, 1);
     let mut session = 1u64 << 40;
     net.run(
@@ -1063,10 +1029,7 @@ fn hellos_with_broken_key_messages_cost_their_address_its_budget() {
 
 #[test]
 fn a_repeated_failing_confirm_counts_once() {
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(5),
-    );
+    let mut net = default_net(5);
     let from = addr(45, 1);
     let pake = Pake::start(&Passphrase::new("a guess"));
     let client = pake.message();
@@ -1124,10 +1087,7 @@ fn a_repeated_failing_confirm_counts_once() {
 fn a_forged_clear_refusal_of_the_image_is_not_believed_during_the_login() {
     // Only the login's own refusals (wrong passphrase, throttled, mode, busy) may come in
     // clear; "too large" from someone without our keys is ignored.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let d = data(20_000, 14);
     let i = net.add(addr(1, 14), sender(net.now, PASS, 20, &d));
     let mut forged = false;
@@ -1166,10 +1126,7 @@ fn first_flight_data_ahead_of_its_offer_does_not_end_the_transfer() {
     // Reordering on the way: a first-flight DATA overtakes the OFFER (so the receiver answers
     // it with "unknown session"), and that answer comes back after the ACCEPT. It answers a
     // packet sent before we were accepted, so it must not end the transfer.
-    let mut net = Net::new(
-        receiver(ReceiverConfig::default()),
-        Duration::from_millis(10),
-    );
+    let mut net = default_net(10);
     let d = data(50_000, 15);
     let i = net.add(addr(1, 15), sender(net.now, PASS, 21, &d));
     let (mut swapped_up, mut swapped_down) = (false, false);

@@ -526,31 +526,21 @@ impl Receiver {
             // Tell a sender we forgot (restart, timeout) so it fails fast, not after a timer.
             // The packet number is the one of the datagram answered, so the sender can tell
             // an answer to its first flight (sent before we had the offer) from a real loss.
-            let h = Header {
-                kind: kind::CLOSE,
-                session: key.session,
-                pn: header.pn,
-            };
             let body = Body::Close {
                 code: wire::reason::UNKNOWN_SESSION,
                 reason: String::new(),
             };
-            self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), len);
+            self.send_clear(key, header.pn, &body, Some(len));
         }
     }
 
     fn refuse(&mut self, key: SessionKey, code: u8, reason: String, request_len: usize) {
         self.stats.refused += 1;
-        let h = Header {
-            kind: kind::REFUSE,
-            session: key.session,
-            pn: 0,
-        };
         let body = Body::Refuse {
             code,
             reason: reason.clone(),
         };
-        self.reply_unvalidated(key.peer, wire::encode_vec(&h, &body), request_len);
+        self.send_clear(key, 0, &body, Some(request_len));
         // Anyone can make these with forged addresses: a few a second reach the log.
         if self.clock.is_some_and(|now| self.notices.allow(now)) {
             self.events.push_back(ReceiverEvent::Refused {
@@ -602,11 +592,6 @@ impl Receiver {
         cookie: &[u8],
         len: usize,
     ) {
-        let header = |kind| Header {
-            kind,
-            session: key.session,
-            pn: 0,
-        };
         let verdict = self.desk.hello(now, now_secs, key, pass, pake, cookie);
         self.stats.auth_failures += self.desk.take_abandoned();
         match verdict {
@@ -616,16 +601,14 @@ impl Receiver {
                     pake,
                     token: token.to_vec(),
                 };
-                let reply = wire::encode_vec(&header(kind::HELLO_REPLY), &body);
-                self.reply_unvalidated(key.peer, reply, len);
+                self.send_clear(key, 0, &body, Some(len));
             }
             HelloVerdict::Retry(cookie) => {
                 self.stats.retries_sent += 1;
                 let body = Body::Retry {
                     cookie: cookie.to_vec(),
                 };
-                let reply = wire::encode_vec(&header(kind::RETRY), &body);
-                self.reply_unvalidated(key.peer, reply, len);
+                self.send_clear(key, 0, &body, Some(len));
             }
             HelloVerdict::Throttled(wait) => {
                 self.stats.throttled += 1;
@@ -633,8 +616,8 @@ impl Receiver {
                     code: wire::reason::THROTTLED,
                     reason: throttle_reason(key.peer, wait),
                 };
-                let reply = wire::encode_vec(&header(kind::REFUSE), &body);
-                self.reply_unvalidated(key.peer, reply, len);
+                self.stats.refused += 1;
+                self.send_clear(key, 0, &body, Some(len));
             }
             HelloVerdict::OverBudget => self.stats.handshakes_dropped += 1,
             HelloVerdict::Malformed => {
@@ -686,16 +669,32 @@ impl Receiver {
     /// A clear REFUSE to an address that proved it receives our replies.
     fn send_refusal(&mut self, key: SessionKey, code: u8, reason: String) {
         self.stats.refused += 1;
+        self.send_clear(key, 0, &Body::Refuse { code, reason }, None);
+    }
+
+    /// Sends a packet in clear, outside any session's numbering. `unvalidated` carries the
+    /// size of the datagram answered when the address has not proved it receives our
+    /// replies: the answer then stays within three times that.
+    fn send_clear(
+        &mut self,
+        key: SessionKey,
+        pn: u32,
+        body: &Body<'_>,
+        unvalidated: Option<usize>,
+    ) {
         let h = Header {
-            kind: kind::REFUSE,
+            kind: body.kind(),
             session: key.session,
-            pn: 0,
+            pn,
         };
-        let payload = wire::encode_vec(&h, &Body::Refuse { code, reason });
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        let payload = wire::encode_vec(&h, body);
+        match unvalidated {
+            Some(len) => self.reply_unvalidated(key.peer, payload, len),
+            None => self.outbox.push_back(Transmit {
+                dest: key.peer,
+                payload,
+            }),
+        }
     }
 
     /// An offer for a session not started yet: through a confirmed login, or in clear when
