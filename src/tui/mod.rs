@@ -341,6 +341,9 @@ impl Runtime {
         store::check_writable(&out)
             .map_err(|e| format!("{}: pick a folder you can write to", e.brief()))?;
         let socket = engine::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        if let Ok(bound) = socket.local_addr() {
+            let _ = self.tx.send(Msg::Listening(bound));
+        }
         // Before the receiver runs: what is locked now belongs to another receiver.
         let swept = match store::remove_stale_parts(&out) {
             Ok(removed) if removed.is_empty() => None,
