@@ -705,6 +705,7 @@ impl Replay {
             feed(app, Msg::Snapshot(s));
         }
         feed(app, Msg::Tick(t));
+        consistent(app);
     }
 
     /// Frames until `done` holds after one.
@@ -726,6 +727,33 @@ impl Replay {
         while !self.ended() {
             self.frame(app);
         }
+    }
+}
+
+/// What holds on every frame of a real session: a screen whose figures contradict each other,
+/// or that shows a state beside a transfer it cannot coexist with, fails here whichever frame
+/// it is on.
+fn consistent(app: &App) {
+    for (id, t) in &app.transfers {
+        let s = &t.stats;
+        assert_eq!(
+            (s.chunks, s.bytes),
+            (t.offer.chunk_count, t.offer.size),
+            "transfer {id}: the figures count another image than the offer"
+        );
+        assert!(s.chunks_done <= s.chunks, "transfer {id}: {s:?}");
+        match &t.result {
+            Some(Ok(())) => assert_eq!(s.chunks_done, s.chunks, "transfer {id} verified"),
+            Some(Err(_)) => {}
+            None => assert!(app.busy(), "transfer {id} runs, state {:?}", app.state),
+        }
+    }
+    if let (Some(map), Some(id)) = (&app.preview.chunks, app.preview.id) {
+        assert_eq!(
+            Some(map.total()),
+            app.transfers.get(&id).map(|t| t.stats.chunks),
+            "the chunk map and the Stats pane count different chunks"
+        );
     }
 }
 
