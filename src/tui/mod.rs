@@ -180,7 +180,9 @@ where
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
-                    None => {}
+                    // The terminal's input ended: no key can come to quit with (and the
+                    // stream must not be polled again).
+                    None => return Ok(()),
                 }
             }
             Some(msg) = rt.rx.recv() => {
