@@ -8,8 +8,9 @@
 //! receiver) talking over a deterministic simulated link on a virtual clock, turned into events
 //! exactly as `engine::send` and `engine::run_receiver` publish them, and replayed frame by
 //! frame in the order `tui::run_on` reads them: the engine's events, then its latest snapshot,
-//! then the frame's tick. No field of the app is set by hand, so every figure on a screen
-//! agrees with every other. One test drives `run_on` itself, with a real receive on loopback.
+//! then the frame's tick. No field of the app is set by hand (but a generated passphrase,
+//! random, swapped for one the generator could have made), and every replayed frame is checked
+//! for figures that disagree. One test drives `run_on` itself, with a real receive on loopback.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
