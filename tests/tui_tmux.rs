@@ -1,26 +1,51 @@
-//! The real binary's TUI in a real terminal: a private tmux server per test, keys sent with
-//! `send-keys`, the screen read with `capture-pane`. `.ci/run` installs tmux when missing.
+//! The real binary's TUI in a real terminal: a private tmux server per test (its socket and
+//! configuration in the test's own temporary folder), keys sent with `send-keys`, the screen
+//! read with `capture-pane`. `.ci/run` installs tmux when missing.
+//!
+//! Nothing here sleeps to let something happen: each step waits, with a generous timeout, for
+//! what shows that it did (a screen, a file, a line). Keys are sent so that they cannot run
+//! together into another key: only keys whose bytes cannot start an escape sequence go out
+//! back to back, and Escape goes alone, the next key only once the screen shows its effect
+//! (an Esc followed at once by `q` reads as Alt-q).
 
-mod common;
-
-use std::path::Path;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::*;
+const BIN: &str = env!("CARGO_BIN_EXE_udpix");
+const PASSPHRASE: &str = "e2e-test-passphrase";
 
+/// Generous: a loaded two-core machine may be slow, and a passing run never waits this long.
 const T: Duration = Duration::from_secs(60);
+/// How often a screen or a file is looked at while waiting for it.
+const POLL: Duration = Duration::from_millis(50);
 
-/// A tmux server of our own (its own socket name), killed on drop.
+/// The shared CC0 test images.
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
+}
+
+/// A tmux server of our own, killed on drop; its socket and configuration live in `dir`.
 struct Tmux {
-    name: String,
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
+    /// Runs `cmd` in a `w`×`h` terminal. The pane outlives the command (`remain-on-exit`), so
+    /// what it left on screen can still be read.
     fn start(cmd: &str, cwd: &Path, w: u16, h: u16) -> Tmux {
-        let name = format!("udpix-test-{}-{}", std::process::id(), rand_suffix());
-        let ok = Command::new("tmux")
-            .args(["-L", &name, "-f", "/dev/null", "new-session", "-d"])
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("tmux.conf");
+        std::fs::write(&conf, "set -g remain-on-exit on\n").expect("tmux.conf");
+        let tmux = Tmux { dir };
+        let ok = tmux
+            .command()
+            .arg("-f")
+            .arg(&conf)
+            .args(["new-session", "-d"])
             .args(["-x", &w.to_string(), "-y", &h.to_string(), "-c"])
             .arg(cwd)
             .arg(cmd)
@@ -29,146 +54,251 @@ impl Tmux {
             .status()
             .expect("tmux must be installed (.ci/run installs it)");
         assert!(ok.success(), "tmux new-session failed");
-        Tmux { name }
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(self.dir.path().join("socket"));
+        c
+    }
+
+    fn capture(&self, styles: bool) -> String {
+        let mut c = self.command();
+        c.args(["capture-pane", "-p", "-t", "0"]);
+        if styles {
+            c.arg("-e");
+        }
+        let out = c.output().expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.name, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.capture(false)
     }
 
     /// The screen with its colour and style escape codes.
     fn screen_with_styles(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.name, "capture-pane", "-p", "-e", "-t", "0"])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.capture(true)
     }
 
     /// True while the program in the pane has asked for mouse reports.
     fn mouse_reporting(&self) -> bool {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.name,
-                "display",
-                "-p",
-                "-t",
-                "0",
-                "#{mouse_any_flag}",
-            ])
+        let out = self
+            .command()
+            .args(["display", "-p", "-t", "0", "#{mouse_any_flag}"])
             .output()
             .expect("display");
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
+    /// Sends keys none of which can start an escape sequence (characters, Tab, Enter, Space),
+    /// so however the program's reads split them, each is read as itself.
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            let ok = Command::new("tmux")
-                .args(["-L", &self.name, "send-keys", "-t", "0", k])
-                .status()
-                .expect("send-keys");
-            assert!(ok.success());
-            std::thread::sleep(Duration::from_millis(80));
+            assert!(
+                k.chars().count() == 1 && !k.starts_with('\x1b')
+                    || ["Tab", "Enter", "Space"].contains(k),
+                "{k:?} is an escape sequence: send it with `escape` (or use a key that is not)"
+            );
         }
+        let ok = self
+            .command()
+            .args(["send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
     }
 
-    fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
+    /// Sends bytes as they are (a mouse report, say).
+    fn literal(&self, bytes: &str) {
+        let ok = self
+            .command()
+            .args(["send-keys", "-l", "-t", "0", bytes])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+
+    /// Sends Escape alone and waits until `gone` is off the screen: only then can the next key
+    /// not be read as part of it.
+    fn escape(&self, gone: &str) {
+        let ok = self
+            .command()
+            .args(["send-keys", "-t", "0", "Escape"])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+        self.wait_until(&format!("{gone:?} gone"), |s| !s.contains(gone));
+    }
+
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if needles.iter().all(|n| s.contains(n)) {
+            if ok(&s) {
                 return s;
             }
-            assert!(
-                start.elapsed() < timeout,
-                "screen never showed {needles:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+            assert!(start.elapsed() < T, "the screen never showed {what}:\n{s}");
+            std::thread::sleep(POLL);
         }
+    }
+
+    fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait_until(&format!("{needles:?}"), |s| {
+            needles.iter().all(|n| s.contains(n))
+        })
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.name, "kill-server"])
-            .status();
+        let _ = self.command().arg("kill-server").status();
     }
 }
 
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos().into())
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
+/// Waits for a file the shell in the pane writes (an exit code, `stty` output).
 fn wait_file(path: &Path) -> String {
     let start = Instant::now();
     while start.elapsed() < T {
         if let Ok(s) = std::fs::read_to_string(path)
-            && !s.is_empty()
+            && s.ends_with('\n')
         {
             return s;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(POLL);
     }
     panic!("{} never appeared", path.display());
+}
+
+/// The port in `…127.0.0.1:PORT…` on a screen.
+fn port_after(screen: &str, prefix: &str) -> u16 {
+    screen
+        .split(prefix)
+        .nth(1)
+        .and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no port after {prefix:?} on:\n{screen}"))
+}
+
+/// A headless `udpix` process; its stderr lines arrive on a channel.
+struct Headless {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Headless {
+    fn spawn(args: &[&str]) -> Headless {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("UDPIX_PASSPHRASE", PASSPHRASE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn udpix");
+        let (tx, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Headless {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let left = T.saturating_sub(start.elapsed());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("no stderr line with {needle:?}; got {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for the exit; its code.
+    fn wait(mut self) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(start.elapsed() < T, "udpix did not exit: {:?}", self.seen);
+            // Polling for the exit; its stderr lines are kept meanwhile.
+            match self.stderr.recv_timeout(POLL) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+            }
+        }
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
 fn tui_receiver_with_headless_sender() {
     let out = tempfile::tempdir().expect("tempdir");
     let exit = out.path().join("exit-code");
-    let port = free_udp_port();
+    // Port 0: the system picks a free one, and the screen says which.
     let cmd = format!(
-        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:{port} --out {out}/in; echo $? > {exit}; sleep 30",
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out {out}/in; echo $? > {exit}",
         out = out.path().display(),
         exit = exit.display()
     );
     std::fs::create_dir(out.path().join("in")).expect("mkdir");
     let tmux = Tmux::start(&cmd, out.path(), 100, 30);
-    tmux.wait_for(&["Connection", "listening"], T);
+    let screen = tmux.wait_for(&["Connection", "● listening", "listening on 127.0.0.1:"]);
+    let port = port_after(&screen, "Listen on  127.0.0.1:");
+    assert_eq!(port, port_after(&screen, "listening on 127.0.0.1:"));
     let img = testdata().join("chelsea.png");
-    let sent = send(
-        format!("127.0.0.1:{port}").parse().expect("addr"),
-        &[&img],
-        &[],
-    );
+    let sent = Command::new(BIN)
+        .args(["send", &format!("127.0.0.1:{port}")])
+        .arg(&img)
+        .env("UDPIX_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run udpix send");
     assert!(
         sent.status.success(),
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
     // The Stats heading marks the verified image and the session; the log has its figures.
-    let screen = tmux.wait_for(&["chelsea.png ✓", "session 1/1 ✓", "done:", "lost"], T);
+    let screen = tmux.wait_for(&["chelsea.png ✓", "session 1/1 ✓", "done:", "lost"]);
     assert!(screen.contains("recovered"), "{screen}");
     assert_eq!(
         std::fs::read(out.path().join("in/chelsea.png")).expect("received"),
         std::fs::read(&img).expect("original")
     );
     tmux.keys(&["?"]);
-    tmux.wait_for(&["Help: keys"], T);
-    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for(&["Help: keys"]);
+    tmux.escape("Help: keys");
+    tmux.keys(&["q"]);
     assert_eq!(wait_file(&exit).trim(), "0", "q must exit 0");
-    // The alternate screen is gone: the terminal shows the shell's screen again.
-    std::thread::sleep(Duration::from_millis(200));
-    let after = tmux.screen();
-    assert!(
-        !after.contains("Connection"),
-        "terminal not restored:\n{after}"
-    );
+    // The alternate screen is gone: the terminal shows the main screen again.
+    tmux.wait_until("the main screen again", |s| !s.contains("Connection"));
 }
 
 #[test]
@@ -176,7 +306,7 @@ fn tui_sender_with_headless_receiver() {
     let work = tempfile::tempdir().expect("tempdir");
     let recv_out = tempfile::tempdir().expect("tempdir");
     let recv_out_s = recv_out.path().to_str().expect("utf8").to_owned();
-    let recv = Proc::spawn(&[
+    let mut recv = Headless::spawn(&[
         "recv",
         "--listen",
         "127.0.0.1:0",
@@ -184,21 +314,29 @@ fn tui_sender_with_headless_receiver() {
         &recv_out_s,
         "--once",
     ]);
-    let addr = listening_addr(&recv);
+    let line = recv.wait_line("listening on");
+    let addr: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse address from {line:?}"));
     let exit = work.path().join("exit-code");
     let cmd = format!(
-        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {addr}; echo $? > {exit}; sleep 30",
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {addr}; echo $? > {exit}",
         exit = exit.display()
     );
     // Browse the shared test images: `..` first, then the images in name order.
     let tmux = Tmux::start(&cmd, &testdata(), 100, 30);
-    tmux.wait_for(&["Files:", "chelsea.png", "240.5 kB 451×300"], T);
-    tmux.keys(&["Tab", "Down", "Down", "Down"]);
+    tmux.wait_for(&["Files:", "chelsea.png", "240.5 kB 451×300"]);
+    // To the Files pane, down to chelsea.png (j, not ↓: an arrow is an escape sequence), mark
+    // it; the mark shows the right file was picked before Enter sends it.
+    tmux.keys(&["Tab", "j", "j", "j", "Space"]);
+    tmux.wait_for(&["✓ chelsea.png"]);
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for(&["chelsea.png ✓", "all files sent", "done:"], T);
+    let screen = tmux.wait_for(&["chelsea.png ✓", "all files sent", "done:"]);
     assert!(screen.contains("rtt, rate"), "{screen}");
-    let (code, _, _) = recv.wait(T);
-    assert_eq!(code, 0);
+    assert_eq!(recv.wait(), 0);
     assert_eq!(
         std::fs::read(recv_out.path().join("chelsea.png")).expect("received"),
         std::fs::read(testdata().join("chelsea.png")).expect("original")
@@ -210,12 +348,12 @@ fn tui_sender_with_headless_receiver() {
 #[test]
 fn tui_fits_80x24_and_explains_a_tiny_terminal() {
     let work = tempfile::tempdir().expect("tempdir");
-    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; sleep 30");
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui");
     let tmux = Tmux::start(&cmd, work.path(), 80, 24);
-    let s = tmux.wait_for(&["Connection", "Files", "Stats", "Preview", "Chunks"], T);
+    let s = tmux.wait_for(&["Connection", "Files", "Stats", "Preview", "Chunks"]);
     assert!(s.lines().all(|l| l.chars().count() <= 80));
     let small = Tmux::start(&cmd, work.path(), 40, 12);
-    small.wait_for(&["needs at least"], T);
+    small.wait_for(&["needs at least"]);
 }
 
 #[test]
@@ -225,7 +363,7 @@ fn a_panic_gives_the_terminal_back() {
     let stty = work.path().join("stty");
     // UDPIX_DEBUG_PANIC (debug builds only) panics once the first frame is drawn.
     let cmd = format!(
-        "RUST_BACKTRACE=0 UDPIX_DEBUG_PANIC=1 UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}; stty -a > {stty}; sleep 30",
+        "RUST_BACKTRACE=0 UDPIX_DEBUG_PANIC=1 UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}; stty -a > {stty}",
         exit = exit.display(),
         stty = stty.display()
     );
@@ -237,7 +375,7 @@ fn a_panic_gives_the_terminal_back() {
         assert!(modes.contains(mode), "tty left without{mode}:\n{modes}");
     }
     // The main screen is back and the panic message can be read on it.
-    let screen = tmux.wait_for(&["panicking on purpose"], T);
+    let screen = tmux.wait_for(&["panicking on purpose"]);
     assert!(
         !tmux.mouse_reporting(),
         "mouse reporting left on after the panic"
@@ -267,17 +405,16 @@ fn colour_codes(screen: &str) -> Vec<String> {
 #[test]
 fn no_color_draws_without_colours() {
     let work = tempfile::tempdir().expect("tempdir");
-    let cmd =
-        format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out .; sleep 30");
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out .");
     // The same screen in colour, then under NO_COLOR.
     let coloured = Tmux::start(&cmd, work.path(), 100, 30);
-    coloured.wait_for(&["Connection", "listening"], T);
+    coloured.wait_for(&["Connection", "listening"]);
     assert!(
         !colour_codes(&coloured.screen_with_styles()).is_empty(),
         "the colour run shows no colour: the check below would prove nothing"
     );
     let plain = Tmux::start(&format!("NO_COLOR=1 {cmd}"), work.path(), 100, 30);
-    plain.wait_for(&["Connection", "listening"], T);
+    plain.wait_for(&["Connection", "listening"]);
     let codes = colour_codes(&plain.screen_with_styles());
     assert!(codes.is_empty(), "colours under NO_COLOR: {codes:?}");
 }
@@ -287,22 +424,17 @@ fn a_click_focuses_a_pane_and_quitting_gives_the_mouse_back() {
     let work = tempfile::tempdir().expect("tempdir");
     let exit = work.path().join("exit-code");
     let cmd = format!(
-        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}; sleep 30",
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui; echo $? > {exit}",
         exit = exit.display()
     );
     let tmux = Tmux::start(&cmd, work.path(), 100, 30);
-    tmux.wait_for(&["┏ Connection", "┌ Chunks"], T);
+    tmux.wait_for(&["┏ Connection", "┌ Chunks"]);
     assert!(tmux.mouse_reporting(), "the TUI asks for mouse reports");
     // A left press and release on the Chunks pane (rows 23-29 of 30), as a terminal sends
-    // them in SGR mode: ESC [ < button ; column ; row M/m, 1-based.
-    for seq in ["\x1b[<0;11;26M", "\x1b[<0;11;26m"] {
-        let ok = Command::new("tmux")
-            .args(["-L", &tmux.name, "send-keys", "-l", "-t", "0", seq])
-            .status()
-            .expect("send-keys");
-        assert!(ok.success());
-    }
-    tmux.wait_for(&["┌ Connection", "┏ Chunks"], T);
+    // them in SGR mode: ESC [ < button ; column ; row M/m, 1-based. Each report is complete
+    // in itself.
+    tmux.literal("\x1b[<0;11;26M\x1b[<0;11;26m");
+    tmux.wait_for(&["┌ Connection", "┏ Chunks"]);
     tmux.keys(&["q"]);
     assert_eq!(wait_file(&exit).trim(), "0");
     assert!(
@@ -319,11 +451,9 @@ fn listen_refuses_a_folder_no_one_can_write_in() {
         return;
     }
     let cwd = tempfile::tempdir().expect("tempdir");
-    let cmd = format!(
-        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out /proc; sleep 30"
-    );
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out /proc");
     let tmux = Tmux::start(&cmd, cwd.path(), 120, 30);
-    let screen = tmux.wait_for(&["cannot write in /proc (", "pick a folder you can"], T);
+    let screen = tmux.wait_for(&["cannot write in /proc (", "pick a folder you can"]);
     assert!(!screen.contains("● listening"), "{screen}");
 }
 
@@ -335,16 +465,13 @@ fn listen_removes_the_part_files_dead_receivers_left() {
     let dead = out.path().join(".udpix-dead01.part");
     std::fs::write(&dead, b"half an image").expect("write");
     let cmd = format!(
-        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out {}; sleep 30",
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out {}",
         out.path().display()
     );
     let tmux = Tmux::start(&cmd, cwd.path(), 120, 30);
-    tmux.wait_for(
-        &[
-            "● listening",
-            "removed 1 partial file left by an earlier run (.udpix-dead01.part)",
-        ],
-        T,
-    );
+    tmux.wait_for(&[
+        "● listening",
+        "removed 1 partial file left by an earlier run (.udpix-dead01.part)",
+    ]);
     assert!(!dead.exists(), "the dead part file is still there");
 }

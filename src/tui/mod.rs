@@ -180,7 +180,9 @@ where
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
-                    None => {}
+                    // The terminal's input ended: no key can come to quit with (and the
+                    // stream must not be polled again).
+                    None => return Ok(()),
                 }
             }
             Some(msg) = rt.rx.recv() => {
@@ -341,6 +343,9 @@ impl Runtime {
         store::check_writable(&out)
             .map_err(|e| format!("{}: pick a folder you can write to", e.brief()))?;
         let socket = engine::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        if let Ok(bound) = socket.local_addr() {
+            let _ = self.tx.send(Msg::Listening(bound));
+        }
         // Before the receiver runs: what is locked now belongs to another receiver.
         let swept = match store::remove_stale_parts(&out) {
             Ok(removed) if removed.is_empty() => None,

@@ -323,6 +323,8 @@ pub enum Msg {
     Failed(String),
     /// Every file of a send has been handled; this many failed.
     SendFinished(usize),
+    /// The receiver is bound and serving on this address (its real port when 0 was asked).
+    Listening(SocketAddr),
 }
 
 /// Start-up values (from flags, config and defaults).
@@ -401,7 +403,11 @@ impl App {
             Msg::Snapshot(s) => {
                 self.dropped_events = s.dropped_events;
                 for p in s.transfers {
-                    if let Some(t) = self.transfers.get_mut(&p.id) {
+                    // A snapshot read after a transfer's Finished can be older than it: the
+                    // report's figures are final.
+                    if let Some(t) = self.transfers.get_mut(&p.id)
+                        && t.result.is_none()
+                    {
                         t.stats = p.stats;
                         t.elapsed = p.elapsed;
                     }
@@ -464,6 +470,16 @@ impl App {
                 } else if !matches!(self.state, ConnState::Error(_)) {
                     self.state =
                         ConnState::Error(format!("{failed} file(s) failed; see the chunk log"));
+                }
+                Vec::new()
+            }
+            Msg::Listening(addr) => {
+                if matches!(self.state, ConnState::Listening(_)) {
+                    // What the field asked for may be port 0: show where senders must go.
+                    let addr = addr.to_string();
+                    self.note("", format!("listening on {addr}"));
+                    self.address = addr.clone();
+                    self.state = ConnState::Listening(addr);
                 }
                 Vec::new()
             }
@@ -777,6 +793,13 @@ impl App {
             } => {
                 let name = offer.name.clone();
                 let chunks = offer.chunk_count;
+                // What the offer says until the first figures arrive: the Stats pane and the
+                // chunk map agree on the count from the start.
+                let stats = TransferStats {
+                    bytes: offer.size,
+                    chunks,
+                    ..TransferStats::default()
+                };
                 // A send's file is on disk: show it at once.
                 let path = self.send_paths.remove(&id);
                 if direction == Direction::Send {
@@ -788,7 +811,7 @@ impl App {
                         offer,
                         direction,
                         peer,
-                        stats: TransferStats::default(),
+                        stats,
                         started_at: self.now,
                         elapsed: Duration::ZERO,
                         result: None,
@@ -845,7 +868,16 @@ impl App {
                 };
                 self.note(&name, text);
                 if let Some(t) = self.transfers.get_mut(&r.id) {
-                    t.stats = r.stats.clone();
+                    // A receiver whose session ended before its verdict (the sender closed
+                    // it) may no longer have its figures and report none: keep the last ones.
+                    if r.stats.chunks > 0 {
+                        t.stats = r.stats.clone();
+                    }
+                    // A verified file is all there, whatever the sender's acknowledgements
+                    // had counted when the verdict overtook them.
+                    if r.result.is_ok() {
+                        t.stats.chunks_done = t.stats.chunks;
+                    }
                     t.elapsed = r.duration;
                     t.result = Some(r.result.clone());
                     if r.path.is_some() {

@@ -49,14 +49,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         return;
     }
     if let Some(seen) = &app.preview.chunks {
-        draw_chunk_map(frame, inner, seen, theme);
+        // The caption counts what the Stats pane counts (the engine's figures); the cells
+        // follow each chunk as its event comes, a moment sooner.
+        let done = app
+            .preview
+            .id
+            .and_then(|id| app.transfers.get(&id))
+            .map_or_else(|| seen.count(), |t| t.stats.chunks_done);
+        draw_chunk_map(frame, inner, seen, done, theme);
         return;
     }
     frame.render_widget(Paragraph::new("the image shows here"), inner);
 }
 
-/// One cell per group of chunks: filled when every chunk of the group is in.
-fn draw_chunk_map(frame: &mut Frame, area: Rect, seen: &ChunkMap, theme: &Theme) {
+/// One cell per group of chunks: filled when every chunk of the group is in; the caption says
+/// `done` are in.
+fn draw_chunk_map(frame: &mut Frame, area: Rect, seen: &ChunkMap, done: u32, theme: &Theme) {
     let total = seen.total();
     let cells = u32::from(area.width) * u32::from(area.height.saturating_sub(1));
     if cells == 0 || total == 0 {
@@ -94,9 +102,6 @@ fn draw_chunk_map(frame: &mut Frame, area: Rect, seen: &ChunkMap, theme: &Theme)
             }
         }
     }
-    let caption = format!(
-        "{}/{total} chunks in; the image shows once its hash verifies",
-        seen.count()
-    );
+    let caption = format!("{done}/{total} chunks in; the image shows once its hash verifies");
     frame.render_widget(Paragraph::new(caption), Rect { height: 1, ..area });
 }

@@ -21,6 +21,21 @@ use crate::tui::view::Theme;
 /// Rows of figures (the table's header excluded); the layout gives the pane this many.
 pub const ROWS: u16 = 7;
 
+/// Loss from this share of the datagrams on (in percent) is drawn red; less is yellow, none is
+/// not coloured at all.
+pub const NOTABLE_LOSS: f64 = 1.0;
+
+/// The colour of a loss figure: red only when the loss is notable.
+fn loss_color(lost: u64, share: f64) -> Option<Color> {
+    if lost == 0 {
+        None
+    } else if share < NOTABLE_LOSS {
+        Some(Color::Yellow)
+    } else {
+        Some(Color::Red)
+    }
+}
+
 /// One column of figures, top to bottom, with a colour for those that have one. Loss is
 /// counted against `loss_base` datagrams ([`loss_base`] for one transfer).
 fn column(
@@ -32,6 +47,8 @@ fn column(
     rtt_rate: Option<String>,
 ) -> Vec<(String, Option<Color>)> {
     let done = u64::from(s.chunks_done);
+    let loss = percent(s.lost, loss_base);
+    let repaired = s.recovered + s.retransmitted + s.duplicates > 0;
     vec![
         (
             format!(
@@ -46,16 +63,13 @@ fn column(
             format!("{}↑ {}↓", s.datagrams_sent, s.datagrams_received),
             None,
         ),
-        (
-            format!("{} ({:.1}%)", s.lost, percent(s.lost, loss_base)),
-            Some(Color::Red),
-        ),
+        (format!("{} ({loss:.1}%)", s.lost), loss_color(s.lost, loss)),
         (
             format!(
                 "{} retx {} dup {}",
                 s.recovered, s.retransmitted, s.duplicates
             ),
-            Some(Color::Cyan),
+            repaired.then_some(Color::Cyan),
         ),
         (bytes, None),
         (
@@ -117,29 +131,36 @@ fn rtt_rate(rtt: Duration, rate_bytes: f64) -> String {
     format!("{} {rate}", short_time(rtt))
 }
 
-/// The image's name and where it stands (the reason of a failure is in the chunk log).
+/// The image's name and where it stands (the reason of a failure is in the chunk log). Short:
+/// at 80 columns each heading has 16 cells.
 fn image_heading(t: &TransferView) -> (String, Color) {
     let name = safe(&t.offer.name);
     match &t.result {
         None => (format!("{name} …"), Color::Yellow),
         Some(Ok(())) => (format!("{name} ✓"), Color::Green),
-        Some(Err(_)) => (format!("{name} ✗ failed"), Color::Red),
+        Some(Err(_)) => (format!("{name} ✗"), Color::Red),
     }
 }
 
 fn session_heading(f: &SessionFigures) -> (String, Color) {
     let done = format!("session {}/{} ✓", f.verified, f.images);
     if f.failed > 0 {
-        (format!("{done} {} ✗", f.failed), Color::Red)
+        (format!("{done} {}✗", f.failed), Color::Red)
     } else {
         (done, Color::Green)
     }
 }
 
 fn image_column(t: &TransferView) -> Vec<(String, Option<Color>)> {
-    // The receiver has no RTT estimate or send rate of its own: the sender paces.
+    // The receiver has no RTT estimate or send rate of its own: the sender paces. A finished
+    // send sends nothing more, as the session column says too.
+    let rate = if t.result.is_none() {
+        t.stats.send_rate
+    } else {
+        0.0
+    };
     let rr = (t.direction == Direction::Send && t.stats.rtt > Duration::ZERO)
-        .then(|| rtt_rate(t.stats.rtt, t.stats.send_rate));
+        .then(|| rtt_rate(t.stats.rtt, rate));
     column(
         &t.stats,
         loss_base(&t.stats, t.direction),
@@ -227,5 +248,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                 .style(theme.fg(Color::Green)),
             spark,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::style::Color;
+
+    #[test]
+    fn loss_is_red_only_when_notable() {
+        assert_eq!(super::loss_color(0, 0.0), None);
+        assert_eq!(super::loss_color(1, 0.4), Some(Color::Yellow));
+        assert_eq!(super::loss_color(3, super::NOTABLE_LOSS), Some(Color::Red));
     }
 }
