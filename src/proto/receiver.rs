@@ -21,8 +21,12 @@ use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
 
 /// Ranges of received packet numbers remembered per session.
 const PN_RANGES_KEPT: usize = 256;
-/// Finished sessions remembered (to repeat DONE), at most.
-const MAX_LINGERING: usize = 1024;
+/// Finished sessions remembered (to repeat DONE), at most; past it the one that finished
+/// first is forgotten.
+pub const MAX_LINGERING: usize = 1024;
+/// An address that has not proved it receives our replies gets at most this many times the
+/// bytes it sent (QUIC's anti-amplification rule), so it cannot aim us at a victim.
+pub const AMPLIFICATION_FACTOR: usize = 3;
 
 /// Knobs for the receiving endpoint.
 #[derive(Debug, Clone)]
@@ -192,7 +196,8 @@ pub struct EndpointStats {
     pub too_slow: u64,
     /// SPAKE2 computations done.
     pub pake_runs: u64,
-    /// Replies withheld because they would exceed 3x what an unvalidated address sent.
+    /// Replies to an unvalidated address that would have exceeded 3x what it sent: refusals
+    /// cut short to fit (their code intact), anything else withheld.
     pub amplification_limited: u64,
 }
 
@@ -362,6 +367,11 @@ impl Receiver {
             .is_some_and(|s| matches!(s.phase, Phase::Verifying))
     }
 
+    /// Finished sessions remembered to repeat their DONE (at most [`MAX_LINGERING`]).
+    pub fn lingering_sessions(&self) -> usize {
+        self.sessions.len() - self.active_sessions()
+    }
+
     /// Sessions still receiving or verifying.
     pub fn active_sessions(&self) -> usize {
         self.sessions
@@ -510,16 +520,6 @@ impl Receiver {
         }
     }
 
-    /// Queues a reply to a datagram of a peer whose address is not validated yet: never more
-    /// than three times the bytes that came in (QUIC's anti-amplification rule).
-    fn reply_unvalidated(&mut self, dest: SocketAddr, payload: Vec<u8>, request_len: usize) {
-        if payload.len() <= 3 * request_len {
-            self.outbox.push_back(Transmit { dest, payload });
-        } else {
-            self.stats.amplification_limited += 1;
-        }
-    }
-
     fn on_unknown(&mut self, key: SessionKey, header: &Header, len: usize) {
         self.stats.unknown_session += 1;
         if matches!(header.kind, kind::DATA | kind::DATA_RETX | kind::PING) {
@@ -557,7 +557,12 @@ impl Receiver {
             return;
         };
         let Some(pass) = self.config.passphrase.clone() else {
-            if matches!(packet.body, Body::Hello { .. }) && len >= wire::MIN_HELLO_DATAGRAM {
+            if matches!(packet.body, Body::Hello { .. }) {
+                if len < wire::MIN_HELLO_DATAGRAM {
+                    // Unpadded: no sender of ours made it, and it validates nothing.
+                    self.stats.malformed += 1;
+                    return;
+                }
                 let reason = "receiver runs without a passphrase (--insecure); \
                               pass --insecure to the sender too"
                     .to_owned();
@@ -674,7 +679,9 @@ impl Receiver {
 
     /// Sends a packet in clear, outside any session's numbering. `unvalidated` carries the
     /// size of the datagram answered when the address has not proved it receives our
-    /// replies: the answer then stays within three times that.
+    /// replies: the answer then stays within [`AMPLIFICATION_FACTOR`] times that. A refusal
+    /// over that budget goes out with its reason cut short, so the sender still learns its
+    /// code; anything else over it is withheld.
     fn send_clear(
         &mut self,
         key: SessionKey,
@@ -687,14 +694,33 @@ impl Receiver {
             session: key.session,
             pn,
         };
-        let payload = wire::encode_vec(&h, body);
-        match unvalidated {
-            Some(len) => self.reply_unvalidated(key.peer, payload, len),
-            None => self.outbox.push_back(Transmit {
-                dest: key.peer,
-                payload,
-            }),
+        let mut payload = wire::encode_vec(&h, body);
+        let budget = unvalidated.map_or(usize::MAX, |len| len.saturating_mul(AMPLIFICATION_FACTOR));
+        if payload.len() > budget {
+            self.stats.amplification_limited += 1;
+            let Body::Refuse { code, reason } = body else {
+                return;
+            };
+            let bare = Body::Refuse {
+                code: *code,
+                reason: String::new(),
+            };
+            let Some(mut room) = budget.checked_sub(wire::encode_vec(&h, &bare).len()) else {
+                return;
+            };
+            while !reason.is_char_boundary(room) {
+                room -= 1;
+            }
+            let clipped = Body::Refuse {
+                code: *code,
+                reason: reason[..room].to_owned(),
+            };
+            payload = wire::encode_vec(&h, &clipped);
         }
+        self.outbox.push_back(Transmit {
+            dest: key.peer,
+            payload,
+        });
     }
 
     /// An offer for a session not started yet: through a confirmed login, or in clear when
@@ -807,7 +833,6 @@ impl Receiver {
         confirm: [u8; wire::CONFIRM_LEN],
         next_pn: u32,
     ) {
-        self.evict_lingering();
         let words = (offer.chunk_count as usize).div_ceil(64);
         let mut session = Session {
             offer: offer.clone(),
@@ -943,17 +968,16 @@ impl Receiver {
         Ok(())
     }
 
+    /// Forgets the finished sessions that finished first until one more fits under
+    /// [`MAX_LINGERING`].
     fn evict_lingering(&mut self) {
-        let lingering = self.sessions.len() - self.active_sessions();
-        if lingering < MAX_LINGERING {
-            return;
-        }
-        let oldest = self
-            .sessions
-            .iter()
-            .filter_map(|(k, s)| s.finished_at.map(|t| (t, *k)))
-            .min_by_key(|(t, _)| *t);
-        if let Some((_, k)) = oldest {
+        while self.lingering_sessions() >= MAX_LINGERING {
+            let oldest = self
+                .sessions
+                .iter()
+                .filter_map(|(k, s)| s.finished_at.map(|t| (t, *k)))
+                .min_by_key(|(t, _)| *t);
+            let Some((_, k)) = oldest else { return };
             self.sessions.remove(&k);
         }
     }
@@ -987,6 +1011,11 @@ impl Receiver {
     /// hash verified and the file was kept, `Err((status, message))` with a [`wire::done`]
     /// status otherwise. The sender learns it by DONE.
     pub fn finish(&mut self, now: Instant, key: SessionKey, result: Result<String, (u8, String)>) {
+        if !self.sessions.contains_key(&key) {
+            return;
+        }
+        // Make room first: this session is not finished yet, so it is not the one forgotten.
+        self.evict_lingering();
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
