@@ -228,8 +228,13 @@ struct Session {
     confirm: [u8; wire::CONFIRM_LEN],
     progress_start: Instant,
     progress_held: u32,
+    /// Bytes of every datagram that came for this session, its OFFER included.
+    bytes_in: u64,
     stats: TransferStats,
 }
+
+/// Bytes each ACK range after the first takes (gap u32, length u32).
+const ACK_RANGE_BYTES: u64 = 8;
 
 impl Session {
     fn is_held(&self, chunk: u32) -> bool {
@@ -239,19 +244,83 @@ impl Session {
         self.held[(chunk / 64) as usize] |= 1 << (chunk % 64);
         self.held_count += 1;
     }
-    /// Encodes `body` under the session's next packet number and protection.
-    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
+    /// Bytes this session may still send: any number once the sender proved its address
+    /// (a sealed session: its login token came back), else [`AMPLIFICATION_FACTOR`] times
+    /// what came for it less what went out, since an `--insecure` session may have been
+    /// opened in someone else's name.
+    fn allowance(&self) -> u64 {
+        if self.protection.is_sealed() {
+            return u64::MAX;
+        }
+        let factor = AMPLIFICATION_FACTOR as u64;
+        self.bytes_in
+            .saturating_mul(factor)
+            .saturating_sub(self.stats.wire_bytes_sent)
+    }
+
+    fn encode(&self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
         let h = Header {
             kind: body.kind(),
             session: key.session,
             pn: self.next_pn,
         };
-        self.next_pn = self.next_pn.wrapping_add(1);
         let mut out = Vec::with_capacity(64);
         self.protection.encode(&h, body, &mut out);
+        out
+    }
+
+    /// Encodes `body` under the session's next packet number and protection; `None` when
+    /// that would exceed [`Session::allowance`].
+    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Option<Vec<u8>> {
+        let out = self.encode(key, body);
+        if out.len() as u64 > self.allowance() {
+            return None;
+        }
+        self.next_pn = self.next_pn.wrapping_add(1);
         self.stats.datagrams_sent += 1;
         self.stats.wire_bytes_sent += out.len() as u64;
-        out
+        Some(out)
+    }
+
+    /// Queues `body` for the sender, or counts it in `limited` when it is over budget.
+    fn send(
+        &mut self,
+        key: SessionKey,
+        body: &Body<'_>,
+        outbox: &mut VecDeque<Transmit>,
+        limited: &mut u64,
+    ) {
+        match self.emit(key, body) {
+            Some(payload) => outbox.push_back(Transmit {
+                dest: key.peer,
+                payload,
+            }),
+            None => *limited += 1,
+        }
+    }
+
+    /// An ACK of the newest ranges, as many as [`Session::allowance`] pays for.
+    fn ack(&mut self, key: SessionKey, now: Instant, limited: &mut u64) -> Option<Vec<u8>> {
+        let delay = now.saturating_duration_since(self.largest_time);
+        let mut ack = wire::Ack {
+            ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
+            chunks_held: self.held_count,
+            ranges: self.pns.newest(wire::MAX_ACK_RANGES + 1),
+        };
+        let room = self.allowance();
+        if room != u64::MAX {
+            let len = self.encode(key, &Body::Ack(ack.clone())).len() as u64;
+            if len > room {
+                *limited += 1;
+                let over = (len - room).div_ceil(ACK_RANGE_BYTES) as usize;
+                let keep = ack.ranges.len().saturating_sub(over).max(1);
+                ack.ranges.truncate(keep);
+                return self.emit(key, &Body::Ack(ack));
+            }
+        }
+        let payload = self.emit(key, &Body::Ack(ack));
+        *limited += u64::from(payload.is_none());
+        payload
     }
 }
 
@@ -420,6 +489,7 @@ impl Receiver {
             return None;
         }
         let s = self.sessions.get_mut(&key)?;
+        s.bytes_in += datagram.len() as u64;
         let (packet, sealed) = match s.protection.decode(datagram) {
             Ok(v) => v,
             Err(e) => {
@@ -462,7 +532,12 @@ impl Receiver {
                 }
                 let placement = Self::on_data(s, key, chunk, retransmit, payload, &mut self.events);
                 if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(s, key, &mut self.outbox);
+                    Self::queue_done(
+                        s,
+                        key,
+                        &mut self.outbox,
+                        &mut self.stats.amplification_limited,
+                    );
                     return None;
                 }
                 let complete = placement.is_some() && s.held_count == s.offer.chunk_count;
@@ -480,7 +555,12 @@ impl Receiver {
             }
             Body::Ping => {
                 if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(s, key, &mut self.outbox);
+                    Self::queue_done(
+                        s,
+                        key,
+                        &mut self.outbox,
+                        &mut self.stats.amplification_limited,
+                    );
                 } else {
                     Self::queue_ack(s, key, &mut self.ack_queue);
                 }
@@ -493,12 +573,9 @@ impl Receiver {
                     offer_pn: pn,
                     confirm: s.confirm,
                 };
-                let payload = s.emit(key, &accept);
-                self.outbox.push_back(Transmit {
-                    dest: key.peer,
-                    payload,
-                });
-                Self::queue_done(s, key, &mut self.outbox);
+                let limited = &mut self.stats.amplification_limited;
+                s.send(key, &accept, &mut self.outbox, limited);
+                Self::queue_done(s, key, &mut self.outbox, limited);
                 None
             }
             Body::Close { reason, .. } => {
@@ -735,7 +812,10 @@ impl Receiver {
                 }) => match self.check_limits(&offer, key.peer.ip()) {
                     // No login validated this address: the refusal stays within 3x the offer.
                     Err((code, reason)) => self.refuse(key, code, reason, len),
-                    Ok(()) => self.admit(now, key, offer, header.pn, Protection::Plain, [0; 32], 0),
+                    Ok(()) => {
+                        let pn = header.pn;
+                        self.admit(now, key, (offer, pn, len), Protection::Plain, [0; 32], 0);
+                    }
                 },
                 // The checksum held, so this is what the sender meant: tell it what is wrong.
                 Err(WireError::Invalid(why)) => self.refuse(
@@ -789,7 +869,14 @@ impl Receiver {
         if let Some(login) = self.desk.take_login(&key) {
             let confirm = login.confirm;
             let next_pn = login.next_pn;
-            self.admit(now, key, offer, pn, login.protection, confirm, next_pn);
+            self.admit(
+                now,
+                key,
+                (offer, pn, len),
+                login.protection,
+                confirm,
+                next_pn,
+            );
         }
     }
 
@@ -821,18 +908,18 @@ impl Receiver {
         });
     }
 
-    /// Starts a session for an offer within the limits, and accepts it.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts a session for an offer within the limits, and accepts it. `request` is the
+    /// offer, its packet number and the size of its datagram.
     fn admit(
         &mut self,
         now: Instant,
         key: SessionKey,
-        offer: Offer,
-        pn: u32,
+        request: (Offer, u32, usize),
         protection: Protection,
         confirm: [u8; wire::CONFIRM_LEN],
         next_pn: u32,
     ) {
+        let (offer, pn, request_len) = request;
         let words = (offer.chunk_count as usize).div_ceil(64);
         let mut session = Session {
             offer: offer.clone(),
@@ -853,6 +940,7 @@ impl Receiver {
             confirm,
             progress_start: now,
             progress_held: 0,
+            bytes_in: request_len as u64,
             stats: TransferStats {
                 bytes: offer.size,
                 chunks: offer.chunk_count,
@@ -861,17 +949,12 @@ impl Receiver {
             },
         };
         session.pns.insert(pn);
-        let payload = session.emit(
-            key,
-            &Body::Accept {
-                offer_pn: pn,
-                confirm,
-            },
-        );
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        let accept = Body::Accept {
+            offer_pn: pn,
+            confirm,
+        };
+        let limited = &mut self.stats.amplification_limited;
+        session.send(key, &accept, &mut self.outbox, limited);
         if offer.chunk_count == 0 {
             session.phase = Phase::Verifying;
         }
@@ -990,7 +1073,12 @@ impl Receiver {
         }
     }
 
-    fn queue_done(s: &mut Session, key: SessionKey, outbox: &mut VecDeque<Transmit>) {
+    fn queue_done(
+        s: &mut Session,
+        key: SessionKey,
+        outbox: &mut VecDeque<Transmit>,
+        limited: &mut u64,
+    ) {
         let Phase::Finished { status, message } = &s.phase else {
             return;
         };
@@ -1000,11 +1088,7 @@ impl Receiver {
             blake3: s.offer.blake3,
             message,
         };
-        let payload = s.emit(key, &body);
-        outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        s.send(key, &body, outbox, limited);
     }
 
     /// Reports the verdict on a [`ReceiverEvent::Complete`] session: `Ok(message)` when the
@@ -1032,7 +1116,12 @@ impl Receiver {
         s.phase = Phase::Finished { status, message };
         s.finished_at = Some(now);
         s.ack_deadline = None;
-        Self::queue_done(s, key, &mut self.outbox);
+        Self::queue_done(
+            s,
+            key,
+            &mut self.outbox,
+            &mut self.stats.amplification_limited,
+        );
     }
 
     /// Ends a session from this side (storage failed, shutting down): CLOSE to the sender.
@@ -1044,11 +1133,12 @@ impl Receiver {
             code,
             reason: reason.to_owned(),
         };
-        let payload = s.emit(key, &body);
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        s.send(
+            key,
+            &body,
+            &mut self.outbox,
+            &mut self.stats.amplification_limited,
+        );
         self.stats.failed += 1;
     }
 
@@ -1065,17 +1155,12 @@ impl Receiver {
             s.ack_queued = false;
             s.unacked = 0;
             s.ack_deadline = None;
-            let delay = now.saturating_duration_since(s.largest_time);
-            let body = Body::Ack(wire::Ack {
-                ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
-                chunks_held: s.held_count,
-                ranges: s.pns.newest(wire::MAX_ACK_RANGES + 1),
-            });
-            let payload = s.emit(key, &body);
-            return Some(Transmit {
-                dest: key.peer,
-                payload,
-            });
+            if let Some(payload) = s.ack(key, now, &mut self.stats.amplification_limited) {
+                return Some(Transmit {
+                    dest: key.peer,
+                    payload,
+                });
+            }
         }
         None
     }
@@ -1175,11 +1260,8 @@ impl Receiver {
                     reason: "the receiver dropped this transfer: it made too little progress"
                         .to_owned(),
                 };
-                let payload = s.emit(key, &body);
-                self.outbox.push_back(Transmit {
-                    dest: key.peer,
-                    payload,
-                });
+                let limited = &mut self.stats.amplification_limited;
+                s.send(key, &body, &mut self.outbox, limited);
             }
             self.events.push_back(ReceiverEvent::Failed { key, reason });
         }
