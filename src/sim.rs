@@ -259,48 +259,65 @@ pub fn run_transfer(
     seed: u64,
     limit: Duration,
 ) -> SimResult {
-    run_inner(
-        data,
-        up,
-        down,
-        sender_config,
-        receiver_config,
-        seed,
-        limit,
-        &[],
-    )
+    let configs = (sender_config, receiver_config);
+    run_filtered(data, up, down, configs, seed, limit, |_, _| false)
 }
 
-/// Like [`run_transfer`] with default configurations, but the first copy of each chunk in
-/// `drop_first` is lost on the way up: the precise tail-loss case.
+/// Which way a datagram travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// Sender to receiver.
+    Up,
+    /// Receiver to sender.
+    Down,
+}
+
+/// Like [`run_transfer`] with default configurations (in clear, so `lose` can read what it
+/// sees), and `lose` decides, for every datagram as it enters the path, whether it is lost
+/// there (before the link's own impairments): precise loss, such as a transfer's tail.
+pub fn run_transfer_losing(
+    data: &[u8],
+    link: LinkSpec,
+    seed: u64,
+    lose: impl FnMut(Way, &[u8]) -> bool,
+) -> SimResult {
+    let configs = (SenderConfig::default(), ReceiverConfig::default());
+    let limit = Duration::from_secs(60);
+    run_filtered(data, link.clone(), link, configs, seed, limit, lose)
+}
+
+/// Like [`run_transfer_losing`], losing the first copy of each chunk in `drop_first` on
+/// the way up.
 pub fn run_transfer_dropping(
     data: &[u8],
     link: LinkSpec,
     drop_first: &[u32],
     seed: u64,
 ) -> SimResult {
-    run_inner(
-        data,
-        link.clone(),
-        link,
-        SenderConfig::default(),
-        ReceiverConfig::default(),
-        seed,
-        Duration::from_secs(60),
-        drop_first,
-    )
+    run_transfer_losing(data, link, seed, |way, d| {
+        way == Way::Up
+            && matches!(
+                crate::proto::wire::decode(d),
+                Ok(crate::proto::wire::Packet {
+                    body: crate::proto::wire::Body::Data {
+                        chunk,
+                        retransmit: false,
+                        ..
+                    },
+                    ..
+                }) if drop_first.contains(&chunk)
+            )
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_inner(
+fn run_filtered(
     data: &[u8],
     up: LinkSpec,
     down: LinkSpec,
-    sender_config: SenderConfig,
-    receiver_config: ReceiverConfig,
+    (sender_config, receiver_config): (SenderConfig, ReceiverConfig),
     seed: u64,
     limit: Duration,
-    drop_first: &[u32],
+    mut lose: impl FnMut(Way, &[u8]) -> bool,
 ) -> SimResult {
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Instant::now();
@@ -324,17 +341,7 @@ fn run_inner(
     let mut key = None;
     loop {
         while sender.poll_transmit(now, &mut buf) {
-            if let Ok(crate::proto::wire::Packet {
-                body:
-                    crate::proto::wire::Body::Data {
-                        chunk,
-                        retransmit: false,
-                        ..
-                    },
-                ..
-            }) = crate::proto::wire::decode(&buf)
-                && drop_first.contains(&chunk)
-            {
+            if lose(Way::Up, &buf) {
                 continue;
             }
             for (at, corrupt) in up_link.admit(now, buf.len() + 28, &mut rng) {
@@ -347,6 +354,9 @@ fn run_inner(
             }
         }
         while let Some(t) = receiver.poll_transmit(now) {
+            if lose(Way::Down, &t.payload) {
+                continue;
+            }
             for (at, corrupt) in down_link.admit(now, t.payload.len() + 28, &mut rng) {
                 let mut d = t.payload.clone();
                 if corrupt {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::proto::sender::SenderConfig;
-use udpix::sim::{LinkSpec, SimResult, run_transfer};
+use udpix::proto::wire::{self, Body};
+use udpix::sim::{LinkSpec, SimResult, Way, run_transfer};
 
 fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -133,55 +134,81 @@ fn random_loss_does_not_collapse_the_rate() {
     );
 }
 
+fn chunk_count(d: &[u8]) -> u32 {
+    d.len()
+        .div_ceil(usize::from(SenderConfig::default().chunk_size())) as u32
+}
+
 #[test]
 fn lost_tail_is_repaired_within_a_few_rtts() {
-    // Lose everything on the way up for a window covering the last chunks: the PTO must
-    // repair them in about an RTT, not after the idle timeout.
+    // A link that loses nothing but the first copy of the last chunks: nothing after them
+    // can be acknowledged, so only the probe timeout can notice, in about a round trip
+    // (RTT + 4 rttvar + ack delay), not after the 10 s idle timeout.
     let d = data(100_000, 6);
-    for seed in 0..5 {
-        let r = run(&d, path(0.0, 0.0), path(0.0, 0.0), 300 + seed);
-        let base = r.elapsed;
-        // Same transfer, but with ACKs of the tail lost in a burst, emulated by heavy bursty
-        // downstream loss: completion must stay far below the 10 s idle timeout.
-        let r2 = run(&d, path(0.3, 10.0), path(0.3, 10.0), 300 + seed);
-        assert_exact(&r2, &d, "tail");
+    let chunks = chunk_count(&d);
+    let base = run(&d, path(0.0, 0.0), path(0.0, 0.0), 300);
+    assert_exact(&base, &d, "no loss baseline");
+    for tail in [1, 2, 3, 8, 20] {
+        let lost: Vec<u32> = (chunks - tail..chunks).collect();
+        let r = udpix::sim::run_transfer_dropping(&d, path(0.0, 0.0), &lost, 300);
+        assert_exact(&r, &d, &format!("last {tail} chunks lost"));
+        // Each lost chunk came back by a retransmission, once; nothing else was missing.
+        let rs = r.receiver.clone().expect("receiver figures");
+        assert_eq!(rs.recovered, u64::from(tail), "tail {tail}: {rs:?}");
         assert!(
-            r2.elapsed < base * 12,
-            "tail took {:?} vs {:?}",
-            r2.elapsed,
-            base
+            r.sender.retransmitted >= u64::from(tail),
+            "tail {tail}: {:?}",
+            r.sender
+        );
+        assert!(
+            r.elapsed < base.elapsed + Duration::from_millis(250),
+            "last {tail} lost: {:?} vs baseline {:?}",
+            r.elapsed,
+            base.elapsed
         );
     }
 }
 
 #[test]
-fn tail_loss_only() {
-    // Drop precisely the last chunks' first copies: a link that loses nothing, then a burst.
-    let d = data(50_000, 7); // 43 chunks
-    let r = run_transfer(
-        &d,
-        LinkSpec {
-            loss: 0.0,
-            ..path(0.0, 0.0)
-        },
-        path(0.0, 0.0),
-        SenderConfig::default(),
-        ReceiverConfig::default(),
-        7,
-        Duration::from_secs(30),
-    );
-    assert_exact(&r, &d, "no loss baseline");
-    let baseline = r.elapsed;
-    let r = udpix::sim::run_transfer_dropping(&d, path(0.0, 0.0), &[40, 41, 42], 7);
-    assert_exact(&r, &d, "tail drop");
-    // Repair costs about one PTO (RTT + 4 rttvar + ack delay), not a long timeout.
-    assert!(
-        r.elapsed < baseline + Duration::from_millis(250),
-        "tail repair took {:?} vs baseline {:?}",
-        r.elapsed,
-        baseline
-    );
-    assert!(r.sender.retransmitted >= 3);
+fn lost_acks_of_the_tail_are_repaired_by_a_probe() {
+    // The whole image arrives, but what the receiver says once it holds it (the ACK of the
+    // last chunks, its DONE, the DONE it repeats to a first probe) is lost: the sender's
+    // probe timeout resends chunks the receiver already has, which answers them with its
+    // verdict again.
+    let d = data(100_000, 6);
+    let chunks = chunk_count(&d);
+    let base = run(&d, path(0.0, 0.0), path(0.0, 0.0), 400);
+    for answers_lost in [2, 3, 4] {
+        let mut lost = 0;
+        let r = udpix::sim::run_transfer_losing(&d, path(0.0, 0.0), 400, |way, dgram| {
+            let tail = match wire::decode(dgram) {
+                Ok(p) => match p.body {
+                    Body::Ack(a) => a.chunks_held == chunks,
+                    Body::Done { .. } => true,
+                    _ => false,
+                },
+                Err(_) => false,
+            };
+            let lose = way == Way::Down && tail && lost < answers_lost;
+            lost += u32::from(lose);
+            lose
+        });
+        let what = format!("{answers_lost} answers to the tail lost");
+        assert_eq!(lost, answers_lost, "{what}");
+        assert_exact(&r, &d, &what);
+        let rs = r.receiver.clone().expect("receiver figures");
+        assert!(
+            rs.duplicates >= 1,
+            "{what}: no probe reached the receiver: {rs:?}"
+        );
+        assert_eq!(rs.recovered, 0, "{what}: nothing was missing: {rs:?}");
+        assert!(
+            r.elapsed < base.elapsed + Duration::from_millis(250),
+            "{what}: {:?} vs baseline {:?}",
+            r.elapsed,
+            base.elapsed
+        );
+    }
 }
 
 #[test]

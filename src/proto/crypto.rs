@@ -741,6 +741,234 @@ mod tests {
     }
 }
 
+/// `Protection::decode` itself: what a receiving end accepts, rejects, and how it says so.
+#[cfg(test)]
+mod decode {
+    use super::*;
+
+    const SESSION: u64 = 0x5e55;
+
+    fn c2s() -> DirectionKey {
+        DirectionKey::new(&[0x11; 32], [0x22; 12])
+    }
+
+    fn s2c() -> DirectionKey {
+        DirectionKey::new(&[0x33; 32], [0x44; 12])
+    }
+
+    /// The sending end and the receiving end of one session.
+    fn ends() -> (Protection, Protection) {
+        (
+            Protection::sealed(c2s(), s2c()),
+            Protection::sealed(s2c(), c2s()),
+        )
+    }
+
+    /// A sealed DATA packet numbered `pn` whose payload names it.
+    fn data(p: &Protection, pn: u32) -> Vec<u8> {
+        let h = Header {
+            kind: kind::DATA,
+            session: SESSION,
+            pn,
+        };
+        let payload = pn.to_be_bytes();
+        let body = Body::Data {
+            chunk: pn,
+            retransmit: false,
+            payload: &payload,
+        };
+        let mut out = Vec::new();
+        p.encode(&h, &body, &mut out);
+        out
+    }
+
+    /// Decodes a copy of `d`: the packet number and chunk of a sealed DATA, or the error.
+    fn open(r: &mut Protection, d: &[u8]) -> Result<u32, WireError> {
+        let mut d = d.to_vec();
+        let (packet, sealed) = r.decode(&mut d)?;
+        assert!(sealed, "a sealed session took a DATA in clear");
+        match packet.body {
+            Body::Data { chunk, payload, .. } => {
+                assert_eq!(chunk, packet.header.pn);
+                assert_eq!(payload, packet.header.pn.to_be_bytes());
+                Ok(chunk)
+            }
+            other => panic!("decoded as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_number_is_accepted_and_the_same_number_again_is_a_replay() {
+        let (s, mut r) = ends();
+        let d0 = data(&s, 0);
+        assert_eq!(open(&mut r, &d0), Ok(0));
+        assert_eq!(open(&mut r, &d0), Err(WireError::Replayed));
+        assert_eq!(
+            open(&mut r, &d0),
+            Err(WireError::Replayed),
+            "and every time after"
+        );
+        let d1 = data(&s, 1);
+        assert_eq!(open(&mut r, &d1), Ok(1));
+        assert_eq!(open(&mut r, &d1), Err(WireError::Replayed));
+        assert_eq!(open(&mut r, &d0), Err(WireError::Replayed));
+    }
+
+    #[test]
+    fn out_of_order_numbers_within_the_window_are_accepted_once() {
+        let (s, mut r) = ends();
+        assert_eq!(open(&mut r, &data(&s, 100)), Ok(100));
+        for pn in [50, 99, 7, 60, 0] {
+            assert_eq!(open(&mut r, &data(&s, pn)), Ok(pn), "late {pn}");
+            assert_eq!(
+                open(&mut r, &data(&s, pn)),
+                Err(WireError::Replayed),
+                "late {pn} again"
+            );
+        }
+        assert_eq!(open(&mut r, &data(&s, 101)), Ok(101));
+        assert_eq!(open(&mut r, &data(&s, 98)), Ok(98));
+    }
+
+    #[test]
+    fn numbers_older_than_the_window_are_rejected_as_replays() {
+        let (s, mut r) = ends();
+        let top = 5000;
+        assert_eq!(open(&mut r, &data(&s, top)), Ok(top));
+        // `top - REPLAY_WINDOW` is just out of the window, the one after it just in.
+        let oldest = top - REPLAY_WINDOW;
+        assert_eq!(open(&mut r, &data(&s, oldest)), Err(WireError::Replayed));
+        assert_eq!(open(&mut r, &data(&s, 0)), Err(WireError::Replayed));
+        assert_eq!(open(&mut r, &data(&s, oldest + 1)), Ok(oldest + 1));
+        assert_eq!(
+            open(&mut r, &data(&s, oldest + 1)),
+            Err(WireError::Replayed)
+        );
+    }
+
+    #[test]
+    fn the_window_slides_forgetting_only_what_it_leaves_behind() {
+        let (s, mut r) = ends();
+        for pn in 0..10 {
+            assert_eq!(open(&mut r, &data(&s, pn)), Ok(pn));
+        }
+        // 4100 shares its slot with 4, and 4096..4099 with 0..3: sliding must clear those
+        // slots, or new numbers would pass for replays of old ones.
+        assert_eq!(open(&mut r, &data(&s, 4100)), Ok(4100));
+        for pn in 4096..4100 {
+            assert_eq!(open(&mut r, &data(&s, pn)), Ok(pn), "{pn} after the slide");
+        }
+        for pn in 0..=4 {
+            assert_eq!(
+                open(&mut r, &data(&s, pn)),
+                Err(WireError::Replayed),
+                "{pn} fell out of the window"
+            );
+        }
+        // Still in the window and seen before: replays. Never seen: accepted once.
+        for pn in 5..10 {
+            assert_eq!(
+                open(&mut r, &data(&s, pn)),
+                Err(WireError::Replayed),
+                "{pn}"
+            );
+        }
+        assert_eq!(open(&mut r, &data(&s, 10)), Ok(10));
+        assert_eq!(open(&mut r, &data(&s, 10)), Err(WireError::Replayed));
+        // A jump past the whole window forgets everything before it.
+        let far = 1_000_000;
+        assert_eq!(open(&mut r, &data(&s, far)), Ok(far));
+        assert_eq!(open(&mut r, &data(&s, 4100)), Err(WireError::Replayed));
+        for pn in [far - 1, far - 64, far - REPLAY_WINDOW + 1] {
+            assert_eq!(open(&mut r, &data(&s, pn)), Ok(pn), "{pn} after the jump");
+        }
+        assert_eq!(open(&mut r, &data(&s, far)), Err(WireError::Replayed));
+    }
+
+    #[test]
+    fn a_replay_is_dropped_before_decryption() {
+        let (s, mut r) = ends();
+        assert_eq!(open(&mut r, &data(&s, 3)), Ok(3));
+        // Any bytes under an accepted number are a replay, authentic or not.
+        let mut junk = data(&s, 3);
+        let last = junk.len() - 1;
+        junk[last] ^= 1;
+        assert_eq!(open(&mut r, &junk), Err(WireError::Replayed));
+    }
+
+    #[test]
+    fn tampered_ciphertext_header_or_tag_is_rejected_and_burns_no_number() {
+        let (s, mut r) = ends();
+        let good = data(&s, 7);
+        let tag_at = good.len() - TAG_LEN;
+        // A body byte (ciphertext), a tag byte, and each header byte (the AAD): the version,
+        // the type (DATA as DATA_RETX), the session id, the packet number.
+        let mut spots = vec![HEADER_LEN, HEADER_LEN + 5, tag_at, good.len() - 1];
+        spots.extend(1..HEADER_LEN);
+        for i in spots {
+            let mut bad = good.clone();
+            bad[i] ^= 0x01;
+            let got = open(&mut r, &bad);
+            assert!(
+                matches!(got, Err(WireError::Unauthentic)),
+                "byte {i} flipped: {got:?}"
+            );
+        }
+        let mut version = good.clone();
+        version[0] ^= 0x01;
+        assert_eq!(open(&mut r, &version), Err(WireError::Version(0)));
+        // Cut short, or cut to less than a tag.
+        assert_eq!(
+            open(&mut r, &good[..good.len() - 1]),
+            Err(WireError::Unauthentic)
+        );
+        assert_eq!(
+            open(&mut r, &good[..HEADER_LEN + 3]),
+            Err(WireError::Unauthentic)
+        );
+        // None of that spent number 7 (nor 6, 8, ... that a flipped number named).
+        assert_eq!(open(&mut r, &good), Ok(7));
+        for pn in [6, 8, 7 ^ (1 << 8), 7 ^ (1 << 16), 7 ^ (1 << 24)] {
+            assert_eq!(open(&mut r, &data(&s, pn)), Ok(pn), "{pn}");
+        }
+    }
+
+    #[test]
+    fn the_wrong_key_a_reflection_or_a_clear_packet_is_rejected() {
+        let (s, mut r) = ends();
+        // Another session's keys.
+        let other = Protection::sealed(
+            DirectionKey::new(&[0x55; 32], [0x22; 12]),
+            DirectionKey::new(&[0x33; 32], [0x44; 12]),
+        );
+        assert_eq!(open(&mut r, &data(&other, 1)), Err(WireError::Unauthentic));
+        // The right key with another IV (nonce).
+        let other_iv = Protection::sealed(DirectionKey::new(&[0x11; 32], [0x23; 12]), s2c());
+        assert_eq!(
+            open(&mut r, &data(&other_iv, 1)),
+            Err(WireError::Unauthentic)
+        );
+        // The receiving end's own datagram sent back to it: sealed for the other direction.
+        let reflected = data(&r, 1);
+        assert_eq!(open(&mut r, &reflected), Err(WireError::Unauthentic));
+        // A DATA in clear (valid CRC) to a sealed end.
+        let h = Header {
+            kind: kind::DATA,
+            session: SESSION,
+            pn: 1,
+        };
+        let body = Body::Data {
+            chunk: 1,
+            retransmit: false,
+            payload: &[0, 0, 0, 1],
+        };
+        let clear = wire::encode_vec(&h, &body);
+        assert_eq!(open(&mut r, &clear), Err(WireError::Unauthentic));
+        // None of it burnt number 1.
+        assert_eq!(open(&mut r, &data(&s, 1)), Ok(1));
+    }
+}
+
 #[cfg(test)]
 mod vectors {
     use super::*;

@@ -469,6 +469,166 @@ mod tests {
         )
     }
 
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    fn key(ip: IpAddr, session: u64) -> Key {
+        Key {
+            peer: std::net::SocketAddr::new(ip, 4000),
+            session,
+        }
+    }
+
+    /// A token as HELLO_REPLY would carry it for `key`, and the sender's correct key
+    /// confirmation for it (no SPAKE2 run: the token holds what the exchange would give).
+    fn token_for(d: &mut LoginDesk, key: Key, now_secs: u32) -> (Vec<u8>, [u8; 32]) {
+        let pake_key = [key.session as u8; 32];
+        let transcript = crypto::transcript(key.session, &[1; PAKE_MSG_LEN], &[2; PAKE_MSG_LEN]);
+        let token = d
+            .tokens
+            .mint(key.peer, key.session, now_secs, &pake_key, &transcript);
+        let keys = SessionKeys::from_transcript(&pake_key, &transcript);
+        (token.to_vec(), keys.client_confirm())
+    }
+
+    #[test]
+    fn failure_records_stop_at_their_cap_forgetting_the_longest_quiet_first() {
+        assert_eq!(
+            MAX_FAILURE_RECORDS, 65_536,
+            "docs/PROTOCOL.md, Failed logins"
+        );
+        let mut d = desk(5);
+        let t0 = Instant::now();
+        let at = |n: u32| t0 + Duration::from_micros(u64::from(n));
+        // The four quietest addresses are made to wait (five failures each): kept anyway.
+        for n in 0..4 {
+            for _ in 0..5 {
+                d.record_failure(v4(n), at(n));
+            }
+        }
+        // Every other address failed once, address n at t0 + n µs.
+        for n in 4..MAX_FAILURE_RECORDS as u32 {
+            d.record_failure(v4(n), at(n));
+        }
+        assert_eq!(d.failures.len(), MAX_FAILURE_RECORDS);
+        let now = at(MAX_FAILURE_RECORDS as u32);
+        for k in 0..20 {
+            let newcomer = v4(1_000_000 + k);
+            d.record_failure(newcomer, now);
+            assert_eq!(d.failures.len(), MAX_FAILURE_RECORDS, "newcomer {k}");
+            assert!(
+                d.failures.contains_key(&newcomer),
+                "a newcomer is remembered"
+            );
+        }
+        // Forgotten: the 20 longest quiet that were not waiting, and no one else.
+        for n in 4..24 {
+            assert!(!d.failures.contains_key(&v4(n)), "{n} should be forgotten");
+        }
+        assert!(d.failures.contains_key(&v4(24)));
+        for n in 0..4 {
+            assert!(d.throttled(v4(n), now).is_some(), "{n} still waits");
+        }
+        // A known address failing again takes no one's place.
+        d.record_failure(v4(30_000), now);
+        assert_eq!(d.failures.len(), MAX_FAILURE_RECORDS);
+        assert!(d.failures.contains_key(&v4(24)));
+    }
+
+    #[test]
+    fn confirmed_logins_stop_at_their_cap_and_free_a_place_when_taken_or_expired() {
+        assert_eq!(MAX_LOGINS, 1024);
+        let mut d = desk(5);
+        let now = Instant::now();
+        let ip = v4(1);
+        for s in 0..MAX_LOGINS as u64 {
+            let k = key(ip, s);
+            let (token, confirm) = token_for(&mut d, k, 0);
+            match d.confirm(now, 0, k, &confirm, &token) {
+                ConfirmVerdict::LoggedIn(login) => d.keep_login(k, *login),
+                other => panic!("login {s}: {other:?}"),
+            }
+        }
+        assert_eq!(d.logins.len(), MAX_LOGINS);
+        // Past the cap a good confirmation is refused as busy, and nothing is kept for it.
+        for s in 0..10 {
+            let k = key(ip, 5000 + s);
+            let (token, confirm) = token_for(&mut d, k, 0);
+            assert!(matches!(
+                d.confirm(now, 0, k, &confirm, &token),
+                ConfirmVerdict::Busy
+            ));
+            assert!(!d.has_login(&k));
+        }
+        assert_eq!(d.logins.len(), MAX_LOGINS);
+        assert_eq!(d.spent.len(), MAX_LOGINS, "a busy refusal spends no token");
+        // One offer arrives: its place goes to the next login.
+        assert!(d.take_login(&key(ip, 0)).is_some());
+        let k = key(ip, 6000);
+        let (token, confirm) = token_for(&mut d, k, 0);
+        match d.confirm(now, 0, k, &confirm, &token) {
+            ConfirmVerdict::LoggedIn(login) => d.keep_login(k, *login),
+            other => panic!("after one was taken: {other:?}"),
+        }
+        assert_eq!(d.logins.len(), MAX_LOGINS);
+        // Unused logins expire with their token, and take their places with them.
+        let later = now + TOKEN_LIFETIME + Duration::from_secs(1);
+        d.expire(later);
+        assert_eq!((d.logins.len(), d.spent.len()), (0, 0));
+    }
+
+    #[test]
+    fn spent_tokens_stop_at_their_cap_and_then_every_login_waits() {
+        assert_eq!(MAX_SPENT, 8192);
+        let mut d = desk(5);
+        let now = Instant::now();
+        // Each address fails once, under the failure limit: only the spent table fills.
+        for n in 0..MAX_SPENT as u32 {
+            let k = key(v4(n), u64::from(n));
+            let (token, _) = token_for(&mut d, k, 0);
+            assert!(matches!(
+                d.confirm(now, 0, k, &[0; 32], &token),
+                ConfirmVerdict::Failed { counted: true }
+            ));
+        }
+        assert_eq!(d.spent.len(), MAX_SPENT);
+        assert_eq!(d.failures.len(), MAX_SPENT);
+        // Full: a good login is refused as busy (and a bad one is not even counted).
+        let k = key(v4(100_000), 1);
+        let (token, confirm) = token_for(&mut d, k, 0);
+        assert!(matches!(
+            d.confirm(now, 0, k, &confirm, &token),
+            ConfirmVerdict::Busy
+        ));
+        let bad = key(v4(100_001), 2);
+        let (bad_token, _) = token_for(&mut d, bad, 0);
+        assert!(matches!(
+            d.confirm(now, 0, bad, &[0; 32], &bad_token),
+            ConfirmVerdict::Busy
+        ));
+        assert_eq!(d.spent.len(), MAX_SPENT);
+        assert!(!d.failures.contains_key(&v4(100_001)));
+        assert!(d.logins.is_empty());
+        // A repeat of a failed login is answered busy too, and not counted again.
+        let k0 = key(v4(0), 0);
+        let (token0, _) = token_for(&mut d, k0, 0);
+        assert!(matches!(
+            d.confirm(now, 0, k0, &[0; 32], &token0),
+            ConfirmVerdict::Busy
+        ));
+        assert_eq!(d.failures[&v4(0)].count, 1);
+        // Once the tokens have expired, logins go through again.
+        let later = now + TOKEN_LIFETIME + Duration::from_secs(1);
+        let later_secs = later.duration_since(now).as_secs() as u32;
+        let (token, confirm) = token_for(&mut d, k, later_secs);
+        assert!(matches!(
+            d.confirm(later, later_secs, k, &confirm, &token),
+            ConfirmVerdict::LoggedIn(_)
+        ));
+        assert_eq!(d.spent.len(), 1);
+    }
+
     #[test]
     fn ipv6_hosts_share_a_budget_per_64() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");

@@ -21,8 +21,12 @@ use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
 
 /// Ranges of received packet numbers remembered per session.
 const PN_RANGES_KEPT: usize = 256;
-/// Finished sessions remembered (to repeat DONE), at most.
-const MAX_LINGERING: usize = 1024;
+/// Finished sessions remembered (to repeat DONE), at most; past it the one that finished
+/// first is forgotten.
+pub const MAX_LINGERING: usize = 1024;
+/// An address that has not proved it receives our replies gets at most this many times the
+/// bytes it sent (QUIC's anti-amplification rule), so it cannot aim us at a victim.
+pub const AMPLIFICATION_FACTOR: usize = 3;
 
 /// Knobs for the receiving endpoint.
 #[derive(Debug, Clone)]
@@ -192,7 +196,8 @@ pub struct EndpointStats {
     pub too_slow: u64,
     /// SPAKE2 computations done.
     pub pake_runs: u64,
-    /// Replies withheld because they would exceed 3x what an unvalidated address sent.
+    /// Replies to an unvalidated address that would have exceeded 3x what it sent: refusals
+    /// cut short to fit (their code intact), anything else withheld.
     pub amplification_limited: u64,
 }
 
@@ -223,8 +228,13 @@ struct Session {
     confirm: [u8; wire::CONFIRM_LEN],
     progress_start: Instant,
     progress_held: u32,
+    /// Bytes of every datagram that came for this session, its OFFER included.
+    bytes_in: u64,
     stats: TransferStats,
 }
+
+/// Bytes each ACK range after the first takes (gap u32, length u32).
+const ACK_RANGE_BYTES: u64 = 8;
 
 impl Session {
     fn is_held(&self, chunk: u32) -> bool {
@@ -234,19 +244,83 @@ impl Session {
         self.held[(chunk / 64) as usize] |= 1 << (chunk % 64);
         self.held_count += 1;
     }
-    /// Encodes `body` under the session's next packet number and protection.
-    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
+    /// Bytes this session may still send: any number once the sender proved its address
+    /// (a sealed session: its login token came back), else [`AMPLIFICATION_FACTOR`] times
+    /// what came for it less what went out, since an `--insecure` session may have been
+    /// opened in someone else's name.
+    fn allowance(&self) -> u64 {
+        if self.protection.is_sealed() {
+            return u64::MAX;
+        }
+        let factor = AMPLIFICATION_FACTOR as u64;
+        self.bytes_in
+            .saturating_mul(factor)
+            .saturating_sub(self.stats.wire_bytes_sent)
+    }
+
+    fn encode(&self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
         let h = Header {
             kind: body.kind(),
             session: key.session,
             pn: self.next_pn,
         };
-        self.next_pn = self.next_pn.wrapping_add(1);
         let mut out = Vec::with_capacity(64);
         self.protection.encode(&h, body, &mut out);
+        out
+    }
+
+    /// Encodes `body` under the session's next packet number and protection; `None` when
+    /// that would exceed [`Session::allowance`].
+    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Option<Vec<u8>> {
+        let out = self.encode(key, body);
+        if out.len() as u64 > self.allowance() {
+            return None;
+        }
+        self.next_pn = self.next_pn.wrapping_add(1);
         self.stats.datagrams_sent += 1;
         self.stats.wire_bytes_sent += out.len() as u64;
-        out
+        Some(out)
+    }
+
+    /// Queues `body` for the sender, or counts it in `limited` when it is over budget.
+    fn send(
+        &mut self,
+        key: SessionKey,
+        body: &Body<'_>,
+        outbox: &mut VecDeque<Transmit>,
+        limited: &mut u64,
+    ) {
+        match self.emit(key, body) {
+            Some(payload) => outbox.push_back(Transmit {
+                dest: key.peer,
+                payload,
+            }),
+            None => *limited += 1,
+        }
+    }
+
+    /// An ACK of the newest ranges, as many as [`Session::allowance`] pays for.
+    fn ack(&mut self, key: SessionKey, now: Instant, limited: &mut u64) -> Option<Vec<u8>> {
+        let delay = now.saturating_duration_since(self.largest_time);
+        let mut ack = wire::Ack {
+            ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
+            chunks_held: self.held_count,
+            ranges: self.pns.newest(wire::MAX_ACK_RANGES + 1),
+        };
+        let room = self.allowance();
+        if room != u64::MAX {
+            let len = self.encode(key, &Body::Ack(ack.clone())).len() as u64;
+            if len > room {
+                *limited += 1;
+                let over = (len - room).div_ceil(ACK_RANGE_BYTES) as usize;
+                let keep = ack.ranges.len().saturating_sub(over).max(1);
+                ack.ranges.truncate(keep);
+                return self.emit(key, &Body::Ack(ack));
+            }
+        }
+        let payload = self.emit(key, &Body::Ack(ack));
+        *limited += u64::from(payload.is_none());
+        payload
     }
 }
 
@@ -362,6 +436,11 @@ impl Receiver {
             .is_some_and(|s| matches!(s.phase, Phase::Verifying))
     }
 
+    /// Finished sessions remembered to repeat their DONE (at most [`MAX_LINGERING`]).
+    pub fn lingering_sessions(&self) -> usize {
+        self.sessions.len() - self.active_sessions()
+    }
+
     /// Sessions still receiving or verifying.
     pub fn active_sessions(&self) -> usize {
         self.sessions
@@ -410,6 +489,7 @@ impl Receiver {
             return None;
         }
         let s = self.sessions.get_mut(&key)?;
+        s.bytes_in += datagram.len() as u64;
         let (packet, sealed) = match s.protection.decode(datagram) {
             Ok(v) => v,
             Err(e) => {
@@ -452,7 +532,12 @@ impl Receiver {
                 }
                 let placement = Self::on_data(s, key, chunk, retransmit, payload, &mut self.events);
                 if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(s, key, &mut self.outbox);
+                    Self::queue_done(
+                        s,
+                        key,
+                        &mut self.outbox,
+                        &mut self.stats.amplification_limited,
+                    );
                     return None;
                 }
                 let complete = placement.is_some() && s.held_count == s.offer.chunk_count;
@@ -470,7 +555,12 @@ impl Receiver {
             }
             Body::Ping => {
                 if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(s, key, &mut self.outbox);
+                    Self::queue_done(
+                        s,
+                        key,
+                        &mut self.outbox,
+                        &mut self.stats.amplification_limited,
+                    );
                 } else {
                     Self::queue_ack(s, key, &mut self.ack_queue);
                 }
@@ -483,12 +573,9 @@ impl Receiver {
                     offer_pn: pn,
                     confirm: s.confirm,
                 };
-                let payload = s.emit(key, &accept);
-                self.outbox.push_back(Transmit {
-                    dest: key.peer,
-                    payload,
-                });
-                Self::queue_done(s, key, &mut self.outbox);
+                let limited = &mut self.stats.amplification_limited;
+                s.send(key, &accept, &mut self.outbox, limited);
+                Self::queue_done(s, key, &mut self.outbox, limited);
                 None
             }
             Body::Close { reason, .. } => {
@@ -507,16 +594,6 @@ impl Receiver {
                 s.stats.malformed += 1;
                 None
             }
-        }
-    }
-
-    /// Queues a reply to a datagram of a peer whose address is not validated yet: never more
-    /// than three times the bytes that came in (QUIC's anti-amplification rule).
-    fn reply_unvalidated(&mut self, dest: SocketAddr, payload: Vec<u8>, request_len: usize) {
-        if payload.len() <= 3 * request_len {
-            self.outbox.push_back(Transmit { dest, payload });
-        } else {
-            self.stats.amplification_limited += 1;
         }
     }
 
@@ -557,7 +634,12 @@ impl Receiver {
             return;
         };
         let Some(pass) = self.config.passphrase.clone() else {
-            if matches!(packet.body, Body::Hello { .. }) && len >= wire::MIN_HELLO_DATAGRAM {
+            if matches!(packet.body, Body::Hello { .. }) {
+                if len < wire::MIN_HELLO_DATAGRAM {
+                    // Unpadded: no sender of ours made it, and it validates nothing.
+                    self.stats.malformed += 1;
+                    return;
+                }
                 let reason = "receiver runs without a passphrase (--insecure); \
                               pass --insecure to the sender too"
                     .to_owned();
@@ -674,7 +756,9 @@ impl Receiver {
 
     /// Sends a packet in clear, outside any session's numbering. `unvalidated` carries the
     /// size of the datagram answered when the address has not proved it receives our
-    /// replies: the answer then stays within three times that.
+    /// replies: the answer then stays within [`AMPLIFICATION_FACTOR`] times that. A refusal
+    /// over that budget goes out with its reason cut short, so the sender still learns its
+    /// code; anything else over it is withheld.
     fn send_clear(
         &mut self,
         key: SessionKey,
@@ -687,14 +771,33 @@ impl Receiver {
             session: key.session,
             pn,
         };
-        let payload = wire::encode_vec(&h, body);
-        match unvalidated {
-            Some(len) => self.reply_unvalidated(key.peer, payload, len),
-            None => self.outbox.push_back(Transmit {
-                dest: key.peer,
-                payload,
-            }),
+        let mut payload = wire::encode_vec(&h, body);
+        let budget = unvalidated.map_or(usize::MAX, |len| len.saturating_mul(AMPLIFICATION_FACTOR));
+        if payload.len() > budget {
+            self.stats.amplification_limited += 1;
+            let Body::Refuse { code, reason } = body else {
+                return;
+            };
+            let bare = Body::Refuse {
+                code: *code,
+                reason: String::new(),
+            };
+            let Some(mut room) = budget.checked_sub(wire::encode_vec(&h, &bare).len()) else {
+                return;
+            };
+            while !reason.is_char_boundary(room) {
+                room -= 1;
+            }
+            let clipped = Body::Refuse {
+                code: *code,
+                reason: reason[..room].to_owned(),
+            };
+            payload = wire::encode_vec(&h, &clipped);
         }
+        self.outbox.push_back(Transmit {
+            dest: key.peer,
+            payload,
+        });
     }
 
     /// An offer for a session not started yet: through a confirmed login, or in clear when
@@ -709,7 +812,10 @@ impl Receiver {
                 }) => match self.check_limits(&offer, key.peer.ip()) {
                     // No login validated this address: the refusal stays within 3x the offer.
                     Err((code, reason)) => self.refuse(key, code, reason, len),
-                    Ok(()) => self.admit(now, key, offer, header.pn, Protection::Plain, [0; 32], 0),
+                    Ok(()) => {
+                        let pn = header.pn;
+                        self.admit(now, key, (offer, pn, len), Protection::Plain, [0; 32], 0);
+                    }
                 },
                 // The checksum held, so this is what the sender meant: tell it what is wrong.
                 Err(WireError::Invalid(why)) => self.refuse(
@@ -763,7 +869,14 @@ impl Receiver {
         if let Some(login) = self.desk.take_login(&key) {
             let confirm = login.confirm;
             let next_pn = login.next_pn;
-            self.admit(now, key, offer, pn, login.protection, confirm, next_pn);
+            self.admit(
+                now,
+                key,
+                (offer, pn, len),
+                login.protection,
+                confirm,
+                next_pn,
+            );
         }
     }
 
@@ -795,19 +908,18 @@ impl Receiver {
         });
     }
 
-    /// Starts a session for an offer within the limits, and accepts it.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts a session for an offer within the limits, and accepts it. `request` is the
+    /// offer, its packet number and the size of its datagram.
     fn admit(
         &mut self,
         now: Instant,
         key: SessionKey,
-        offer: Offer,
-        pn: u32,
+        request: (Offer, u32, usize),
         protection: Protection,
         confirm: [u8; wire::CONFIRM_LEN],
         next_pn: u32,
     ) {
-        self.evict_lingering();
+        let (offer, pn, request_len) = request;
         let words = (offer.chunk_count as usize).div_ceil(64);
         let mut session = Session {
             offer: offer.clone(),
@@ -828,6 +940,7 @@ impl Receiver {
             confirm,
             progress_start: now,
             progress_held: 0,
+            bytes_in: request_len as u64,
             stats: TransferStats {
                 bytes: offer.size,
                 chunks: offer.chunk_count,
@@ -836,17 +949,12 @@ impl Receiver {
             },
         };
         session.pns.insert(pn);
-        let payload = session.emit(
-            key,
-            &Body::Accept {
-                offer_pn: pn,
-                confirm,
-            },
-        );
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        let accept = Body::Accept {
+            offer_pn: pn,
+            confirm,
+        };
+        let limited = &mut self.stats.amplification_limited;
+        session.send(key, &accept, &mut self.outbox, limited);
         if offer.chunk_count == 0 {
             session.phase = Phase::Verifying;
         }
@@ -943,17 +1051,16 @@ impl Receiver {
         Ok(())
     }
 
+    /// Forgets the finished sessions that finished first until one more fits under
+    /// [`MAX_LINGERING`].
     fn evict_lingering(&mut self) {
-        let lingering = self.sessions.len() - self.active_sessions();
-        if lingering < MAX_LINGERING {
-            return;
-        }
-        let oldest = self
-            .sessions
-            .iter()
-            .filter_map(|(k, s)| s.finished_at.map(|t| (t, *k)))
-            .min_by_key(|(t, _)| *t);
-        if let Some((_, k)) = oldest {
+        while self.lingering_sessions() >= MAX_LINGERING {
+            let oldest = self
+                .sessions
+                .iter()
+                .filter_map(|(k, s)| s.finished_at.map(|t| (t, *k)))
+                .min_by_key(|(t, _)| *t);
+            let Some((_, k)) = oldest else { return };
             self.sessions.remove(&k);
         }
     }
@@ -966,7 +1073,12 @@ impl Receiver {
         }
     }
 
-    fn queue_done(s: &mut Session, key: SessionKey, outbox: &mut VecDeque<Transmit>) {
+    fn queue_done(
+        s: &mut Session,
+        key: SessionKey,
+        outbox: &mut VecDeque<Transmit>,
+        limited: &mut u64,
+    ) {
         let Phase::Finished { status, message } = &s.phase else {
             return;
         };
@@ -976,17 +1088,18 @@ impl Receiver {
             blake3: s.offer.blake3,
             message,
         };
-        let payload = s.emit(key, &body);
-        outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        s.send(key, &body, outbox, limited);
     }
 
     /// Reports the verdict on a [`ReceiverEvent::Complete`] session: `Ok(message)` when the
     /// hash verified and the file was kept, `Err((status, message))` with a [`wire::done`]
     /// status otherwise. The sender learns it by DONE.
     pub fn finish(&mut self, now: Instant, key: SessionKey, result: Result<String, (u8, String)>) {
+        if !self.sessions.contains_key(&key) {
+            return;
+        }
+        // Make room first: this session is not finished yet, so it is not the one forgotten.
+        self.evict_lingering();
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -1003,7 +1116,12 @@ impl Receiver {
         s.phase = Phase::Finished { status, message };
         s.finished_at = Some(now);
         s.ack_deadline = None;
-        Self::queue_done(s, key, &mut self.outbox);
+        Self::queue_done(
+            s,
+            key,
+            &mut self.outbox,
+            &mut self.stats.amplification_limited,
+        );
     }
 
     /// Ends a session from this side (storage failed, shutting down): CLOSE to the sender.
@@ -1015,11 +1133,12 @@ impl Receiver {
             code,
             reason: reason.to_owned(),
         };
-        let payload = s.emit(key, &body);
-        self.outbox.push_back(Transmit {
-            dest: key.peer,
-            payload,
-        });
+        s.send(
+            key,
+            &body,
+            &mut self.outbox,
+            &mut self.stats.amplification_limited,
+        );
         self.stats.failed += 1;
     }
 
@@ -1036,17 +1155,12 @@ impl Receiver {
             s.ack_queued = false;
             s.unacked = 0;
             s.ack_deadline = None;
-            let delay = now.saturating_duration_since(s.largest_time);
-            let body = Body::Ack(wire::Ack {
-                ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
-                chunks_held: s.held_count,
-                ranges: s.pns.newest(wire::MAX_ACK_RANGES + 1),
-            });
-            let payload = s.emit(key, &body);
-            return Some(Transmit {
-                dest: key.peer,
-                payload,
-            });
+            if let Some(payload) = s.ack(key, now, &mut self.stats.amplification_limited) {
+                return Some(Transmit {
+                    dest: key.peer,
+                    payload,
+                });
+            }
         }
         None
     }
@@ -1146,11 +1260,8 @@ impl Receiver {
                     reason: "the receiver dropped this transfer: it made too little progress"
                         .to_owned(),
                 };
-                let payload = s.emit(key, &body);
-                self.outbox.push_back(Transmit {
-                    dest: key.peer,
-                    payload,
-                });
+                let limited = &mut self.stats.amplification_limited;
+                s.send(key, &body, &mut self.outbox, limited);
             }
             self.events.push_back(ReceiverEvent::Failed { key, reason });
         }
