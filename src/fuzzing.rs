@@ -323,7 +323,9 @@ pub fn receiver(data: &[u8]) -> ReceiverReport {
             match ev {
                 ReceiverEvent::Accepted { .. } => report.accepted += 1,
                 ReceiverEvent::Complete { key } => {
-                    let st = rx.session_stats(&key).unwrap_or_default();
+                    let st = rx
+                        .session_stats(&key)
+                        .expect("a session that just completed is known");
                     assert_eq!(st.chunks_done, st.chunks, "completed with chunks missing");
                     report.completed += 1;
                     rx.finish(now, key, Ok("ok".into()));
