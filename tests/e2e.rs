@@ -4,11 +4,14 @@ mod common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
 use udpix::proto::sender::{Sender, SenderConfig, SenderEvent};
+use udpix::proto::wire;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -43,6 +46,7 @@ fn every_test_image_arrives_byte_exact() {
     let sent = json_lines(&stdout.lines().map(str::to_owned).collect::<Vec<_>>());
     assert_eq!(sent.len(), images.len());
     let received = json_lines(&recv.proc.wait_stdout_lines(images.len(), T));
+    assert_eq!(received.len(), images.len(), "{received:?}");
     for img in &images {
         let name = img.file_name().expect("name");
         assert_same(img, &recv.out.path().join(name));
@@ -165,13 +169,18 @@ fn random_datagrams_do_not_disturb_a_transfer() {
     let file = dir.path().join("target.bin");
     std::fs::write(&file, seeded_bytes(4_000_000, 3)).expect("write");
     let addr = recv.addr;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
+    let backlog_before = backlog_drops();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sprayed = Arc::new(AtomicU64::new(0));
+    let (stop2, sprayed2) = (stop.clone(), sprayed.clone());
     let sprayer = std::thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let mut n = 0u64;
+        // Datagrams sent, and those of them whose header cannot even be read.
+        let (mut n, mut headerless) = (0u64, 0u64);
         let mut i = 0u64;
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && n < 200_000 {
+        let start = Instant::now();
+        // Until the transfer ends (or the test gave up on it).
+        while !stop2.load(Ordering::Relaxed) && start.elapsed() < T {
             let len = 1 + (i * 7919 % 1400) as usize;
             let mut d = seeded_bytes(len, i);
             // Half look like udpix v1 packets of every type, to reach the deeper decoders.
@@ -179,20 +188,28 @@ fn random_datagrams_do_not_disturb_a_transfer() {
                 d[0] = 1;
                 d[1] = (i % 12) as u8;
             }
-            let _ = sock.send_to(&d, addr);
-            n += 1;
+            if sock.send_to(&d, addr).is_ok() {
+                n += 1;
+                if wire::decode_header(&d).is_err() {
+                    headerless += 1;
+                }
+                sprayed2.store(n, Ordering::Relaxed);
+            }
             i += 1;
-            if n.is_multiple_of(64) {
+            if i.is_multiple_of(64) {
+                // Pacing the spray, not waiting for anything.
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
-        n
+        (n, headerless)
     });
-    std::thread::sleep(Duration::from_millis(50));
+    // The transfer starts under a spray already going, which lasts until it ends.
+    wait_for("the spray to get going", T, || {
+        (sprayed.load(Ordering::Relaxed) >= 1000).then_some(())
+    });
     let out = send(addr, &[&file], &["--max-rate", "200mbit"]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sprayed = sprayer.join().expect("sprayer");
-    assert!(sprayed > 100, "sprayed only {sprayed}");
+    stop.store(true, Ordering::Relaxed);
+    let (n, headerless) = sprayer.join().expect("sprayer");
     assert!(
         out.status.success(),
         "{}",
@@ -201,6 +218,19 @@ fn random_datagrams_do_not_disturb_a_transfer() {
     recv.proc.wait_stdout_lines(1, T);
     assert_same(&file, &recv.out.path().join("target.bin"));
     assert_eq!(files_in(recv.out.path()), vec!["target.bin".to_owned()]);
+    // The spray reached the receiver, which counted every unreadable datagram the kernel
+    // delivered (the kernel's drops may be any datagrams: they only loosen the bound).
+    let socket = wait_received_all(addr);
+    let lost = socket.drops + backlog_drops().saturating_sub(backlog_before);
+    let summary = stop_receiver(&recv.proc);
+    let malformed = summary_count(&summary, " malformed");
+    assert!(
+        malformed + lost >= headerless,
+        "{malformed} counted malformed of {headerless} unreadable datagrams ({n} sprayed), \
+         {lost} lost in the kernel: {summary}"
+    );
+    assert!(malformed > 0 && malformed <= n, "{n} sprayed: {summary}");
+    assert_eq!(summary_count(&summary, " images received"), 1, "{summary}");
 }
 
 /// Drives a protocol-level sender over a plain socket: lets a test offer any name.
@@ -260,38 +290,61 @@ fn raw_send_with(
     }
 }
 
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("ls").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
 #[test]
 fn hostile_names_land_inside_the_folder() {
-    let recv = start_recv("127.0.0.1:0", &[]);
-    let outside = recv.out.path().parent().expect("parent").join("x.png");
-    let outside_before = outside.exists();
-    let absolute = Path::new("/tmp/udpix-abs.png");
-    let absolute_before = absolute.exists();
-    let cases: [(&str, &str); 4] = [
-        ("../../x.png", "x.png"),
-        ("/tmp/udpix-abs.png", "udpix-abs.png"),
-        ("..", "image"),
-        ("evil\u{1b}[2J\nname.png", "evil[2Jname.png"),
+    // The output folder three levels down a temp dir of this test: a name climbing up to
+    // three levels, or an absolute path into that temp dir, lands where this test looks.
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("a/b/out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let (recv, addr) = start_recv_at(&out, "127.0.0.1:0", &["--json"]);
+    let absolute = root.path().join("abs.png");
+    let absolute_parent = root.path().join("a/b/beside.png");
+    let cases: Vec<(String, &str)> = vec![
+        ("../up1.png".into(), "up1.png"),
+        ("../../up2.png".into(), "up2.png"),
+        ("../../../up3.png".into(), "up3.png"),
+        ("sub/../../../../dot.png".into(), "dot.png"),
+        ("..\\..\\win.png".into(), "win.png"),
+        (absolute.to_str().expect("utf8").into(), "abs.png"),
+        (absolute_parent.to_str().expect("utf8").into(), "beside.png"),
+        ("..".into(), "image"),
+        ("evil\u{1b}[2J\nname.png".into(), "evil[2Jname.png"),
     ];
     for (i, (name, expect)) in cases.iter().enumerate() {
         let data = seeded_bytes(5000 + i, i as u64);
-        raw_send(recv.addr, name, &data).unwrap_or_else(|e| panic!("{name:?}: {e}"));
-        recv.proc.wait_stdout_lines(i + 1, T);
-        let landed = recv.out.path().join(expect);
+        raw_send(addr, name, &data).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        recv.wait_stdout_lines(i + 1, T);
+        let outside: Vec<_> = files_under(root.path())
+            .into_iter()
+            .filter(|p| !p.starts_with(&out))
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "{name:?} wrote outside the output folder: {outside:?}"
+        );
+        let landed = out.join(expect);
         assert_eq!(
-            std::fs::read(&landed).expect("landed inside"),
+            std::fs::read(&landed).unwrap_or_else(|e| panic!("{name:?} not in {landed:?}: {e}")),
             data,
             "{name:?}"
         );
     }
-    assert!(
-        outside_before || !outside.exists(),
-        "wrote outside the output folder"
-    );
-    assert!(
-        absolute_before || !absolute.exists(),
-        "followed an absolute path"
-    );
+    assert_eq!(files_under(&out).len(), cases.len(), "{:?}", files_in(&out));
 }
 
 #[test]
@@ -313,13 +366,13 @@ fn unreachable_receiver_fails_clearly() {
     let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = silent.local_addr().expect("addr");
     let img = testdata().join("chessboard_GRAY.png");
-    let start = Instant::now();
-    let out = send(addr, &[&img], &["--timeout", "1s"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no answer from"), "{err}");
-    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-    assert!(start.elapsed() < Duration::from_secs(20));
+    let (to, f) = (addr.to_string(), img.to_str().expect("utf8").to_owned());
+    // Failing, not hanging: it gives up after its 1 s timeout.
+    let (code, _, err) = Proc::spawn(&["send", &to, &f, "--timeout", "1s"]).wait(T);
+    assert_ne!(code, 0, "{err:?}");
+    assert_eq!(err.len(), 1, "one clear line: {err:?}");
+    assert!(err[0].contains("no answer from"), "{err:?}");
+    drop(silent);
 }
 
 #[test]
@@ -338,8 +391,8 @@ fn too_large_is_refused_and_unreadable_file_reported() {
 
 #[test]
 fn ipv6_loopback() {
-    if UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here; skipping");
+    if let Err(e) = UdpSocket::bind("[::1]:0") {
+        eprintln!("skipped: no IPv6 loopback (binding [::1]:0 failed: {e})");
         return;
     }
     let recv = start_recv("[::1]:0", &[]);
@@ -360,24 +413,21 @@ fn receiver_that_vanishes_fails_the_sender_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("slow.bin");
     std::fs::write(&file, seeded_bytes(1_000_000, 5)).expect("write");
-    let addr = recv.addr;
-    let f2 = file.clone();
-    let start = Instant::now();
-    let sender =
-        std::thread::spawn(move || send(addr, &[&f2], &["--max-rate", "2mbit", "--timeout", "1s"]));
-    std::thread::sleep(Duration::from_millis(700));
+    let to = recv.addr.to_string();
+    let f = file.to_str().expect("utf8");
+    // At 2 Mbit/s the megabyte takes 4 s: the receiver is killed well before the end.
+    let sender = Proc::spawn(&["send", &to, f, "--max-rate", "2mbit", "--timeout", "1s"]);
+    wait_for("the transfer to start (a partial file)", T, || {
+        (!parts_in(recv.out.path()).is_empty()).then_some(())
+    });
     drop(recv); // kills the receiver mid-transfer
-    let out = sender.join().expect("sender thread");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Failing, not hanging: it gives up after its 1 s timeout.
+    let (code, _, err) = sender.wait(T);
+    assert_ne!(code, 0, "{err:?}");
     assert!(
-        err.contains("stopped answering") || err.contains("closed"),
-        "{err}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        start.elapsed()
+        err.iter()
+            .any(|l| l.contains("stopped answering") || l.contains("closed")),
+        "{err:?}"
     );
 }
 
@@ -390,13 +440,10 @@ fn sender_that_vanishes_leaves_no_partial_file() {
     let to = recv.addr.to_string();
     let f = file.to_str().expect("utf8").to_owned();
     let mut sender = Proc::spawn(&["send", &to, &f, "--max-rate", "2mbit"]);
-    // Wait until the receiver has started writing (a temp file exists), then kill the sender.
-    let start = Instant::now();
-    while files_in(recv.out.path()).is_empty() {
-        assert!(start.elapsed() < T, "transfer never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the receiver has started writing (its partial file exists), kill the sender.
+    wait_for("the transfer to start (a partial file)", T, || {
+        (!parts_in(recv.out.path()).is_empty()).then_some(())
+    });
     let _ = sender.child.kill();
     recv.proc.wait_stderr("sender went silent", T);
     assert!(
@@ -594,11 +641,9 @@ fn a_killed_receivers_partial_file_is_removed_at_the_next_start_and_only_then() 
     std::fs::write(&file, seeded_bytes(2_000_000, 7)).expect("write");
     let f = file.to_str().expect("utf8").to_owned();
     let _sender = Proc::spawn(&["send", &addr, &f, "--max-rate", "2mbit"]);
-    let start = Instant::now();
-    while parts_in(out.path()).is_empty() {
-        assert!(start.elapsed() < T, "transfer never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the transfer to start (a partial file)", T, || {
+        (!parts_in(out.path()).is_empty()).then_some(())
+    });
     let part = parts_in(out.path());
     // A second receiver sharing the folder leaves the live part alone.
     let second = Proc::spawn(&recv_args);

@@ -4,8 +4,11 @@
 
 mod common;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -61,18 +64,46 @@ impl Drop for Tmpfs {
     }
 }
 
-fn recv_into(dir: &Path, extra: &[&str]) -> Recv {
-    let out = dir.to_str().expect("utf8").to_owned();
-    let mut args = vec!["recv", "--listen", "127.0.0.1:0", "--out", &out, "--json"];
+/// A receiver writing into `dir` (the caller owns it).
+fn recv_into(dir: &Path, extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut args = vec!["--json"];
     args.extend_from_slice(extra);
-    let proc = Proc::spawn(&args);
-    let addr = listening_addr(&proc);
-    Recv {
-        proc,
-        addr,
-        // Not ours to clean: the caller owns `dir`.
-        out: tempfile::tempdir().expect("tempdir"),
-    }
+    start_recv_at(dir, "127.0.0.1:0", &args)
+}
+
+/// Forwards datagrams between one client and whatever address `upstream` holds at the
+/// time, until `stop`: the receiver behind it can be replaced while the client sees one
+/// address throughout.
+fn switchable_relay(upstream: Arc<Mutex<SocketAddr>>, stop: Arc<AtomicBool>) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut client: Option<SocketAddr> = None;
+        // Every receiver the relay forwarded to: a late datagram of a replaced one still
+        // goes to the client, as it would reach a sender talking to it directly.
+        let mut receivers: Vec<SocketAddr> = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let to = *upstream.lock().expect("lock");
+            if !receivers.contains(&to) {
+                receivers.push(to);
+            }
+            if receivers.contains(&from) {
+                if let Some(c) = client {
+                    let _ = sock.send_to(&buf[..n], c);
+                }
+            } else {
+                client = Some(from);
+                let _ = sock.send_to(&buf[..n], to);
+            }
+        }
+    });
+    addr
 }
 
 fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
@@ -88,10 +119,10 @@ fn stderr_of(out: &std::process::Output) -> String {
 #[test]
 fn a_full_disk_is_told_to_the_sender_in_words() {
     let Some(fs) = Tmpfs::mount("1m") else { return };
-    let recv = recv_into(fs.path(), &[]);
+    let (recv, addr) = recv_into(fs.path(), &[]);
     let src = tempfile::tempdir().expect("tempdir");
     let file = random_file(src.path(), "big.bin", 4 << 20, 1);
-    let out = send(recv.addr, &[&file], &[]);
+    let out = send(addr, &[&file], &[]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("the receiver's disk is full"), "{err}");
@@ -101,7 +132,7 @@ fn a_full_disk_is_told_to_the_sender_in_words() {
         "the receiver's path reached the sender: {err}"
     );
     // The receiver's own report names the folder; nothing partial is left in it.
-    recv.proc.wait_stdout_lines(1, T);
+    recv.wait_stdout_lines(1, T);
     let left: Vec<_> = std::fs::read_dir(fs.path())
         .expect("ls")
         .flatten()
@@ -118,7 +149,7 @@ fn a_folder_that_turns_read_only_is_told_to_the_sender_in_words() {
         eprintln!("skipped: as root without a tmpfs, no folder can be made read-only");
         return;
     }
-    let recv = recv_into(dir, &["--once"]);
+    let (recv, addr) = recv_into(dir, &["--once"]);
     // Only after the receiver checked the folder at start.
     match &tmpfs {
         Some(fs) => fs.remount_read_only(),
@@ -130,7 +161,7 @@ fn a_folder_that_turns_read_only_is_told_to_the_sender_in_words() {
     }
     let src = tempfile::tempdir().expect("tempdir");
     let file = random_file(src.path(), "x.png", 50_000, 2);
-    let out = send(recv.addr, &[&file], &[]);
+    let out = send(addr, &[&file], &[]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -139,38 +170,36 @@ fn a_folder_that_turns_read_only_is_told_to_the_sender_in_words() {
     );
     assert!(!err.contains(&*dir.to_string_lossy()), "{err}");
     // With --once the receiver ends with that failed transfer instead of waiting forever.
-    let (code, _, rerr) = recv.proc.wait(T);
+    let (code, _, rerr) = recv.wait(T);
     assert_eq!(code, 1, "{rerr:?}");
 }
 
 #[test]
 fn a_receiver_restarted_mid_transfer_is_reported_as_such() {
     let out_dir = tempfile::tempdir().expect("tempdir");
-    let recv = recv_into(out_dir.path(), &[]);
-    let port = recv.addr;
-    // Through a 20 Mbit/s link an 8 MiB file takes over 3 s: time to restart the receiver.
-    let (_net, via) = start_netsim(port, &["--rate", "20mbit"]);
+    let (first, first_addr) = recv_into(out_dir.path(), &[]);
+    // The sender talks to a relay, so the restarted receiver can listen on a port of its
+    // own choosing yet answer at the address the sender knows.
+    let upstream = Arc::new(Mutex::new(first_addr));
+    let stop = Arc::new(AtomicBool::new(false));
+    let via = switchable_relay(upstream.clone(), stop.clone());
     let src = tempfile::tempdir().expect("tempdir");
+    // At 20 Mbit/s an 8 MiB file takes over 3 s: time to restart the receiver.
     let file = random_file(src.path(), "long.bin", 8 << 20, 3);
-    let sender = std::thread::spawn(move || send(via, &[&file], &[]));
-    // Wait for the transfer to be under way: its partial file appears.
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(out_dir.path())
-        .expect("ls")
-        .next()
-        .is_none()
-    {
-        assert!(start.elapsed() < T, "the transfer never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let Recv { mut proc, .. } = recv;
-    proc.child.kill().expect("kill -9");
-    let _ = proc.child.wait();
-    let listen = port.to_string();
-    let out_s = out_dir.path().to_str().expect("utf8").to_owned();
-    let again = Proc::spawn(&["recv", "--listen", &listen, "--out", &out_s]);
-    again.wait_stderr("listening on", T);
+    let sender = std::thread::spawn(move || send(via, &[&file], &["--max-rate", "20mbit"]));
+    wait_for("the transfer to start (a partial file)", T, || {
+        std::fs::read_dir(out_dir.path())
+            .expect("ls")
+            .next()
+            .map(|_| ())
+    });
+    let mut first = first;
+    first.child.kill().expect("kill -9");
+    let _ = first.child.wait();
+    let (_again, again_addr) = recv_into(out_dir.path(), &[]);
+    *upstream.lock().expect("lock") = again_addr;
     let out = sender.join().expect("sender thread");
+    stop.store(true, Ordering::Relaxed);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -198,11 +227,8 @@ fn a_wrong_passphrase_with_six_files_is_one_failed_login() {
     assert!(!out.status.success());
     assert_eq!(err.matches("authentication failed").count(), 1, "{err}");
     assert!(err.contains("not sending the 5 remaining"), "{err}");
-    let pid = recv.proc.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(killed.is_ok_and(|s| s.success()));
-    let summary = recv.proc.wait_stderr("images received", T);
-    assert!(summary.contains(" 1 failed logins"), "{summary}");
+    let summary = stop_receiver(&recv.proc);
+    assert_eq!(summary_count(&summary, " failed logins"), 1, "{summary}");
     assert_eq!(
         recv.proc
             .stderr

@@ -69,8 +69,11 @@ fn stranger_pake(i: u64) -> Pake {
 }
 
 /// CPU time (user + system) a process has used so far, in seconds (clock ticks of 100 Hz).
+/// Panics when it cannot be read, rather than print a figure it never measured.
 fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path} to measure CPU time: {e}"));
     // Fields after the command name: state is field 3, utime 14, stime 15.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -80,20 +83,14 @@ fn cpu_secs(pid: u32) -> f64 {
         fields
             .get(i)
             .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("no field {} in {path}: {stat}", i + 3))
     };
     (field(11) + field(12)) as f64 / 100.0
 }
 
 /// Peak resident memory of a process so far (VmHWM), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    rss_kib(pid).1
 }
 
 /// The smallest shared test image.
@@ -170,26 +167,6 @@ fn median_max(times: &[Duration]) -> String {
         ),
         _ => "no sends".to_owned(),
     }
-}
-
-/// Stops the receiver with SIGTERM and returns its summary line.
-fn stop_receiver(recv: &Recv) -> String {
-    let pid = recv.proc.child.id();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    assert!(kill.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-    recv.proc.wait_stderr("images received", T)
-}
-
-/// The number just before `what` in the receiver's summary line (`3 failed logins`).
-fn summary_count(summary: &str, what: &str) -> u64 {
-    summary
-        .split(what)
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of {what:?} in {summary:?}"))
 }
 
 /// Stderr lines of the receiver containing `needle`.
@@ -297,6 +274,7 @@ fn flood(
                     }
                 }
             }
+            // Pacing the flood's loop (its rate is set above), not waiting for anything.
             std::thread::sleep(Duration::from_millis(1));
         }
         t.elapsed = start.elapsed();
@@ -346,7 +324,7 @@ fn honest_sends_under_flood(name: &str, first: u8, last: u8, rate: f64) {
     let t = attack.join().expect("flood thread");
     let cpu = cpu_secs(pid) - cpu_before;
     let hwm = peak_rss_kib(pid);
-    let summary = stop_receiver(&recv);
+    let summary = stop_receiver(&recv.proc);
     eprintln!(
         "[{name}] attack: {addresses} addresses, {:.0} datagrams/s achieved over {:.1} s \
          ({} HELLOs, {} with a returned cookie; got {} HELLO_REPLYs, {} RETRYs, {} REFUSEs)",
@@ -430,6 +408,7 @@ fn blind_spoofing_from_the_senders_own_address_cannot_throttle_it() {
                 let _ = fifty_tx.send(());
             }
             if pairs >= 50 {
+                // Pacing: 100 pairs a second once the first 50 are out.
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -443,7 +422,7 @@ fn blind_spoofing_from_the_senders_own_address_cannot_throttle_it() {
     let (sock, pairs) = spoofer.join().expect("spoofer thread");
     let cpu = cpu_secs(pid) - cpu_before;
     let hwm = peak_rss_kib(pid);
-    let summary = stop_receiver(&recv);
+    let summary = stop_receiver(&recv.proc);
     eprintln!(
         "[blind spoofing] honest send amid {pairs} forged HELLO+CONFIRM pairs from its own \
          address: {}; receiver {cpu:.2} s CPU, peak RSS {hwm} KiB; {summary}",
@@ -452,9 +431,9 @@ fn blind_spoofing_from_the_senders_own_address_cannot_throttle_it() {
     assert_eq!(summary_count(&summary, " failed logins"), 0, "{summary}");
     assert_eq!(summary_count(&summary, " throttled"), 0, "{summary}");
     assert_eq!(summary_count(&summary, " images received"), 1, "{summary}");
-    // Read only now, after the fact: the receiver did answer the forged HELLOs.
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
+    // Read only now, after the fact: the receiver did answer the forged HELLOs. It has
+    // stopped, so whatever it sent is in the socket's buffer already.
+    sock.set_nonblocking(true).expect("nonblocking");
     let mut buf = [0u8; 2048];
     let mut answers = 0;
     while sock.recv_from(&mut buf).is_ok() {
@@ -488,13 +467,27 @@ struct Attempt {
     confirmed: bool,
 }
 
+/// A PING for a session the receiver never heard of: it answers with a clear CLOSE
+/// (unknown session), after answering everything this socket sent before.
+fn marker_datagram(session: u64) -> Vec<u8> {
+    let h = Header {
+        kind: kind::PING,
+        session,
+        pn: 0,
+    };
+    wire::encode_vec(&h, &Body::Ping)
+}
+
 /// Guesses the passphrase from 127.0.0.3 for `span`, as fast as the receiver answers: a
 /// batch of HELLOs (returning any cookie), then a CONFIRM under each reply's keys, each
-/// batch only once the last is answered (or after 50 ms of silence). At most 1,000 HELLOs
+/// step once the last is answered: a marker the receiver answers after whatever it
+/// answers of the step (a HELLO over budget gets nothing) tells when. At most 1,000 HELLOs
 /// a second. Sets `throttled` once the receiver first refuses it as throttled.
 fn guess(to: SocketAddr, span: Duration, throttled: &AtomicBool) -> GuessTally {
     const BATCH: usize = 8;
     let sock = bind_on(3);
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
     let mut t = GuessTally::default();
     let mut buf = vec![0u8; 4096];
     let start = Instant::now();
@@ -524,32 +517,29 @@ fn guess(to: SocketAddr, span: Duration, throttled: &AtomicBool) -> GuessTally {
         // Collect the replies, then confirm each; then collect the verdicts.
         for round in 0..2 {
             let mut replies: Vec<(u64, [u8; wire::PAKE_LEN], Vec<u8>)> = Vec::new();
-            let mut last = Instant::now();
-            let answered = |b: &HashMap<u64, Attempt>, r: usize| {
-                b.values()
-                    .filter(|a| {
-                        if round == 0 {
-                            a.pake.is_some()
-                        } else {
-                            a.confirmed
-                        }
-                    })
-                    .count()
-                    <= r
-            };
-            while !answered(&batch, if round == 0 { replies.len() } else { 0 })
-                && last.elapsed() < Duration::from_millis(50)
-            {
-                sock.set_read_timeout(Some(Duration::from_millis(5)))
-                    .expect("timeout");
+            // Until the answer to a marker sent after the last datagram of this step.
+            let mut marker = None;
+            let deadline = Instant::now() + T;
+            loop {
+                let m = *marker.get_or_insert_with(|| {
+                    let m = rand::random::<u64>() | 1;
+                    let _ = sock.send_to(&marker_datagram(m), to);
+                    m
+                });
+                assert!(
+                    Instant::now() < deadline,
+                    "the receiver never answered a marker"
+                );
                 let Ok((n, _)) = sock.recv_from(&mut buf) else {
                     continue;
                 };
-                last = Instant::now();
                 let Ok(p) = wire::decode(&buf[..n]) else {
                     continue;
                 };
                 let session = p.header.session;
+                if session == m {
+                    break;
+                }
                 let Some(a) = batch.get_mut(&session) else {
                     continue;
                 };
@@ -560,6 +550,8 @@ fn guess(to: SocketAddr, span: Duration, throttled: &AtomicBool) -> GuessTally {
                     Body::Retry { cookie } if a.pake.is_some() => {
                         let _ = sock.send_to(&hello_datagram(session, &a.msg, cookie), to);
                         t.datagrams += 1;
+                        // Its answer comes after the marker already sent: another one.
+                        marker = None;
                     }
                     Body::Refuse { code, .. } => {
                         match (a.confirmed, code) {
@@ -682,7 +674,7 @@ fn a_guesser_gets_a_few_guesses_and_each_is_logged() {
     // Every guess evaluated is logged, once.
     let needle = "authentication failed from 127.0.0.3:";
     wait_stderr_count(&recv, needle, t.evaluated as usize, T);
-    let summary = stop_receiver(&recv);
+    let summary = stop_receiver(&recv.proc);
     eprintln!("[guesser] {summary}");
     let logged = stderr_count(&recv, needle);
     assert_eq!(
@@ -870,7 +862,7 @@ fn a_logged_in_hog_gets_eight_sessions_and_loses_the_stalled_ones() {
     }
     let cpu = cpu_secs(pid) - cpu_before;
     let hwm = peak_rss_kib(pid);
-    let summary = stop_receiver(&recv);
+    let summary = stop_receiver(&recv.proc);
     eprintln!(
         "[session hog] {} of 12 accepted, {} refused; stalled ones dropped {:.1} s after the start; \
          honest send {}; receiver {cpu:.2} s CPU, peak RSS {hwm} KiB; {summary}",

@@ -30,7 +30,7 @@ async fn a_stalled_consumer_never_stalls_the_transfer() {
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let (spub, ssub) = engine::channel(1);
     let report = tokio::time::timeout(
-        Duration::from_secs(60),
+        common::WAIT,
         engine::send(
             &ssock,
             raddr,
@@ -51,11 +51,16 @@ async fn a_stalled_consumer_never_stalls_the_transfer() {
     );
 
     // The receiver has written the file even though its consumer never read an event.
+    // It appears under its name only once verified (renamed from its temp file).
     let path = out.path().join("stall.bin");
-    let mut waited = Duration::ZERO;
-    while !path.exists() && waited < Duration::from_secs(20) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < common::WAIT,
+            "the receiver never saved stall.bin"
+        );
+        // Polling for the file, with the timeout above.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += Duration::from_millis(20);
     }
     assert_eq!(std::fs::read(&path).expect("received file"), data);
     drop(rsub);
@@ -109,7 +114,7 @@ async fn lifecycle_events_and_snapshots_reach_a_reader() {
     let mut started = false;
     let mut chunks = 0;
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), rsub.events.recv())
+        let ev = tokio::time::timeout(common::WAIT, rsub.events.recv())
             .await
             .expect("event in time")
             .expect("channel open");

@@ -20,31 +20,149 @@ fn corpus(target: &str) -> PathBuf {
         .join(target)
 }
 
-fn replay(target: &str, f: fn(&[u8])) {
+/// Every input of a corpus, by file name (hand-made seeds are named `seed-*`).
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = corpus(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("entry").path();
-        let data = std::fs::read(&path).expect("read corpus file");
-        f(&data);
-        n += 1;
-    }
-    assert!(n > 0, "empty corpus {}", dir.display());
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("read corpus file"))
+        })
+        .collect();
+    v.sort();
+    assert!(
+        v.iter().any(|(n, _)| n.starts_with("seed-")) && v.len() > 10,
+        "corpus {} lost its seeds or its fuzzed inputs: {} files",
+        dir.display(),
+        v.len()
+    );
+    v
+}
+
+/// Runs a target over its corpus (each input checks the target's invariants) and returns
+/// each input's report.
+fn replay<R>(target: &str, f: fn(&[u8]) -> R) -> Vec<(String, R)> {
+    inputs(target)
+        .into_iter()
+        .map(|(name, data)| {
+            let r = f(&data);
+            (name, r)
+        })
+        .collect()
 }
 
 #[test]
 fn replay_decode_corpus() {
-    replay("decode", fuzzing::decode);
+    let reports = replay("decode", fuzzing::decode);
+    // The round-trip checks run on a decoded packet of every type, not on none.
+    let kinds: std::collections::BTreeSet<u8> =
+        reports.iter().filter_map(|(_, r)| r.packet).collect();
+    let every = [
+        kind::OFFER,
+        kind::ACCEPT,
+        kind::REFUSE,
+        kind::DATA,
+        kind::DATA_RETX,
+        kind::ACK,
+        kind::DONE,
+        kind::PING,
+        kind::CLOSE,
+        kind::HELLO,
+        kind::RETRY,
+        kind::HELLO_REPLY,
+        kind::CONFIRM,
+    ];
+    let missing: Vec<u8> = every.into_iter().filter(|k| !kinds.contains(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "no decodable packet of types {missing:02x?}"
+    );
 }
 
 #[test]
 fn replay_handshake_corpus() {
-    replay("handshake", fuzzing::handshake);
+    let reports = replay("handshake", fuzzing::handshake);
+    // The genuine sender logs in through the hostile traffic of the recorded transfer: the
+    // checks on who may log in run on real logins, not only on refusals.
+    let seed = reports
+        .iter()
+        .find(|(n, _)| n == "seed-transfer")
+        .map(|(_, r)| *r)
+        .expect("seed-transfer");
+    assert!(
+        seed.genuine_accepted && seed.sender_accepted,
+        "the genuine sender did not log in: {seed:?}"
+    );
+    let logins = reports.iter().filter(|(_, r)| r.genuine_accepted).count();
+    let answered = reports
+        .iter()
+        .filter(|(_, r)| r.replies_to_strangers > 0)
+        .count();
+    assert!(
+        logins > 1 && answered > 0,
+        "{logins} inputs with a login, {answered} with answers to strangers, of {}",
+        reports.len()
+    );
 }
 
 #[test]
 fn replay_receiver_corpus() {
-    replay("receiver", fuzzing::receiver);
+    let reports = replay("receiver", fuzzing::receiver);
+    let seed = reports
+        .iter()
+        .find(|(n, _)| n == "seed-transfer")
+        .map(|(_, r)| *r)
+        .expect("seed-transfer");
+    assert!(
+        seed.accepted == 1 && seed.completed == 1 && seed.placed > 0,
+        "the recorded transfer no longer completes: {seed:?}"
+    );
+    let placing = reports.iter().filter(|(_, r)| r.placed > 0).count();
+    assert!(
+        placing > 1,
+        "only {placing} of {} inputs place a chunk",
+        reports.len()
+    );
+}
+
+/// Well-formed handshake datagrams sent to a receiver without a passphrase: it must count
+/// them somewhere (malformed, refused) like every other datagram.
+#[test]
+#[ignore = "not yet: the insecure receiver drops a CONFIRM, or a HELLO under 1200 bytes, \
+            without counting it (Receiver::on_handshake); run with --ignored once it does"]
+fn an_insecure_receiver_counts_handshake_datagrams() {
+    let h = |k| Header {
+        kind: k,
+        session: 9,
+        pn: 1,
+    };
+    let confirm = wire::encode_vec(
+        &h(kind::CONFIRM),
+        &Body::Confirm {
+            confirm: [1; wire::CONFIRM_LEN],
+            token: vec![2; 92],
+        },
+    );
+    let hello = wire::encode_vec(
+        &h(kind::HELLO),
+        &Body::Hello {
+            pake: [3; wire::PAKE_LEN],
+            cookie: Vec::new(),
+        },
+    );
+    // The same HELLO without its padding: its checksum recomputed.
+    let mut short = hello[..wire::HEADER_LEN + wire::PAKE_LEN + 1].to_vec();
+    let sum = crc32fast::hash(&short);
+    short.extend_from_slice(&sum.to_be_bytes());
+    for d in [confirm, short] {
+        fuzzing::receiver(&fuzzing::frame(&[d]));
+    }
 }
 
 /// Records what a sender sends to a receiver over a perfect network.
@@ -66,7 +184,10 @@ fn record(secure: bool) -> Vec<Vec<u8>> {
     let peer = "10.0.0.1:1".parse().expect("addr");
     let mut sent = Vec::new();
     let mut buf = Vec::new();
+    let mut now = now;
     for _ in 0..200 {
+        // Time passes, or the sender's pacing holds back all but its first flight.
+        now += std::time::Duration::from_millis(5);
         while tx.poll_transmit(now, &mut buf) {
             sent.push(buf.clone());
             let mut d = buf.clone();
@@ -133,16 +254,64 @@ fn write_seeds() {
                 cookie: vec![3; 36],
             },
         ),
+        wire::encode_vec(
+            &h(kind::REFUSE),
+            &Body::Refuse {
+                code: wire::reason::AUTH_FAILED,
+                reason: "wrong passphrase".into(),
+            },
+        ),
+        wire::encode_vec(
+            &h(kind::CLOSE),
+            &Body::Close {
+                code: wire::reason::UNKNOWN_SESSION,
+                reason: String::new(),
+            },
+        ),
+        wire::encode_vec(
+            &h(kind::DATA_RETX),
+            &Body::Data {
+                chunk: 7,
+                retransmit: true,
+                payload: b"again",
+            },
+        ),
+        wire::encode_vec(
+            &h(kind::HELLO_REPLY),
+            &Body::HelloReply {
+                pake: [5; wire::PAKE_LEN],
+                token: vec![6; 92],
+            },
+        ),
     ];
-    let mut all = record(false);
-    all.extend(record(true));
+    // Each recording's first datagrams (its login, offer and a few chunks), then one of
+    // every other type.
+    let mut all: Vec<Vec<u8>> = record(false).into_iter().take(6).collect();
+    all.extend(record(true).into_iter().take(6));
     all.extend(samples);
-    for (i, d) in all.iter().take(40).enumerate() {
+    for entry in std::fs::read_dir(corpus("decode")).expect("ls") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+        {
+            std::fs::remove_file(&path).expect("remove an old seed");
+        }
+    }
+    for (i, d) in all.iter().enumerate() {
         std::fs::write(corpus("decode").join(format!("seed-{i:02}")), d).expect("write");
     }
     std::fs::write(
         corpus("handshake").join("seed-transfer"),
         fuzzing::frame(&record(true)),
+    )
+    .expect("write");
+    // A clear offer from each of the handshake target's addresses: a receiver with a
+    // passphrase must take none of them.
+    let offer = record(false).swap_remove(0);
+    std::fs::write(
+        corpus("handshake").join("seed-clear-offer"),
+        fuzzing::frame(&[offer.clone(), offer.clone(), offer]),
     )
     .expect("write");
     std::fs::write(

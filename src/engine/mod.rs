@@ -309,18 +309,21 @@ pub(crate) fn drain_batch(
     first: std::io::Result<(usize, SocketAddr)>,
     mut handle: impl FnMut(&mut [u8], SocketAddr),
 ) -> std::io::Result<()> {
-    let mut next = Some(first);
-    for _ in 0..RECV_BATCH {
-        let Some(r) = next.take() else { break };
+    let mut r = first;
+    for taken in 1.. {
         match r {
             Ok((n, from)) => handle(&mut buf[..n], from),
             // ICMP errors from earlier sends surface here on some systems: ignore.
             Err(e) if is_transient(&e) => {}
             Err(e) => return Err(e),
         }
-        next = match socket.try_recv_from(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-            other => Some(other),
+        // Stop before taking a datagram this batch has no turn left to handle.
+        if taken == RECV_BATCH {
+            break;
+        }
+        r = match socket.try_recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            other => other,
         };
     }
     Ok(())

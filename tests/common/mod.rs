@@ -6,11 +6,31 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_udpix");
 /// The passphrase every test process gets through the environment.
 pub const PASSPHRASE: &str = "e2e-test-passphrase";
+/// How long any helper here waits for an event before it fails the test: generous, for a
+/// slow and loaded machine; waits end as soon as the event happens.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `cond` until it returns `Some`, failing the test with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        // Polling inside a wait with a timeout, not a guess that something happened.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// The shared CC0 test images.
 pub fn testdata() -> PathBuf {
@@ -42,19 +62,21 @@ pub fn seeded_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A background process whose stderr is collected line by line.
+/// A background process whose stdout and stderr are collected line by line.
 pub struct Proc {
     pub child: Child,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub stdout: Arc<Mutex<Vec<String>>>,
+    /// The threads collecting stdout and stderr: they end at end of file.
+    readers: Vec<JoinHandle<()>>,
 }
 
-fn collect(r: impl Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+fn collect(r: impl Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
             sink.lock().expect("lock").push(line);
         }
-    });
+    })
 }
 
 impl Proc {
@@ -81,12 +103,15 @@ impl Proc {
             .expect("spawn udpix");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stderr.take().expect("stderr"), stderr.clone());
-        collect(child.stdout.take().expect("stdout"), stdout.clone());
+        let readers = vec![
+            collect(child.stderr.take().expect("stderr"), stderr.clone()),
+            collect(child.stdout.take().expect("stdout"), stdout.clone()),
+        ];
         Proc {
             child,
             stderr,
             stdout,
+            readers,
         }
     }
 
@@ -129,15 +154,13 @@ impl Proc {
         }
     }
 
-    /// Waits for exit and returns the code.
+    /// Waits for exit and for the end of its output; returns the exit code, stdout and
+    /// stderr.
     pub fn wait(mut self, timeout: Duration) -> (i32, Vec<String>, Vec<String>) {
         let start = Instant::now();
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                std::thread::sleep(Duration::from_millis(50));
-                let out = self.stdout.lock().expect("lock").clone();
-                let err = self.stderr.lock().expect("lock").clone();
-                return (status.code().unwrap_or(-1), out, err);
+                break status;
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
@@ -146,8 +169,31 @@ impl Proc {
                     self.stderr.lock().expect("lock")
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Every line it wrote is collected once both pipes reach end of file.
+        for reader in std::mem::take(&mut self.readers) {
+            wait_for("the end of the process's output", timeout, || {
+                reader.is_finished().then_some(())
+            });
+            reader.join().expect("output reader");
         }
+        let out = self.stdout.lock().expect("lock").clone();
+        let err = self.stderr.lock().expect("lock").clone();
+        (status.code().unwrap_or(-1), out, err)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(
+            rc,
+            0,
+            "kill -TERM {pid}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -167,22 +213,165 @@ pub struct Recv {
 
 pub fn start_recv(listen: &str, extra: &[&str]) -> Recv {
     let out = tempfile::tempdir().expect("tempdir");
-    let out_s = out.path().to_str().expect("utf8 path").to_owned();
-    let mut args = vec!["recv", "--listen", listen, "--out", &out_s, "--json"];
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let (proc, addr) = start_recv_at(out.path(), listen, &args);
+    Recv { proc, addr, out }
+}
+
+/// `udpix recv --listen listen --out out` plus `extra`, once it listens.
+pub fn start_recv_at(out: &Path, listen: &str, extra: &[&str]) -> (Proc, SocketAddr) {
+    let out_s = out.to_str().expect("utf8 path");
+    let mut args = vec!["recv", "--listen", listen, "--out", out_s];
     args.extend_from_slice(extra);
     let proc = Proc::spawn(&args);
     let addr = listening_addr(&proc);
-    Recv { proc, addr, out }
+    (proc, addr)
 }
 
 /// The address a `udpix recv` process says it listens on.
 pub fn listening_addr(p: &Proc) -> SocketAddr {
-    let line = p.wait_stderr("listening on", Duration::from_secs(20));
+    let line = p.wait_stderr("listening on", WAIT);
     line.split("listening on ")
         .nth(1)
         .and_then(|s| s.split(',').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("cannot parse address from {line:?}"))
+}
+
+/// Stops a receiver with SIGTERM, waits for it to exit and returns its summary line
+/// (`udpix: N images received, ...`).
+pub fn stop_receiver(p: &Proc) -> String {
+    p.terminate();
+    p.wait_stderr("images received", WAIT)
+}
+
+/// The number just before `what` in a receiver's summary line (`3 failed logins`).
+pub fn summary_count(summary: &str, what: &str) -> u64 {
+    summary
+        .split(what)
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of {what:?} in {summary:?}"))
+}
+
+/// What the kernel says of a UDP socket (`/proc/net/udp`, `/proc/net/udp6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpSocketState {
+    /// Bytes waiting in its receive buffer.
+    pub rx_queue: u64,
+    /// Datagrams dropped because its receive buffer was full.
+    pub drops: u64,
+}
+
+/// The kernel's view of the UDP socket bound to `addr` (on this machine, in this network
+/// namespace). Panics when there is no such socket or `/proc` cannot be read.
+pub fn udp_socket_state(addr: SocketAddr) -> UdpSocketState {
+    let (table, local) = match addr {
+        SocketAddr::V4(a) => (
+            "/proc/net/udp",
+            format!(
+                "{:08X}:{:04X}",
+                u32::from_ne_bytes(a.ip().octets()),
+                a.port()
+            ),
+        ),
+        SocketAddr::V6(a) => {
+            let o = a.ip().octets();
+            let words: String = o
+                .chunks(4)
+                .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+                .collect();
+            ("/proc/net/udp6", format!("{words}:{:04X}", a.port()))
+        }
+    };
+    let text = std::fs::read_to_string(table)
+        .unwrap_or_else(|e| panic!("cannot read {table} to see the socket {addr}: {e}"));
+    let row: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&local.as_str()))
+        .unwrap_or_else(|| panic!("no socket {addr} ({local}) in {table}"));
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    let rx_queue = row
+        .get(4)
+        .and_then(|q| q.split(':').nth(1))
+        .and_then(hex)
+        .unwrap_or_else(|| panic!("no rx_queue in {row:?}"));
+    let drops = row
+        .last()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no drops in {row:?}"));
+    UdpSocketState { rx_queue, drops }
+}
+
+/// Waits until the receiver at `addr` has read every datagram sent to it before this call:
+/// a PING for a session it never heard of, which it answers (clear CLOSE, unknown session),
+/// comes back; then its receive buffer is empty. Returns the socket's state then.
+pub fn wait_received_all(addr: SocketAddr) -> UdpSocketState {
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::1]:0".parse().expect("addr")
+    } else {
+        "127.0.0.1:0".parse().expect("addr")
+    };
+    let probe = std::net::UdpSocket::bind(bind).expect("bind a probe");
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let session = 0x7072_6f62_6521_0000 | u64::from(std::process::id() & 0xffff);
+    let ping = udpix::proto::wire::encode_vec(
+        &udpix::proto::wire::Header {
+            kind: udpix::proto::wire::kind::PING,
+            session,
+            pn: 0,
+        },
+        &udpix::proto::wire::Body::Ping,
+    );
+    let mut buf = [0u8; 2048];
+    wait_for(&format!("{addr} to answer a probe"), WAIT, || {
+        // Sent again while unanswered: a full buffer may drop it.
+        probe.send_to(&ping, addr).expect("send a probe");
+        let (n, from) = probe.recv_from(&mut buf).ok()?;
+        let h = udpix::proto::wire::decode_header(&buf[..n]).ok()?;
+        (from == addr && h.session == session).then_some(())
+    });
+    wait_for(&format!("{addr} to read its receive buffer"), WAIT, || {
+        let st = udp_socket_state(addr);
+        (st.rx_queue == 0).then_some(st)
+    })
+}
+
+/// Datagrams the kernel dropped machine-wide before any socket saw them (the per-CPU
+/// backlog of loopback was full), from `/proc/net/softnet_stat`.
+pub fn backlog_drops() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/softnet_stat")
+        .unwrap_or_else(|e| panic!("cannot read /proc/net/softnet_stat: {e}"));
+    text.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|d| u64::from_str_radix(d, 16).ok())
+                .unwrap_or_else(|| panic!("bad softnet_stat line {l:?}"))
+        })
+        .sum()
+}
+
+/// A process's current and peak resident memory (`VmRSS`, `VmHWM`) in KiB. Panics when they
+/// cannot be read: a check of memory that read nothing would pass whatever happened.
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path} to measure memory: {e}"));
+    let field = |k: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {path}: {status}"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// A netsim proxy towards `to`, with extra impairment flags.
@@ -191,7 +380,7 @@ pub fn start_netsim(to: SocketAddr, flags: &[&str]) -> (Proc, SocketAddr) {
     let mut args = vec!["netsim", "--listen", "127.0.0.1:0", "--to", &to_s];
     args.extend_from_slice(flags);
     let proc = Proc::spawn(&args);
-    let line = proc.wait_stderr("udpix netsim:", Duration::from_secs(20));
+    let line = proc.wait_stderr("udpix netsim:", WAIT);
     let addr = line
         .trim_start_matches("udpix netsim: ")
         .split(' ')
