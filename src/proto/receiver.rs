@@ -194,6 +194,8 @@ pub struct EndpointStats {
     pub bad_tokens: u64,
     /// Sessions dropped for making too little progress.
     pub too_slow: u64,
+    /// HELLOs and CONFIRMs of a login already through (late or repeated copies): dropped.
+    pub late_handshakes: u64,
     /// SPAKE2 computations done.
     pub pake_runs: u64,
     /// Replies to an unvalidated address that would have exceeded 3x what it sent: refusals
@@ -644,11 +646,15 @@ impl Receiver {
                               pass --insecure to the sender too"
                     .to_owned();
                 self.refuse(key, wire::reason::MODE_MISMATCH, reason, len);
+            } else {
+                // A CONFIRM or a cookie's reply with no login of ours to belong to.
+                self.stats.malformed += 1;
             }
             return;
         };
         if self.sessions.contains_key(&key) || self.desk.has_login(&key) {
             // A late or repeated HELLO or CONFIRM of a login that already went through.
+            self.stats.late_handshakes += 1;
             return;
         }
         let now_secs = now.saturating_duration_since(epoch).as_secs() as u32;
