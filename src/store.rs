@@ -472,7 +472,10 @@ mod tests {
         let path = f
             .finish(blake3::hash(b"abc").as_bytes(), "m.png")
             .expect("finish");
-        assert_eq!(mode(&path), 0o666 & !umask());
+        // The kernel's own figure, not umask(): a broken umask() must not agree with itself.
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let mask = parse_umask(&status).expect("the kernel says the umask");
+        assert_eq!(mode(&path), 0o666 & !mask);
     }
 
     #[test]
@@ -569,6 +572,14 @@ mod tests {
         if Path::new("/proc/self").is_dir() {
             cases.push(PathBuf::from("/proc"));
         }
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            check_writable(&missing).expect_err("missing").brief(),
+            format!(
+                "cannot write in {} (No such file or directory)",
+                missing.display()
+            )
+        );
         for path in cases {
             let err = check_writable(&path).expect_err("cannot hold files");
             let brief = err.brief();
@@ -588,5 +599,140 @@ mod tests {
         let err = check_writable(ro.path()).expect_err("read-only folder");
         assert!(err.brief().contains("Permission denied"), "{}", err.brief());
         std::fs::set_permissions(ro.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    #[test]
+    fn the_peer_hears_what_happened_in_words_without_paths() {
+        let io = |kind: io::ErrorKind| StoreError::Io {
+            dir: PathBuf::from("/home/secret/pictures"),
+            source: io::Error::from(kind),
+        };
+        let cases = [
+            (
+                io(io::ErrorKind::StorageFull),
+                "the receiver's disk is full",
+            ),
+            (
+                io(io::ErrorKind::QuotaExceeded),
+                "the receiver's disk is full",
+            ),
+            (
+                io(io::ErrorKind::PermissionDenied),
+                "the receiver cannot write to its folder",
+            ),
+            (
+                io(io::ErrorKind::ReadOnlyFilesystem),
+                "the receiver cannot write to its folder",
+            ),
+            (
+                io(io::ErrorKind::FileTooLarge),
+                "cannot hold a file this large",
+            ),
+            (io(io::ErrorKind::Other), "an I/O error on its side"),
+            (
+                StoreError::HashMismatch {
+                    expected: "a".repeat(64),
+                    actual: "b".repeat(64),
+                },
+                "does not match the offered hash",
+            ),
+        ];
+        for (err, says) in cases {
+            let reason = err.peer_reason();
+            assert!(reason.contains(says), "{err:?}: {reason}");
+            assert!(
+                !reason.contains("secret"),
+                "a local path reached the peer: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary_just_under_the_cap() {
+        // Each prefix length puts the cap at another byte of a two- or three-byte character.
+        for prefix in 0..3 {
+            for ch in ["é", "€"] {
+                let name = format!("{}{}", "a".repeat(prefix), ch.repeat(150));
+                let cut = sanitize_name(&name);
+                assert!(cut.len() <= MAX_NAME, "{prefix} {ch}: {} bytes", cut.len());
+                assert!(
+                    cut.len() > MAX_NAME - ch.len(),
+                    "{prefix} {ch}: {} bytes",
+                    cut.len()
+                );
+                assert!(name.starts_with(&cut));
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_of_only_an_extension_is_numbered_at_its_end() {
+        // sanitize_name drops leading dots, but variant() must not split a bare extension.
+        assert_eq!(variant(".png", 1), ".png (1)");
+    }
+
+    #[test]
+    fn a_failed_rename_is_reported_as_itself_not_as_no_free_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("out");
+        std::fs::create_dir(&folder).expect("mkdir");
+        let f = IncomingFile::create(&folder, 3).expect("create");
+        f.write_at(0, b"abc").expect("write");
+        let verified = f.verify(blake3::hash(b"abc").as_bytes()).expect("verify");
+        // The folder goes away between the verdict and the rename.
+        std::fs::remove_dir_all(&folder).expect("rm");
+        match verified.persist("x.png") {
+            Err(StoreError::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::NotFound, "{source}")
+            }
+            other => panic!("expected the rename's own error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_locked_elsewhere_is_not_taken_and_not_swept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".udpix-held.part");
+        std::fs::write(&path, b"x").expect("write");
+        let holder = File::open(&path).expect("open");
+        assert!(
+            try_lock(&holder).expect("lock"),
+            "a free file can be locked"
+        );
+        let other = File::open(&path).expect("open");
+        assert!(
+            !try_lock(&other).expect("no error, only a no"),
+            "held by another open file"
+        );
+        assert!(!remove_if_unlocked(&path).expect("no error"), "held: kept");
+        drop(holder);
+        assert!(
+            remove_if_unlocked(&path).expect("no error"),
+            "released: removed"
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_shared_folder_lock_keeps_a_sweep_out_until_it_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = FolderLock::take(dir.path(), false);
+        let probe = File::open(dir.path()).expect("open folder");
+        assert!(
+            !try_lock(&probe).expect("no error"),
+            "the shared lock is held"
+        );
+        drop(shared);
+        assert!(try_lock(&probe).expect("no error"), "released when dropped");
+    }
+
+    #[test]
+    fn a_notice_of_exactly_as_many_as_it_names_adds_no_more() {
+        let five: Vec<PathBuf> = (0..NOTICE_NAMES)
+            .map(|i| PathBuf::from(format!("/o/.udpix-{i}.part")))
+            .collect();
+        let text = stale_parts_notice(&five);
+        assert!(text.ends_with(".udpix-4.part)"), "{text}");
+        assert!(!text.contains("more"), "{text}");
     }
 }
