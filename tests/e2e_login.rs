@@ -842,11 +842,17 @@ fn a_logged_in_hog_gets_eight_sessions_and_loses_the_stalled_ones() {
     }
     let needle = "too little progress";
     wait_stderr_count(&recv, needle, accepted.len(), T);
-    let failures: Vec<serde_json::Value> =
+    // stdout and stderr are read by different threads: the JSON lines may come later.
+    let failed_json = || -> Vec<serde_json::Value> {
         json_lines(&recv.proc.stdout.lock().expect("lock").clone())
             .into_iter()
             .filter(|j| j["ok"] == false)
-            .collect();
+            .collect()
+    };
+    let failures = wait_for("a JSON line per dropped session", T, || {
+        let f = failed_json();
+        (f.len() >= accepted.len()).then_some(f)
+    });
     assert_eq!(failures.len(), accepted.len(), "{failures:?}");
     for j in &failures {
         assert!(
