@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,11 +188,16 @@ fn a_receiver_restarted_mid_transfer_is_reported_as_such() {
     // At 20 Mbit/s an 8 MiB file takes over 3 s: time to restart the receiver.
     let file = random_file(src.path(), "long.bin", 8 << 20, 3);
     let sender = std::thread::spawn(move || send(via, &[&file], &["--max-rate", "20mbit"]));
-    wait_for("the transfer to start (a partial file)", T, || {
+    // More than the first flight written means the sender had ACKs, which it believes only
+    // after the receiver's ACCEPT: the login is through, the transfer under way. (The part
+    // file alone exists from the offer on, before the ACCEPT may have left.)
+    wait_for("1 MiB of the transfer written", T, || {
         std::fs::read_dir(out_dir.path())
             .expect("ls")
-            .next()
-            .map(|_| ())
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .any(|m| m.blocks() * 512 >= 1 << 20)
+            .then_some(())
     });
     let mut first = first;
     first.child.kill().expect("kill -9");

@@ -5,6 +5,7 @@ pub mod netsim;
 pub mod progress;
 pub mod recv;
 pub mod send;
+pub mod shutdown;
 pub mod tui;
 
 use std::net::SocketAddr;

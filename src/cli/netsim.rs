@@ -75,8 +75,9 @@ pub async fn run(args: NetsimArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = super::shutdown::Shutdown::new();
     tokio::spawn(async move {
-        super::recv::shutdown_signal().await;
+        shutdown.recv().await;
         let _ = stop_tx.send(true);
     });
     let counters = run_proxy(listener, options, stop_rx, args.stats_interval, |c| {

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use super::shutdown::Shutdown;
 use tokio::sync::watch;
 use udpix::display::safe;
 use udpix::engine::{self, Event, ReceiveOptions};
@@ -61,6 +63,8 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    // From here on a SIGTERM or Ctrl-C ends the run with its summary, whenever it comes.
+    let mut shutdown = Shutdown::new();
     eprintln!(
         "udpix: listening on {local}, writing images to {}",
         args.out.display()
@@ -119,7 +123,7 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => bail!("receiver task failed: {e}"),
                 }
             }
-            _ = shutdown_signal() => {
+            _ = shutdown.recv() => {
                 eprintln!("udpix: interrupted, stopping");
                 break ExitCode::from(130);
             }
@@ -145,20 +149,4 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         e.too_slow
     );
     Ok(code)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -36,6 +36,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         passphrase,
     };
     let mut failures = 0usize;
+    let mut shutdown = super::shutdown::Shutdown::new();
     for (i, path) in args.files.iter().enumerate() {
         let data = match std::fs::read(path) {
             Ok(d) => Bytes::from(d),
@@ -66,7 +67,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 r = &mut transfer => break r,
                 _ = tick.tick() => bars.update(&sub.snapshot.borrow()),
                 _ = sub.events.recv() => {}
-                _ = super::recv::shutdown_signal() => {
+                _ = shutdown.recv() => {
                     bars.finish(i as u64);
                     eprintln!("udpix: interrupted");
                     return Ok(ExitCode::from(130));
