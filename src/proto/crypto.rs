@@ -752,6 +752,22 @@ mod decode {
         DirectionKey::new(&[0x11; 32], [0x22; 12])
     }
 
+    #[test]
+    fn sealing_what_holds_no_whole_header_leaves_it_as_it_was() {
+        // The packet may start past other data in the buffer: its header must fit after it.
+        for (len, start) in [(0, 0), (HEADER_LEN - 1, 0), (HEADER_LEN + 3, 4), (10, 9)] {
+            let mut out = vec![7u8; len];
+            c2s().seal(1, &mut out, start);
+            assert_eq!(out, vec![7u8; len], "len {len}, start {start}");
+        }
+        // A whole header gets a tag, and only the bytes after the header change.
+        let mut out = vec![7u8; 4 + HEADER_LEN + 5];
+        c2s().seal(1, &mut out, 4);
+        assert_eq!(out.len(), 4 + HEADER_LEN + 5 + 16);
+        assert_eq!(out[..4 + HEADER_LEN], vec![7u8; 4 + HEADER_LEN][..]);
+        assert_ne!(out[4 + HEADER_LEN..4 + HEADER_LEN + 5], [7u8; 5]);
+    }
+
     fn s2c() -> DirectionKey {
         DirectionKey::new(&[0x33; 32], [0x44; 12])
     }
