@@ -417,8 +417,14 @@ fn receiver_that_vanishes_fails_the_sender_cleanly() {
     let f = file.to_str().expect("utf8");
     // At 2 Mbit/s the megabyte takes 4 s: the receiver is killed well before the end.
     let sender = Proc::spawn(&["send", &to, f, "--max-rate", "2mbit", "--timeout", "1s"]);
-    wait_for("the transfer to start (a partial file)", T, || {
-        (!parts_in(recv.out.path()).is_empty()).then_some(())
+    // More than the first flight (32 datagrams) written: the sender has believed ACKs, so
+    // the receiver's ACCEPT reached it. The part file alone exists before ACCEPT leaves.
+    wait_for("128 KiB of the transfer written", T, || {
+        parts_in(recv.out.path())
+            .iter()
+            .filter_map(|n| std::fs::metadata(recv.out.path().join(n)).ok())
+            .any(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512 >= 128 << 10)
+            .then_some(())
     });
     drop(recv); // kills the receiver mid-transfer
     // Failing, not hanging: it gives up after its 1 s timeout.
