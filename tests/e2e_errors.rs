@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,12 +191,7 @@ fn a_receiver_restarted_mid_transfer_is_reported_as_such() {
     // after the receiver's ACCEPT: the login is through, the transfer under way. (The part
     // file alone exists from the offer on, before the ACCEPT may have left.)
     wait_for("1 MiB of the transfer written", T, || {
-        std::fs::read_dir(out_dir.path())
-            .expect("ls")
-            .flatten()
-            .filter_map(|e| e.metadata().ok())
-            .any(|m| m.blocks() * 512 >= 1 << 20)
-            .then_some(())
+        (most_written(out_dir.path()) >= 1 << 20).then_some(())
     });
     let mut first = first;
     first.child.kill().expect("kill -9");

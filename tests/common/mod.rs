@@ -410,3 +410,19 @@ pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
         .collect()
 }
+
+/// Bytes on disk in the largest file of `dir` (allocated blocks: a part file is created at
+/// full length but sparse, so this is what has been written so far).
+pub fn most_written(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.blocks() * 512)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
