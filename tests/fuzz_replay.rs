@@ -90,11 +90,7 @@ fn replay_handshake_corpus() {
     let reports = replay("handshake", fuzzing::handshake);
     // The genuine sender logs in through the hostile traffic of the recorded transfer: the
     // checks on who may log in run on real logins, not only on refusals.
-    let seed = reports
-        .iter()
-        .find(|(n, _)| n == "seed-transfer")
-        .map(|(_, r)| *r)
-        .expect("seed-transfer");
+    let seed = seed_report(&reports);
     assert!(
         seed.genuine_accepted && seed.sender_accepted,
         "the genuine sender did not log in: {seed:?}"
@@ -114,11 +110,7 @@ fn replay_handshake_corpus() {
 #[test]
 fn replay_receiver_corpus() {
     let reports = replay("receiver", fuzzing::receiver);
-    let seed = reports
-        .iter()
-        .find(|(n, _)| n == "seed-transfer")
-        .map(|(_, r)| *r)
-        .expect("seed-transfer");
+    let seed = seed_report(&reports);
     assert!(
         seed.accepted == 1 && seed.completed == 1 && seed.placed > 0,
         "the recorded transfer no longer completes: {seed:?}"
@@ -317,4 +309,13 @@ fn write_seeds() {
         fuzzing::frame(&record(false)),
     )
     .expect("write");
+}
+
+/// The report of the recorded honest transfer among a corpus's replays.
+fn seed_report<R: Copy>(reports: &[(String, R)]) -> R {
+    reports
+        .iter()
+        .find(|(n, _)| n == "seed-transfer")
+        .map(|(_, r)| *r)
+        .expect("the corpus holds seed-transfer")
 }

@@ -861,19 +861,7 @@ fn received_app() -> App {
 fn sending() -> (App, Replay) {
     let (mut app, _) = App::new(setup(Role::Send));
     let photo = PathBuf::from(PHOTOS).join("chelsea.png");
-    feed(
-        &mut app,
-        Msg::Dir(
-            PathBuf::from(PHOTOS),
-            vec![Entry {
-                path: photo.clone(),
-                name: "chelsea.png".into(),
-                is_dir: false,
-                size: 240_512,
-                info: None,
-            }],
-        ),
-    );
+    feed(&mut app, chelsea_listing(false));
     feed(
         &mut app,
         Msg::DirInfo(
@@ -1041,20 +1029,7 @@ fn too_small_terminal_says_so() {
 #[test]
 fn a_failed_login_shows_in_the_state_line() {
     let (mut app, _) = App::new(setup(Role::Send));
-    let photo = PathBuf::from(PHOTOS).join("chelsea.png");
-    feed(
-        &mut app,
-        Msg::Dir(
-            PathBuf::from(PHOTOS),
-            vec![Entry {
-                path: photo.clone(),
-                name: "chelsea.png".into(),
-                is_dir: false,
-                size: 240_512,
-                info: Some(engine::image_info_path(&testdata("chelsea.png"))),
-            }],
-        ),
-    );
+    feed(&mut app, chelsea_listing(true));
     wait(&mut app, ms(1000));
     feed(&mut app, key(KeyCode::Tab));
     feed(&mut app, key(KeyCode::Enter));
@@ -1665,20 +1640,7 @@ fn peer_text_is_drawn_escaped() {
     insta::assert_snapshot!("peer_text_escaped_80x24", mono(&app, 80, 24));
     // A sender's state line quotes the receiver's refusal.
     let (mut sender, _) = App::new(setup(Role::Send));
-    let photo = PathBuf::from(PHOTOS).join("chelsea.png");
-    feed(
-        &mut sender,
-        Msg::Dir(
-            PathBuf::from(PHOTOS),
-            vec![Entry {
-                path: photo.clone(),
-                name: "chelsea.png".into(),
-                is_dir: false,
-                size: 240_512,
-                info: Some(engine::image_info_path(&testdata("chelsea.png"))),
-            }],
-        ),
-    );
+    feed(&mut sender, chelsea_listing(true));
     feed(&mut sender, key(KeyCode::Tab));
     feed(&mut sender, key(KeyCode::Enter));
     // What `engine::send` publishes when the offer is refused, then the end of the send.
@@ -1938,4 +1900,19 @@ async fn run_on_receives_a_real_image_and_quits_on_q() {
             r.expect("run_on ends without an error");
         }
     }
+}
+
+/// The photos folder as the file browser lists it: chelsea.png alone, read as an image or
+/// not yet.
+fn chelsea_listing(with_info: bool) -> Msg {
+    Msg::Dir(
+        PathBuf::from(PHOTOS),
+        vec![Entry {
+            path: PathBuf::from(PHOTOS).join("chelsea.png"),
+            name: "chelsea.png".into(),
+            is_dir: false,
+            size: 240_512,
+            info: with_info.then(|| engine::image_info_path(&testdata("chelsea.png"))),
+        }],
+    )
 }
