@@ -4,9 +4,11 @@
 //! - [`engine`]: the tokio driver that owns sockets and timers and publishes events.
 //! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
 //! - [`display`]: peer-chosen text made safe to print on a terminal.
+//! - [`bench`]: `udpix bench`, transfer times against the link's limit.
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod display;
 pub mod engine;

@@ -35,6 +35,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Send(a) => cli::send::run(a).await,
             cli::Command::Netsim(a) => cli::netsim::run(*a).await,
             cli::Command::Demo(a) => cli::demo::run(a).await,
+            cli::Command::Bench(a) => cli::bench::run(a).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions; each subcommand lives in its own module.
 
+pub mod bench;
 pub mod demo;
 pub mod netsim;
 pub mod progress;
@@ -37,6 +38,8 @@ pub enum Command {
     Netsim(Box<NetsimArgs>),
     /// Show udpix at work: receiver, lossy link and sender on loopback, in one process.
     Demo(DemoArgs),
+    /// Measure transfer times against the link's limit over emulated links (loopback).
+    Bench(BenchArgs),
     /// Open the full-screen terminal UI (receive and send, live chunks, stats, preview).
     Tui(TuiArgs),
 }
@@ -163,6 +166,29 @@ pub struct DemoArgs {
     /// Rate of the emulated link in Mbit/s.
     #[arg(long, default_value_t = 20.0)]
     pub rate_mbit: f64,
+}
+
+/// `udpix bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A small matrix that runs in seconds (what the test suite runs).
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs of each case; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub reps: u32,
+    /// Run only the cases whose name contains this (repeatable), e.g. --case 10%.
+    #[arg(long)]
+    pub case: Vec<String>,
+    /// Seed of the first run; run K uses SEED + K.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one JSON object per case (and per run with --runs) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print every run, not only the summary.
+    #[arg(long)]
+    pub runs: bool,
 }
 
 /// Flags `recv` and `send` share.

@@ -1,0 +1,419 @@
+//! `udpix bench`: how close a transfer comes to the time the link allows. Each case runs a
+//! real receiver, a `netsim` link and a real sender on loopback sockets in this process, with
+//! login and encryption on, and times from the sender's start until the receiver has written
+//! the last file after its hash verified.
+//!
+//! The limit of a case is the image bits over the rate the link delivers under its loss, plus
+//! one one-way delay: `bits / (rate × (1 − loss)) + delay`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::engine::{self, ChunkWhat, Direction, Event, ReceiveOptions};
+use crate::netsim::{self, NetsimCounters, NetsimOptions};
+use crate::proto::crypto::Passphrase;
+use crate::proto::receiver::ReceiverConfig;
+use crate::proto::sender::SenderConfig;
+use crate::sim::LinkSpec;
+
+/// Longest a single run may take before it counts as failed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One row of the matrix: a link and the files sent over it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Short name, as printed and as `--case` selects it.
+    pub name: String,
+    /// Link rate in bits per second, each way.
+    pub rate_bps: f64,
+    /// One-way delay.
+    pub delay: Duration,
+    /// Mean loss each way.
+    pub loss: f64,
+    /// Mean loss burst (1 = independent losses).
+    pub burst: f64,
+    /// Bottleneck queue in datagrams.
+    pub queue: usize,
+    /// Sizes of the files sent, in order, in one `send` session.
+    pub files: Vec<usize>,
+}
+
+impl Case {
+    fn link(name: &str, mbit: f64, delay_ms: u64, loss: f64, files: Vec<usize>) -> Self {
+        Self {
+            name: name.to_owned(),
+            rate_bps: mbit * 1e6,
+            delay: Duration::from_millis(delay_ms),
+            loss,
+            burst: 1.0,
+            queue: 100,
+            files,
+        }
+    }
+
+    /// Total image bytes of the case.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|&n| n as u64).sum()
+    }
+
+    /// The time the link allows: the bits at the rate loss leaves, plus one one-way delay.
+    pub fn limit(&self) -> Duration {
+        let goodput = self.rate_bps * (1.0 - self.loss);
+        Duration::from_secs_f64(self.bytes() as f64 * 8.0 / goodput) + self.delay
+    }
+
+    fn spec(&self) -> LinkSpec {
+        LinkSpec {
+            loss: self.loss,
+            burst: self.burst,
+            delay: self.delay,
+            rate: Some(self.rate_bps / 8.0),
+            queue: self.queue,
+            ..LinkSpec::default()
+        }
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+/// Sizes of a folder of `n` images of 40–400 KB, the same for the same seed.
+fn folder(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(40_000..=400_000)).collect()
+}
+
+/// The matrix: the full one the targets are stated for, or a small one that runs in seconds.
+pub fn matrix(quick: bool) -> Vec<Case> {
+    if quick {
+        return vec![
+            Case::link("quick 0%", 50.0, 5, 0.0, vec![256 << 10]),
+            Case::link("quick 10%", 50.0, 5, 0.10, vec![256 << 10]),
+            Case::link("quick folder 5%", 50.0, 5, 0.05, vec![30_000, 70_000, 1]),
+        ];
+    }
+    let two = vec![2 * MIB];
+    let mut cases: Vec<Case> = [0.0, 0.01, 0.05, 0.10, 0.20, 0.30]
+        .into_iter()
+        .map(|p| Case::link(&format!("2MiB {:.0}%", p * 100.0), 20.0, 20, p, two.clone()))
+        .collect();
+    let mut ge = Case::link("2MiB GE 5% burst 4", 20.0, 20, 0.05, two);
+    ge.burst = 4.0;
+    cases.push(ge);
+    for p in [0.0, 0.05] {
+        let name = format!("8MiB sat {:.0}%", p * 100.0);
+        cases.push(Case::link(&name, 100.0, 100, p, vec![8 * MIB]));
+    }
+    for p in [0.0, 0.10] {
+        let name = format!("50 files {:.0}%", p * 100.0);
+        cases.push(Case::link(&name, 20.0, 20, p, folder(50, 50)));
+    }
+    cases
+}
+
+/// What one run of a case measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Every file arrived and verified.
+    pub ok: bool,
+    /// Why not, when not.
+    pub error: Option<String>,
+    /// From the sender's start until the receiver wrote the last file.
+    #[serde(rename = "time_s", serialize_with = "secs")]
+    pub time: Duration,
+    /// From the sender's start until the receiver held the first image bytes.
+    #[serde(rename = "first_bytes_s", serialize_with = "opt_secs")]
+    pub first_bytes: Option<Duration>,
+    /// UDP payload bytes both sides sent.
+    pub wire_bytes: u64,
+    /// Datagrams the sender's side offered to the link.
+    pub datagrams_up: u64,
+    /// Of those, dropped because the bottleneck queue was full.
+    pub queue_drops_up: u64,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Seeded incompressible bytes (like a compressed image) of `len`.
+fn content(len: usize, seed: u64) -> Bytes {
+    let mut data = vec![0u8; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut data);
+    Bytes::from(data)
+}
+
+/// Runs `case` once with randomness from `seed`; received files go under `scratch`.
+pub async fn run_case(case: &Case, seed: u64, scratch: &Path) -> std::io::Result<Sample> {
+    let out_dir = scratch.join(format!("run-{seed}"));
+    std::fs::create_dir_all(&out_dir)?;
+    let result = tokio::time::timeout(RUN_TIMEOUT, run_in(case, seed, &out_dir)).await;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    match result {
+        Ok(r) => r,
+        Err(_) => Ok(Sample {
+            ok: false,
+            error: Some(format!("did not finish within {RUN_TIMEOUT:?}")),
+            time: RUN_TIMEOUT,
+            first_bytes: None,
+            wire_bytes: 0,
+            datagrams_up: 0,
+            queue_drops_up: 0,
+        }),
+    }
+}
+
+async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sample> {
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let pass = Passphrase::new("bench correct horse battery");
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let recv_socket = engine::bind(loopback)?;
+    let recv_addr = recv_socket.local_addr()?;
+    let (recv_pub, mut recv_sub) = engine::channel(1 << 16);
+    let options = ReceiveOptions {
+        config: ReceiverConfig {
+            passphrase: Some(pass.clone()),
+            ..ReceiverConfig::default()
+        },
+        out_dir: out_dir.to_path_buf(),
+    };
+    let receiver = tokio::spawn(engine::run_receiver(
+        recv_socket,
+        options,
+        recv_pub,
+        stop_rx.clone(),
+    ));
+
+    let proxy_socket = engine::bind(loopback)?;
+    let proxy_addr = proxy_socket.local_addr()?;
+    let link = NetsimOptions {
+        listen: proxy_addr,
+        to: recv_addr,
+        up: case.spec(),
+        down: case.spec(),
+        seed,
+    };
+    let proxy = tokio::spawn(netsim::run(proxy_socket, link, stop_rx, None, |_| {}));
+
+    let files: Vec<Bytes> = (0..case.files.len())
+        .map(|i| content(case.files[i], seed ^ ((i as u64) << 32)))
+        .collect();
+    let socket = engine::bind(loopback)?;
+    let config = SenderConfig {
+        passphrase: Some(pass),
+        ..SenderConfig::default()
+    };
+    let start = Instant::now();
+    let sender = tokio::spawn(async move {
+        let mut reports = Vec::new();
+        for (i, data) in files.into_iter().enumerate() {
+            let name = format!("bench-{i}.bin");
+            let offer = engine::offer_file(&config, &name, &data);
+            let (publisher, _sub) = engine::channel(16);
+            let report = engine::send(
+                &socket,
+                proxy_addr,
+                config.clone(),
+                offer,
+                data,
+                i as u64,
+                publisher,
+            )
+            .await?;
+            let failed = report.result.is_err();
+            reports.push(report);
+            if failed {
+                break;
+            }
+        }
+        std::io::Result::Ok(reports)
+    });
+
+    let mut first_bytes = None;
+    let mut received = Vec::new();
+    let mut error = None;
+    while received.len() < case.files.len() {
+        let Some(event) = recv_sub.events.recv().await else {
+            error = Some("the receiver stopped".to_owned());
+            break;
+        };
+        match event {
+            Event::Chunk(c) if first_bytes.is_none() && c.what == ChunkWhat::Received => {
+                first_bytes = Some(start.elapsed());
+            }
+            Event::Finished(r) if r.direction == Direction::Receive => {
+                if let Err(e) = &r.result {
+                    error = Some(format!("{}: {e}", r.offer.name));
+                    break;
+                }
+                received.push(*r);
+            }
+            _ => {}
+        }
+    }
+    let time = start.elapsed();
+    let sent = sender.await.map_err(std::io::Error::other)??;
+    if error.is_none()
+        && let Some(Err(e)) = sent.iter().map(|r| &r.result).find(|r| r.is_err())
+    {
+        error = Some(e.clone());
+    }
+    let _ = stop_tx.send(true);
+    let counters: NetsimCounters = proxy.await.map_err(std::io::Error::other)??;
+    let _ = receiver.await;
+    let wire_bytes = sent
+        .iter()
+        .chain(&received)
+        .map(|r| r.stats.wire_bytes_sent)
+        .sum();
+    Ok(Sample {
+        ok: error.is_none(),
+        error,
+        time,
+        first_bytes,
+        wire_bytes,
+        datagrams_up: counters.up.offered,
+        queue_drops_up: counters.up.queue_drops,
+    })
+}
+
+/// A case's runs, summed up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The case's name.
+    pub case: String,
+    /// Runs that delivered every file.
+    pub ok_runs: usize,
+    /// Runs in all.
+    pub runs: usize,
+    /// Median time of the runs that succeeded, seconds.
+    pub median_s: f64,
+    /// The link's limit, seconds.
+    pub limit_s: f64,
+    /// Median over limit.
+    pub ratio: f64,
+    /// Median of wire bytes (both ways) per image byte.
+    pub wire_per_byte: f64,
+    /// Median time to the first image bytes, in round trips.
+    pub first_bytes_rtt: Option<f64>,
+    /// Median share of the sender's datagrams the full queue dropped.
+    pub queue_drop_fraction: f64,
+    /// Why runs failed, when some did.
+    pub errors: Vec<String>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Sums up the samples of one case.
+pub fn summarize(case: &Case, samples: &[Sample]) -> Summary {
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok).collect();
+    let limit = case.limit().as_secs_f64();
+    let median_s = median(ok.iter().map(|s| s.time.as_secs_f64()).collect());
+    let bytes = case.bytes().max(1) as f64;
+    let rtt = 2.0 * case.delay.as_secs_f64();
+    let firsts: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| s.first_bytes)
+        .map(|t| t.as_secs_f64() / rtt.max(1e-6))
+        .collect();
+    Summary {
+        case: case.name.clone(),
+        ok_runs: ok.len(),
+        runs: samples.len(),
+        median_s,
+        limit_s: limit,
+        ratio: median_s / limit,
+        wire_per_byte: median(ok.iter().map(|s| s.wire_bytes as f64 / bytes).collect()),
+        first_bytes_rtt: (!firsts.is_empty()).then(|| median(firsts)),
+        queue_drop_fraction: median(
+            ok.iter()
+                .map(|s| s.queue_drops_up as f64 / s.datagrams_up.max(1) as f64)
+                .collect(),
+        ),
+        errors: samples.iter().filter_map(|s| s.error.clone()).collect(),
+    }
+}
+
+/// The table's heading line.
+pub const TABLE_HEADING: &str =
+    "case                  runs  median     limit    ratio  wire/image  first bytes  queue drops";
+
+/// One summary as a line of the table.
+pub fn table_line(s: &Summary) -> String {
+    let first = s
+        .first_bytes_rtt
+        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2} RTT"));
+    format!(
+        "{:<21} {:>2}/{:<2} {:>7.3} s {:>7.3} s {:>6.2}× {:>10.3} {:>12} {:>11.2}%",
+        s.case,
+        s.ok_runs,
+        s.runs,
+        s.median_s,
+        s.limit_s,
+        s.ratio,
+        s.wire_per_byte,
+        first,
+        s.queue_drop_fraction * 100.0
+    )
+}
+
+/// A fresh scratch folder for received files under the system temp dir.
+pub fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("udpix-bench-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_the_bits_at_the_rate_loss_leaves_plus_one_way() {
+        let case = Case::link("x", 20.0, 20, 0.2, vec![2 * MIB]);
+        let want = 2.0 * MIB as f64 * 8.0 / (20e6 * 0.8) + 0.020;
+        assert!((case.limit().as_secs_f64() - want).abs() < 1e-9);
+        // The table: 0.859 s for 2 MiB at 0 %.
+        let lossless = Case::link("y", 20.0, 20, 0.0, vec![2 * MIB]);
+        assert!((lossless.limit().as_secs_f64() - 0.859).abs() < 0.001);
+    }
+
+    #[test]
+    fn a_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn the_folder_holds_fifty_sizes_within_range_and_repeats_by_seed() {
+        let f = folder(50, 50);
+        assert_eq!(f.len(), 50);
+        assert!(f.iter().all(|&n| (40_000..=400_000).contains(&n)));
+        assert_eq!(f, folder(50, 50));
+        assert_ne!(f, folder(50, 51));
+    }
+}
