@@ -106,7 +106,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for (i, (name, data)) in files.into_iter().enumerate() {
         let offer = engine::offer_file(&config, &name, &data);
-        let (publisher, _sub) = engine::channel(16);
+        // Nobody reads this transfer's events: a subscriber kept alive unread would make the
+        // engine wait for it to take the last one.
+        let (publisher, unread) = engine::channel(1);
+        drop(unread);
         let report = engine::send(
             &socket,
             proxy_addr,
