@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use udpix::proto::crypto::{Pake, Passphrase};
 use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
-use udpix::proto::sender::{SendError, Sender, SenderConfig};
+use udpix::proto::sender::{LOGIN_COPIES, SendError, Sender, SenderConfig};
 use udpix::proto::wire::{self, Body, Header, Offer, kind};
 
 const PASS: &str = "417-orbit-lantern-mosaic";
@@ -940,29 +940,29 @@ fn a_passphrase_read_aloud_and_typed_differently_still_logs_in() {
     );
 }
 
-/// Runs one 1 MB transfer over a 40 ms round trip at 2.5 MB/s, dropping the first datagram
-/// of `kind` on its way (`up`: towards the receiver); returns (virtual time, sender figures).
+/// Runs one 1 MB transfer over a 40 ms round trip at 2.5 MB/s, dropping the first `n`
+/// datagrams of `kind` on their way (`up`: towards the receiver); returns (virtual time,
+/// sender figures).
 fn first_flight_with_lost(
-    kind_lost: Option<(u8, bool)>,
+    kind_lost: Option<(u8, bool, usize)>,
 ) -> (Duration, udpix::proto::stats::TransferStats) {
     let mut net = default_net(20);
     let d = data(1_000_000, 13);
     let i = net.add(addr(1, 13), slow_sender(net.now, PASS, 19, &d, Some(2.5e6)));
     let start = net.now;
-    let mut dropped = false;
+    let mut dropped = 0;
     net.run(
         Duration::from_secs(5),
         Duration::from_millis(1),
         |net: &mut Net| {
-            let Some((k, up)) = kind_lost else { return };
-            if dropped {
-                return;
-            }
-            if let Some(pos) = net.wire.iter().position(|(_, u, _, d)| {
-                *u == up && wire::decode_header(d).is_ok_and(|h| h.kind == k)
-            }) {
+            let Some((k, up, n)) = kind_lost else { return };
+            while dropped < n
+                && let Some(pos) = net.wire.iter().position(|(_, u, _, d)| {
+                    *u == up && wire::decode_header(d).is_ok_and(|h| h.kind == k)
+                })
+            {
                 net.wire.remove(pos);
-                dropped = true;
+                dropped += 1;
             }
         },
         pass_all,
@@ -972,7 +972,7 @@ fn first_flight_with_lost(
         "{:?}",
         net.outcome(i)
     );
-    assert!(kind_lost.is_none() || dropped);
+    assert_eq!(dropped, kind_lost.map_or(0, |(_, _, n)| n));
     let took = net.honest[i].finished.expect("finished") - start;
     (took, net.honest[i].sender.stats())
 }
@@ -981,9 +981,24 @@ fn first_flight_with_lost(
 fn a_lost_offer_or_accept_costs_a_round_trip_or_two_not_a_slow_start() {
     let (clean, clean_stats) = first_flight_with_lost(None);
     assert_eq!(clean_stats.retransmitted, 0);
-    // The offer lost: the first flight reaches a receiver with no session, which says so;
+    // One copy of a HELLO, its reply, the CONFIRM or the offer lost: the other copy carries
+    // the login, and nothing is sent again.
+    for (k, up) in [
+        (kind::HELLO, true),
+        (kind::HELLO_REPLY, false),
+        (kind::CONFIRM, true),
+        (kind::OFFER, true),
+    ] {
+        let (one_lost, st) = first_flight_with_lost(Some((k, up, 1)));
+        assert!(
+            one_lost <= clean + Duration::from_millis(5),
+            "kind {k}: clean {clean:?}, one copy lost {one_lost:?}"
+        );
+        assert_eq!(st.retransmitted, 0, "kind {k}: {st:?}");
+    }
+    // Every copy lost: the first flight reaches a receiver with no session, which says so;
     // the sender repeats the offer and resends the flight, at full speed.
-    let (offer_lost, st) = first_flight_with_lost(Some((kind::OFFER, true)));
+    let (offer_lost, st) = first_flight_with_lost(Some((kind::OFFER, true, LOGIN_COPIES)));
     assert!(
         offer_lost <= clean + Duration::from_millis(100),
         "clean {clean:?}, offer lost {offer_lost:?}"
@@ -992,9 +1007,10 @@ fn a_lost_offer_or_accept_costs_a_round_trip_or_two_not_a_slow_start() {
         st.retransmitted >= 30,
         "the first flight is sent again: {st:?}"
     );
-    // ACCEPT lost: the receiver got the first flight; its early ACKs, applied once a repeated
-    // ACCEPT proves it, keep the sender from sending the flight again.
-    let (accept_lost, st) = first_flight_with_lost(Some((kind::ACCEPT, false)));
+    // Every ACCEPT of the first round lost: the receiver got the first flight; its early
+    // ACKs, applied once a repeated ACCEPT proves it, keep the sender from sending the
+    // flight again.
+    let (accept_lost, st) = first_flight_with_lost(Some((kind::ACCEPT, false, LOGIN_COPIES)));
     assert!(
         accept_lost <= clean + Duration::from_millis(100),
         "clean {clean:?}, accept lost {accept_lost:?}"

@@ -26,6 +26,8 @@ const PACKET_THRESHOLD: u32 = 3;
 const MAX_PTO_BACKOFF: u32 = 6;
 /// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
 const MAX_PTO: Duration = Duration::from_secs(1);
+/// Copies of each HELLO, and of each CONFIRM and offer, sent per round of the login.
+pub const LOGIN_COPIES: usize = 2;
 /// ACKs kept from before ACCEPT, at most (the first flight is 32 datagrams, one ACK per 4).
 const MAX_EARLY_ACKS: usize = 16;
 
@@ -887,24 +889,35 @@ impl Sender {
                         self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
                     }
                 }
+                // Every round of the login goes out in copies, back to back: on a lossy path
+                // a lost HELLO or offer would otherwise cost a whole timer.
                 if let Some(pake) = &self.pake {
                     let hello = Body::Hello {
                         pake: pake.message(),
                         cookie: self.cookie.clone(),
                     };
                     self.hellos_sent.push(now);
+                    self.control
+                        .extend(std::iter::repeat_n(hello.clone(), LOGIN_COPIES - 1));
                     self.emit(now, &hello, buf);
                     return true;
                 }
+                let offer = Body::Offer(self.offer.clone());
                 // The confirmation rides with every offer until the receiver accepts, so a
                 // lost CONFIRM costs one offer timer, not the session.
-                if let Some((confirm, token)) = self.confirm.clone() {
-                    self.control.push_back(Body::Offer(self.offer.clone()));
-                    self.emit(now, &Body::Confirm { confirm, token }, buf);
+                let Some((confirm, token)) = self.confirm.clone() else {
+                    self.control
+                        .extend(std::iter::repeat_n(offer.clone(), LOGIN_COPIES - 1));
+                    self.emit(now, &offer, buf);
                     return true;
+                };
+                let confirm = Body::Confirm { confirm, token };
+                self.control.push_back(offer.clone());
+                for _ in 1..LOGIN_COPIES {
+                    self.control.push_back(confirm.clone());
+                    self.control.push_back(offer.clone());
                 }
-                let offer = Body::Offer(self.offer.clone());
-                self.emit(now, &offer, buf);
+                self.emit(now, &confirm, buf);
                 true
             }
             Phase::Transferring | Phase::AwaitingDone => self.transmit_data(now, buf),
