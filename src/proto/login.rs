@@ -668,7 +668,7 @@ mod tests {
         let pass = Passphrase::new("pass");
         let msg = Pake::start(&pass).message();
         let ip = v4(9);
-        let mut hello =
+        let hello =
             |d: &mut LoginDesk, session: u64| d.hello(now, 0, key(ip, session), &pass, &msg, &[]);
         for n in 1..=MAX_HELLOS_PER_LOGIN {
             assert!(
