@@ -43,6 +43,8 @@ pub struct Case {
     pub queue: usize,
     /// Sizes of the files sent, in order, in one `send` session.
     pub files: Vec<usize>,
+    /// Largest UDP payload the sender uses.
+    pub datagram: usize,
 }
 
 impl Case {
@@ -55,6 +57,7 @@ impl Case {
             burst: 1.0,
             queue: 100,
             files,
+            datagram: crate::proto::DEFAULT_MAX_DATAGRAM,
         }
     }
 
@@ -136,6 +139,10 @@ pub struct Sample {
     pub datagrams_up: u64,
     /// Of those, dropped because the bottleneck queue was full.
     pub queue_drops_up: u64,
+    /// Chunks the sender sent again.
+    pub retransmitted: u64,
+    /// Chunks that reached the receiver more than once (sent again needlessly).
+    pub duplicates: u64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -172,6 +179,8 @@ pub async fn run_case(case: &Case, seed: u64, scratch: &Path) -> std::io::Result
             wire_bytes: 0,
             datagrams_up: 0,
             queue_drops_up: 0,
+            retransmitted: 0,
+            duplicates: 0,
         }),
     }
 }
@@ -215,6 +224,7 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
     let socket = engine::bind(loopback)?;
     let config = SenderConfig {
         passphrase: Some(pass),
+        max_datagram: case.datagram,
         ..SenderConfig::default()
     };
     let start = Instant::now();
@@ -291,7 +301,69 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
         wire_bytes,
         datagrams_up: counters.up.offered,
         queue_drops_up: counters.up.queue_drops,
+        retransmitted: sent.iter().map(|r| r.stats.retransmitted).sum(),
+        duplicates: received.iter().map(|r| r.stats.duplicates).sum(),
     })
+}
+
+/// Runs `case` once in the in-memory simulator instead of over sockets: the same link model
+/// and protocol core in virtual time, so deterministic for a seed, exact in its timing, and
+/// fast. The files go one after another, each in its own session, as `udpix send` does.
+pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
+    let pass = Passphrase::new("bench correct horse battery");
+    let sender = SenderConfig {
+        passphrase: Some(pass.clone()),
+        max_datagram: case.datagram,
+        ..SenderConfig::default()
+    };
+    let receiver = ReceiverConfig {
+        passphrase: Some(pass),
+        ..ReceiverConfig::default()
+    };
+    let mut sample = Sample {
+        ok: true,
+        error: None,
+        time: Duration::ZERO,
+        first_bytes: None,
+        wire_bytes: 0,
+        datagrams_up: 0,
+        queue_drops_up: 0,
+        retransmitted: 0,
+        duplicates: 0,
+    };
+    for (i, &len) in case.files.iter().enumerate() {
+        let data = content(len, seed ^ ((i as u64) << 32));
+        let limit = RUN_TIMEOUT;
+        let r = crate::sim::run_transfer(
+            &data,
+            case.spec(),
+            case.spec(),
+            sender.clone(),
+            receiver.clone(),
+            seed.wrapping_add(i as u64),
+            limit,
+        );
+        if sample.first_bytes.is_none() {
+            sample.first_bytes = r.first_bytes.map(|t| sample.time + t);
+        }
+        let last = i + 1 == case.files.len();
+        sample.time += match (last, r.completed) {
+            (true, Some(t)) => t,
+            _ => r.elapsed,
+        };
+        sample.wire_bytes +=
+            r.sender.wire_bytes_sent + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
+        sample.datagrams_up += r.up.offered;
+        sample.queue_drops_up += r.up.queue_drops;
+        sample.retransmitted += r.sender.retransmitted;
+        sample.duplicates += r.receiver.as_ref().map_or(0, |s| s.duplicates);
+        if let Err(e) = r.outcome {
+            sample.ok = false;
+            sample.error = Some(format!("file {i}: {e}"));
+            break;
+        }
+    }
+    sample
 }
 
 /// A case's runs, summed up.

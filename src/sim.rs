@@ -238,6 +238,10 @@ pub struct SimResult {
     pub received: Vec<u8>,
     /// Virtual time from the first offer to the sender's verdict.
     pub elapsed: Duration,
+    /// Virtual time from the first offer until the receiver held every chunk.
+    pub completed: Option<Duration>,
+    /// Virtual time from the first offer until the receiver held its first chunk.
+    pub first_bytes: Option<Duration>,
     /// Sender's counters.
     pub sender: TransferStats,
     /// Receiver's counters for the session.
@@ -339,6 +343,8 @@ fn run_filtered(
     let mut assembled = vec![0u8; data.len()];
     let mut buf = Vec::with_capacity(2048);
     let mut key = None;
+    let mut completed = None;
+    let mut first_bytes = None;
     loop {
         while sender.poll_transmit(now, &mut buf) {
             if lose(Way::Up, &buf) {
@@ -370,6 +376,7 @@ fn run_filtered(
             match ev {
                 ReceiverEvent::Accepted { key: k, .. } => key = Some(k),
                 ReceiverEvent::Complete { key: k } => {
+                    completed = Some(now - start);
                     let ok = blake3::hash(&assembled).as_bytes()
                         == &receiver
                             .session_offer(&k)
@@ -407,6 +414,7 @@ fn run_filtered(
             };
             if to_receiver {
                 if let Some(p) = receiver.handle(now, sender_addr, &mut d) {
+                    first_bytes.get_or_insert(now - start);
                     let off = p.offset as usize;
                     assembled[off..off + p.data.len()].copy_from_slice(p.data);
                 }
@@ -429,6 +437,8 @@ fn run_filtered(
         outcome,
         received: assembled,
         elapsed: now - start,
+        completed,
+        first_bytes,
         sender: sender.stats(),
         receiver: key.and_then(|k| receiver.session_stats(&k)),
         up: up_link.counters,

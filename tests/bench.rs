@@ -77,3 +77,23 @@ fn an_unknown_case_is_refused_with_the_names_of_the_real_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_simulated_matrix_repeats_exactly_for_a_seed() {
+    let run = || bench(&["--quick", "--sim", "--reps", "2", "--json", "--runs"]);
+    let (a, b) = (run(), run());
+    assert!(a.status.success(), "{a:?}");
+    let a = String::from_utf8_lossy(&a.stdout).into_owned();
+    assert_eq!(
+        a,
+        String::from_utf8_lossy(&b.stdout),
+        "virtual time is not repeatable"
+    );
+    // Two runs and one summary per case.
+    assert_eq!(a.lines().count(), 9, "{a}");
+    assert!(
+        a.lines()
+            .all(|l| l.contains("\"ok\":true") || l.contains("\"ok_runs\":2")),
+        "{a}"
+    );
+}

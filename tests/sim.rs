@@ -263,3 +263,26 @@ fn secure_transfers_survive_loss_and_corruption_too() {
         }
     }
 }
+
+#[test]
+fn acks_stay_small_under_loss() {
+    // 10 % loss both ways leaves a hole every ten packets: an ACK reports only the newest
+    // ranges (each is repeated in many ACKs), not every hole the wire format could carry.
+    let d = data(1_000_000, 21);
+    let r = run(&d, path(0.1, 0.0), path(0.1, 0.0), 21);
+    assert_exact(&r, &d, "10% loss");
+    let rx = r.receiver.expect("receiver figures");
+    let mean = rx.wire_bytes_sent / rx.datagrams_sent.max(1);
+    assert!(mean <= 200, "mean ACK {mean} B: {rx:?}");
+}
+
+#[test]
+fn start_up_finds_the_bottleneck_without_overflowing_its_queue() {
+    // 2 MB over 2.5 MB/s, 40 ms RTT, a 100-packet queue: waiting for the rate to stop
+    // growing overshot by three rounds and lost 3 % of the datagrams to the full queue.
+    let d = data(2_000_000, 22);
+    let r = run(&d, path(0.0, 0.0), path(0.0, 0.0), 22);
+    assert_exact(&r, &d, "lossless");
+    assert_eq!(r.up.queue_drops, 0, "{:?}", r.up);
+    assert_eq!(r.sender.retransmitted, 0, "{:?}", r.sender);
+}

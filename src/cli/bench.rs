@@ -20,6 +20,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let cases: Vec<_> = bench::matrix(args.quick)
         .into_iter()
         .filter(|c| args.case.is_empty() || args.case.iter().any(|s| c.name.contains(s.as_str())))
+        .map(|mut c| {
+            if let Some(m) = args.mtu {
+                c.datagram = usize::from(m);
+            }
+            c
+        })
         .collect();
     if cases.is_empty() {
         let names: Vec<_> = bench::matrix(args.quick)
@@ -43,7 +49,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut samples = Vec::new();
         for k in 0..u64::from(args.reps) {
             let seed = args.seed + k;
-            let sample = bench::run_case(case, seed, &scratch).await?;
+            let sample = if args.sim {
+                bench::run_case_sim(case, seed)
+            } else {
+                bench::run_case(case, seed, &scratch).await?
+            };
             if args.runs {
                 let line = RunLine {
                     case: &case.name,

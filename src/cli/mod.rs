@@ -189,6 +189,13 @@ pub struct BenchArgs {
     /// Also print every run, not only the summary.
     #[arg(long)]
     pub runs: bool,
+    /// Run the cases in the in-memory simulator (virtual time: exact, repeatable, fast)
+    /// instead of over loopback sockets; the files of a case each get their own session.
+    #[arg(long)]
+    pub sim: bool,
+    /// Largest UDP payload the sender uses (default: udpix send's).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(64..=65507))]
+    pub mtu: Option<u16>,
 }
 
 /// Flags `recv` and `send` share.

@@ -36,8 +36,6 @@ const MAX_FAILURE_RECORDS: usize = 65_536;
 const MAX_LOGINS: usize = 1024;
 /// Logins remembered so a replayed CONFIRM cannot start a session twice, at most.
 const MAX_SPENT: usize = 8192;
-/// HELLOs one login may have answered within its hold (copies and repeats share its slot).
-pub const MAX_HELLOS_PER_LOGIN: u32 = 8;
 /// How long a token, and so a confirmed login without an offer, stays usable.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(TOKEN_LIFETIME_SECS as u64 + 1);
 
@@ -154,8 +152,6 @@ struct Outstanding {
     /// The HELLO carried a valid cookie: its address is proven, so giving up on the reply
     /// may count against it.
     proven: bool,
-    /// HELLOs of this login answered so far.
-    hellos: u32,
 }
 
 /// Counters the desk keeps; the receiver reports them.
@@ -241,7 +237,12 @@ impl LoginDesk {
         if !proven && self.outstanding() >= self.config.cookie_threshold {
             return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
         }
-        if !self.take_slot(now, ip, key.session, proven) {
+        let full = self.outstanding.len() >= MAX_ADDRESSES && !self.outstanding.contains_key(&ip);
+        let held = self
+            .outstanding
+            .get(&ip)
+            .map_or(0, |q| q.iter().filter(|o| o.proven == proven).count());
+        if full || held >= self.config.max_handshakes {
             if proven {
                 return HelloVerdict::OverBudget;
             }
@@ -249,6 +250,16 @@ impl LoginDesk {
             // owner of the address returns the cookie and gets a budget of its own.
             return HelloVerdict::Retry(self.cookies.mint(key.peer, key.session, now_secs));
         }
+        // The slot is taken before the work is done, so a HELLO whose SPAKE2 message turns
+        // out malformed still costs its address (and the count in all) what a good one does.
+        self.outstanding
+            .entry(ip)
+            .or_default()
+            .push_back(Outstanding {
+                session: key.session,
+                expires: now + self.config.hold,
+                proven,
+            });
         let server = Pake::start(pass);
         let server_msg = server.message();
         let Some(pake_key) = server.finish_key(pake) else {
@@ -262,49 +273,6 @@ impl LoginDesk {
             pake: server_msg,
             token,
         }
-    }
-
-    /// Takes the slot of login `session` from `ip` for one more HELLO, before its work is
-    /// done, so a HELLO whose SPAKE2 message turns out malformed still costs what a good one
-    /// does. Copies and repeats of one login share its slot (a sender on a lossy path sends
-    /// each HELLO more than once), up to [`MAX_HELLOS_PER_LOGIN`]; false when over budget.
-    fn take_slot(&mut self, now: Instant, ip: IpAddr, session: u64, proven: bool) -> bool {
-        let expires = now + self.config.hold;
-        let queue = self.outstanding.get_mut(&ip);
-        let mine = |o: &Outstanding| o.session == session && o.proven == proven;
-        if let Some(q) = queue
-            && let Some(i) = q.iter().position(mine)
-        {
-            if q[i].hellos >= MAX_HELLOS_PER_LOGIN {
-                return false;
-            }
-            // Moved to the back with its new expiry: the queue stays in expiry order.
-            let Some(mut o) = q.remove(i) else {
-                return false;
-            };
-            o.hellos += 1;
-            o.expires = expires;
-            q.push_back(o);
-            return true;
-        }
-        let full = self.outstanding.len() >= MAX_ADDRESSES && !self.outstanding.contains_key(&ip);
-        let held = self
-            .outstanding
-            .get(&ip)
-            .map_or(0, |q| q.iter().filter(|o| o.proven == proven).count());
-        if full || held >= self.config.max_handshakes {
-            return false;
-        }
-        self.outstanding
-            .entry(ip)
-            .or_default()
-            .push_back(Outstanding {
-                session,
-                expires,
-                proven,
-                hellos: 1,
-            });
-        true
     }
 
     /// Decides on a CONFIRM carrying `confirm` and `token`.
@@ -659,30 +627,6 @@ mod tests {
             ConfirmVerdict::LoggedIn(_)
         ));
         assert_eq!(d.spent.len(), 1);
-    }
-
-    #[test]
-    fn copies_of_one_login_share_its_slot_up_to_their_cap() {
-        let mut d = desk(5);
-        let now = Instant::now();
-        let pass = Passphrase::new("pass");
-        let msg = Pake::start(&pass).message();
-        let ip = v4(9);
-        let hello =
-            |d: &mut LoginDesk, session: u64| d.hello(now, 0, key(ip, session), &pass, &msg, &[]);
-        for n in 1..=MAX_HELLOS_PER_LOGIN {
-            assert!(
-                matches!(hello(&mut d, 1), HelloVerdict::Reply { .. }),
-                "copy {n}"
-            );
-        }
-        assert_eq!(d.outstanding(), 1, "every copy in one slot");
-        // One copy too many: this address must prove itself before more work is done.
-        assert!(matches!(hello(&mut d, 1), HelloVerdict::Retry(_)));
-        // Another login from the address still has the rest of its budget (two slots).
-        assert!(matches!(hello(&mut d, 2), HelloVerdict::Reply { .. }));
-        assert!(matches!(hello(&mut d, 3), HelloVerdict::Retry(_)));
-        assert_eq!(d.outstanding(), 2);
     }
 
     #[test]

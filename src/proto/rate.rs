@@ -23,6 +23,14 @@ const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 pub const INITIAL_WINDOW_PACKETS: u64 = 32;
 /// Largest loss fraction the estimate compensates for; beyond it loss is taken at its word.
 const MAX_COMPENSATED_LOSS: f64 = 0.5;
+/// Pace of the first flight, before any estimate: a burst, so its ACKs come back spaced by
+/// the bottleneck and show its rate after one round trip.
+const FIRST_FLIGHT_RATE: f64 = 125e6;
+/// Acknowledged packets the start-up dispersion measure spans.
+const TRAIN_PACKETS: usize = 16;
+/// ACKs returning slower than this fraction of the rate the same packets left at: the path
+/// is full, and their spacing is its bottleneck rate.
+const SATURATED: f64 = 0.8;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -66,6 +74,9 @@ pub struct RateControl {
     full_bw_rounds: u32,
     congested_rounds: u64,
     initial_rtt: Duration,
+    /// Start-up only: the latest acknowledged packets as (sent, acked, packet number,
+    /// delivered), for the dispersion measure.
+    train: VecDeque<(Instant, Instant, u32, u64)>,
 }
 
 impl RateControl {
@@ -89,6 +100,7 @@ impl RateControl {
             full_bw_rounds: 0,
             congested_rounds: 0,
             initial_rtt: super::rtt::INITIAL_RTT,
+            train: VecDeque::with_capacity(TRAIN_PACKETS + 1),
         }
     }
 
@@ -117,8 +129,7 @@ impl RateControl {
         let rate = if self.btl_bw > 0.0 {
             self.btl_bw * self.pacing_gain()
         } else {
-            let window = (INITIAL_WINDOW_PACKETS as usize * self.mss) as f64;
-            STARTUP_GAIN * window / self.min_rtt().as_secs_f64().max(1e-4)
+            FIRST_FLIGHT_RATE
         };
         rate.min(self.max_rate).max(self.mss as f64)
     }
@@ -155,6 +166,40 @@ impl RateControl {
     /// Packets declared lost.
     pub fn on_loss(&mut self, packets: u64) {
         self.round_lost += packets;
+    }
+
+    /// Packet `pn`, sent at `sent`, was acknowledged now, bringing the bytes delivered to
+    /// `delivered`. In start-up, the spacing of the last [`TRAIN_PACKETS`] such ACKs against
+    /// the spacing they were sent at tells whether the path is full: when they come back
+    /// slower than they left, their rate is the bottleneck's (scaled up for the packets of
+    /// the span that were lost, as loss is not congestion), and start-up ends at once,
+    /// without the rounds of overshoot that waiting for the rate to stop growing costs.
+    pub fn on_delivered(&mut self, now: Instant, sent: Instant, pn: u32, delivered: u64) {
+        if self.mode != Mode::Startup {
+            return;
+        }
+        self.train.push_back((sent, now, pn, delivered));
+        if self.train.len() <= TRAIN_PACKETS {
+            return;
+        }
+        self.train.pop_front();
+        let (Some(&(s0, a0, pn0, d0)), Some(&(s1, a1, pn1, d1))) =
+            (self.train.front(), self.train.back())
+        else {
+            return;
+        };
+        let ack_span = a1.saturating_duration_since(a0).as_secs_f64();
+        let send_span = s1.saturating_duration_since(s0).as_secs_f64();
+        if ack_span <= 0.0 || pn1 <= pn0 || ack_span * SATURATED <= send_span {
+            return;
+        }
+        let acked = (self.train.len() - 1) as f64;
+        let loss = (1.0 - acked / f64::from(pn1 - pn0)).clamp(0.0, MAX_COMPENSATED_LOSS);
+        let rate = (d1.saturating_sub(d0) as f64 / ack_span / (1.0 - loss)).min(self.max_rate);
+        self.bw_filter.push_back((self.round, rate));
+        self.btl_bw = self.btl_bw.max(rate);
+        self.mode = Mode::Drain;
+        self.train.clear();
     }
 
     /// One acknowledged packet; `in_flight` is the bytes still unacknowledged after it.
@@ -314,6 +359,60 @@ mod tests {
         let bw = rc.bandwidth();
         assert!(rc.loss_fraction() > 0.15, "loss {}", rc.loss_fraction());
         assert!(bw > 0.85 * link, "bw {bw} collapsed under random loss");
+    }
+
+    /// Sends a 32-packet first flight as a burst at `start` and acknowledges it one packet
+    /// per `spacing`, losing every `lose_every`-th packet; returns the controller after.
+    fn first_flight(spacing: Duration, lose_every: u32) -> RateControl {
+        let mut rc = RateControl::new(1200, None);
+        let start = Instant::now();
+        let rtt = Duration::from_millis(40);
+        rc.set_initial_rtt(start, rtt);
+        let mut delivered = 0;
+        for pn in 0..32u32 {
+            if lose_every > 0 && pn % lose_every == lose_every - 1 {
+                continue;
+            }
+            let now = start + rtt + spacing * pn;
+            delivered += 1200;
+            rc.on_delivered(now, start, pn, delivered);
+        }
+        rc
+    }
+
+    #[test]
+    fn a_first_flight_acked_slower_than_sent_shows_the_bottleneck_and_ends_start_up() {
+        // 1200 B every 480 us: 2.5 MB/s, where the burst left at once.
+        let rc = first_flight(Duration::from_micros(480), 0);
+        let bw = rc.bandwidth();
+        assert!((bw - 2.5e6).abs() < 0.01 * 2.5e6, "bw {bw}");
+        assert_eq!(rc.mode, Mode::Drain);
+        // Every fourth packet lost on the way: the link still carried them, so the estimate
+        // is its rate, not the 75 % that arrived.
+        let rc = first_flight(Duration::from_micros(480), 4);
+        let bw = rc.bandwidth();
+        assert!((bw - 2.5e6).abs() < 0.05 * 2.5e6, "bw {bw}");
+    }
+
+    #[test]
+    fn acks_as_fast_as_the_sends_keep_start_up_searching() {
+        let mut rc = RateControl::new(1200, None);
+        let start = Instant::now();
+        let rtt = Duration::from_millis(40);
+        rc.set_initial_rtt(start, rtt);
+        for pn in 0..64u32 {
+            let sent = start + Duration::from_micros(500) * pn;
+            rc.on_delivered(sent + rtt, sent, pn, u64::from(pn + 1) * 1200);
+        }
+        assert_eq!(rc.mode, Mode::Startup);
+        assert_eq!(rc.bandwidth(), 0.0);
+    }
+
+    #[test]
+    fn the_first_flight_leaves_as_a_burst() {
+        let rc = RateControl::new(1200, None);
+        assert_eq!(rc.pacing_rate(), FIRST_FLIGHT_RATE);
+        assert_eq!(RateControl::new(1200, Some(1e6)).pacing_rate(), 1e6);
     }
 
     #[test]

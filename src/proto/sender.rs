@@ -664,7 +664,7 @@ impl Sender {
                             .update(sample, Duration::from_micros(u64::from(ack.ack_delay_us)));
                     }
                 }
-                self.on_packet_acked(now, p);
+                self.on_packet_acked(now, pn, p);
             }
         }
         if let Some(l) = newly_largest {
@@ -680,10 +680,11 @@ impl Sender {
         }
     }
 
-    fn on_packet_acked(&mut self, now: Instant, p: SentPacket) {
+    fn on_packet_acked(&mut self, now: Instant, pn: u32, p: SentPacket) {
         self.in_flight = self.in_flight.saturating_sub(p.size as u64);
         self.delivered += p.size as u64;
         self.delivered_time = now;
+        self.rate.on_delivered(now, p.time, pn, self.delivered);
         self.first_sent_time = p.time;
         let send_elapsed = p.time.saturating_duration_since(p.first_sent_time);
         let ack_elapsed = now.saturating_duration_since(p.prior_delivered_time);
