@@ -285,4 +285,28 @@ fn start_up_finds_the_bottleneck_without_overflowing_its_queue() {
     assert_exact(&r, &d, "lossless");
     assert_eq!(r.up.queue_drops, 0, "{:?}", r.up);
     assert_eq!(r.sender.retransmitted, 0, "{:?}", r.sender);
+    // RTT samples come from each ACK's newest packet only: older ones in the same ACK
+    // waited for it and would inflate the estimate every timer derives from (41.1 ms here,
+    // where the path and its pacing give 40.6; virtual time, so the bound can be tight).
+    let rtt = r.sender.rtt;
+    assert!(
+        rtt >= Duration::from_millis(40) && rtt <= Duration::from_micros(40_800),
+        "smoothed RTT {rtt:?} on a 40 ms path"
+    );
+}
+
+#[test]
+fn a_long_path_with_a_short_queue_is_not_overrun() {
+    // 100 Mbit/s, 200 ms RTT, 100 packets of queue (10 ms of it, a twentieth of the round
+    // trip): its drops once passed for random loss, which raised the rate that caused them.
+    // 30 MB: long enough for the controller's probes above its estimate.
+    let d = data(30_000_000, 23);
+    let sat = LinkSpec {
+        delay: Duration::from_millis(100),
+        rate: Some(12_500_000.0),
+        ..path(0.0, 0.0)
+    };
+    let r = run(&d, sat.clone(), sat, 23);
+    assert_exact(&r, &d, "satellite-like path");
+    assert_eq!(r.up.queue_drops, 0, "{:?}", r.up);
 }

@@ -26,8 +26,15 @@ const MAX_COMPENSATED_LOSS: f64 = 0.5;
 /// Pace of the first flight, before any estimate: a burst, so its ACKs come back spaced by
 /// the bottleneck and show its rate after one round trip.
 const FIRST_FLIGHT_RATE: f64 = 125e6;
+/// Queueing delay that persists through a whole round and marks it congested: a quarter of
+/// the path's RTT, within these bounds. The upper one matters on long paths with short
+/// queues: 100 packets at 100 Mbit/s hold 10 ms, a twentieth of a satellite round trip.
+const MIN_QUEUEING: Duration = Duration::from_millis(2);
+const MAX_QUEUEING: Duration = Duration::from_millis(5);
+/// Most packets a probe above the estimate may queue at the bottleneck.
+const PROBE_PACKETS: f64 = 32.0;
 /// Acknowledged packets the start-up dispersion measure spans.
-const TRAIN_PACKETS: usize = 16;
+const TRAIN_PACKETS: u32 = 16;
 /// ACKs returning slower than this fraction of the rate the same packets left at: the path
 /// is full, and their spacing is its bottleneck rate.
 const SATURATED: f64 = 0.8;
@@ -37,6 +44,21 @@ enum Mode {
     Startup,
     Drain,
     ProbeBw { index: usize, since: Instant },
+}
+
+/// One ACK as the start-up dispersion measure sees it.
+#[derive(Debug, Clone, Copy)]
+struct TrainPoint {
+    /// When the newest packet it newly acknowledged was sent.
+    sent: Instant,
+    /// When the ACK arrived.
+    acked_at: Instant,
+    /// That packet's number.
+    pn: u32,
+    /// Bytes delivered in all, with this ACK.
+    delivered: u64,
+    /// Packets acknowledged in all, with this ACK.
+    acked: u64,
 }
 
 /// What one acknowledged packet tells the controller.
@@ -74,9 +96,8 @@ pub struct RateControl {
     full_bw_rounds: u32,
     congested_rounds: u64,
     initial_rtt: Duration,
-    /// Start-up only: the latest acknowledged packets as (sent, acked, packet number,
-    /// delivered), for the dispersion measure.
-    train: VecDeque<(Instant, Instant, u32, u64)>,
+    /// Start-up only: the latest ACKs, for the dispersion measure.
+    train: VecDeque<TrainPoint>,
 }
 
 impl RateControl {
@@ -100,7 +121,7 @@ impl RateControl {
             full_bw_rounds: 0,
             congested_rounds: 0,
             initial_rtt: super::rtt::INITIAL_RTT,
-            train: VecDeque::with_capacity(TRAIN_PACKETS + 1),
+            train: VecDeque::new(),
         }
     }
 
@@ -168,34 +189,54 @@ impl RateControl {
         self.round_lost += packets;
     }
 
-    /// Packet `pn`, sent at `sent`, was acknowledged now, bringing the bytes delivered to
-    /// `delivered`. In start-up, the spacing of the last [`TRAIN_PACKETS`] such ACKs against
-    /// the spacing they were sent at tells whether the path is full: when they come back
-    /// slower than they left, their rate is the bottleneck's (scaled up for the packets of
-    /// the span that were lost, as loss is not congestion), and start-up ends at once,
-    /// without the rounds of overshoot that waiting for the rate to stop growing costs.
-    pub fn on_delivered(&mut self, now: Instant, sent: Instant, pn: u32, delivered: u64) {
+    /// An ACK arrived now whose newest newly acknowledged packet is `pn`, sent at `sent`,
+    /// bringing the bytes delivered to `delivered` and the packets acknowledged to `acked`.
+    /// In start-up, ACKs spanning [`TRAIN_PACKETS`] packets are compared with the spacing
+    /// those packets left at: ACKs coming back slower than the packets left show the path is
+    /// full, and their rate is the bottleneck's (scaled up for the packets of the span that
+    /// were lost, as loss is not congestion). Start-up then ends at once, without the rounds
+    /// of overshoot that waiting for the rate to stop growing costs. Measured ACK to ACK, each
+    /// sent as a packet arrived, so the receiver's ACK-every-few-packets does not skew it.
+    pub fn on_ack_point(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        pn: u32,
+        delivered: u64,
+        acked: u64,
+    ) {
         if self.mode != Mode::Startup {
             return;
         }
-        self.train.push_back((sent, now, pn, delivered));
-        if self.train.len() <= TRAIN_PACKETS {
-            return;
+        self.train.push_back(TrainPoint {
+            sent,
+            acked_at: now,
+            pn,
+            delivered,
+            acked,
+        });
+        // The shortest span of at least TRAIN_PACKETS packets that ends at this ACK.
+        while self.train.len() > 2 && self.train[1].pn.saturating_add(TRAIN_PACKETS) <= pn {
+            self.train.pop_front();
         }
-        self.train.pop_front();
-        let (Some(&(s0, a0, pn0, d0)), Some(&(s1, a1, pn1, d1))) =
-            (self.train.front(), self.train.back())
-        else {
+        let (Some(a), Some(b)) = (self.train.front(), self.train.back()) else {
             return;
         };
-        let ack_span = a1.saturating_duration_since(a0).as_secs_f64();
-        let send_span = s1.saturating_duration_since(s0).as_secs_f64();
-        if ack_span <= 0.0 || pn1 <= pn0 || ack_span * SATURATED <= send_span {
+        if b.pn < a.pn.saturating_add(TRAIN_PACKETS) {
             return;
         }
-        let acked = (self.train.len() - 1) as f64;
-        let loss = (1.0 - acked / f64::from(pn1 - pn0)).clamp(0.0, MAX_COMPENSATED_LOSS);
-        let rate = (d1.saturating_sub(d0) as f64 / ack_span / (1.0 - loss)).min(self.max_rate);
+        let ack_span = b
+            .acked_at
+            .saturating_duration_since(a.acked_at)
+            .as_secs_f64();
+        let send_span = b.sent.saturating_duration_since(a.sent).as_secs_f64();
+        if ack_span <= 0.0 || ack_span * SATURATED <= send_span {
+            return;
+        }
+        let got = b.acked.saturating_sub(a.acked) as f64;
+        let loss = (1.0 - got / f64::from(b.pn - a.pn)).clamp(0.0, MAX_COMPENSATED_LOSS);
+        let rate = b.delivered.saturating_sub(a.delivered) as f64 / ack_span / (1.0 - loss);
+        let rate = rate.min(self.max_rate);
         self.bw_filter.push_back((self.round, rate));
         self.btl_bw = self.btl_bw.max(rate);
         self.mode = Mode::Drain;
@@ -223,11 +264,6 @@ impl RateControl {
 
     fn end_round(&mut self, now: Instant) {
         self.round += 1;
-        let total = self.round_acked + self.round_lost;
-        if total >= 4 {
-            let frac = self.round_lost as f64 / total as f64;
-            self.loss = 0.75 * self.loss + 0.25 * frac;
-        }
         let min_rtt = self.min_rtt();
         let round_min = self.round_min_rtt.unwrap_or(min_rtt);
         if let Some((_, stamp)) = self.min_rtt
@@ -236,7 +272,14 @@ impl RateControl {
             self.min_rtt = Some((round_min, now));
         }
         let queueing = round_min.saturating_sub(min_rtt);
-        let threshold = (min_rtt / 4).max(Duration::from_millis(2));
+        let threshold = (min_rtt / 4).clamp(MIN_QUEUEING, MAX_QUEUEING);
+        let total = self.round_acked + self.round_lost;
+        // Losses of a round that kept a queue standing are the queue's own drops: counted
+        // as random, they would raise the rate that overflows it.
+        if total >= 4 && queueing <= threshold {
+            let frac = self.round_lost as f64 / total as f64;
+            self.loss = 0.75 * self.loss + 0.25 * frac;
+        }
         let raw = self.round_max_rate;
         if raw > 0.0 {
             if queueing > threshold {
@@ -282,6 +325,20 @@ impl RateControl {
         self.round_lost = 0;
     }
 
+    /// How long a ProbeBW phase lasts: a round trip, except that probing above the estimate
+    /// (and draining after it) stops once it has queued [`PROBE_PACKETS`] more than the
+    /// estimate allows. On a long path with a short queue a whole round trip at 1.25x would
+    /// overflow it: 100 packets hold 10 ms at 100 Mbit/s, a twentieth of a 200 ms round trip.
+    fn phase_length(&self, index: usize) -> Duration {
+        let rtt = self.min_rtt();
+        let excess = (CYCLE[index] - 1.0).abs() * self.btl_bw;
+        if excess <= 0.0 {
+            return rtt;
+        }
+        let bytes = PROBE_PACKETS * self.mss as f64;
+        rtt.min(Duration::from_secs_f64(bytes / excess))
+    }
+
     fn advance_mode(&mut self, now: Instant, in_flight: u64) {
         match self.mode {
             Mode::Startup => {}
@@ -295,7 +352,7 @@ impl RateControl {
                 }
             }
             Mode::ProbeBw { index, since } => {
-                if now.saturating_duration_since(since) >= self.min_rtt() {
+                if now.saturating_duration_since(since) >= self.phase_length(index) {
                     self.mode = Mode::ProbeBw {
                         index: (index + 1) % CYCLE.len(),
                         since: now,
@@ -361,21 +418,23 @@ mod tests {
         assert!(bw > 0.85 * link, "bw {bw} collapsed under random loss");
     }
 
-    /// Sends a 32-packet first flight as a burst at `start` and acknowledges it one packet
-    /// per `spacing`, losing every `lose_every`-th packet; returns the controller after.
+    /// Sends a 32-packet first flight as a burst at `start`; they reach the receiver one per
+    /// `spacing`, every `lose_every`-th lost, and it acknowledges every fourth arrival.
     fn first_flight(spacing: Duration, lose_every: u32) -> RateControl {
         let mut rc = RateControl::new(1200, None);
         let start = Instant::now();
         let rtt = Duration::from_millis(40);
         rc.set_initial_rtt(start, rtt);
-        let mut delivered = 0;
+        let (mut delivered, mut acked) = (0, 0);
         for pn in 0..32u32 {
             if lose_every > 0 && pn % lose_every == lose_every - 1 {
                 continue;
             }
-            let now = start + rtt + spacing * pn;
             delivered += 1200;
-            rc.on_delivered(now, start, pn, delivered);
+            acked += 1;
+            if acked % 4 == 0 {
+                rc.on_ack_point(start + rtt + spacing * pn, start, pn, delivered, acked);
+            }
         }
         rc
     }
@@ -387,9 +446,9 @@ mod tests {
         let bw = rc.bandwidth();
         assert!((bw - 2.5e6).abs() < 0.01 * 2.5e6, "bw {bw}");
         assert_eq!(rc.mode, Mode::Drain);
-        // Every fourth packet lost on the way: the link still carried them, so the estimate
-        // is its rate, not the 75 % that arrived.
-        let rc = first_flight(Duration::from_micros(480), 4);
+        // Every fifth packet lost after the bottleneck: the link still carried them, so the
+        // estimate is its rate, not the 80 % that arrived.
+        let rc = first_flight(Duration::from_micros(480), 5);
         let bw = rc.bandwidth();
         assert!((bw - 2.5e6).abs() < 0.05 * 2.5e6, "bw {bw}");
     }
@@ -400,9 +459,10 @@ mod tests {
         let start = Instant::now();
         let rtt = Duration::from_millis(40);
         rc.set_initial_rtt(start, rtt);
-        for pn in 0..64u32 {
+        for pn in (3..64u32).step_by(4) {
             let sent = start + Duration::from_micros(500) * pn;
-            rc.on_delivered(sent + rtt, sent, pn, u64::from(pn + 1) * 1200);
+            let n = u64::from(pn + 1);
+            rc.on_ack_point(sent + rtt, sent, pn, n * 1200, n);
         }
         assert_eq!(rc.mode, Mode::Startup);
         assert_eq!(rc.bandwidth(), 0.0);

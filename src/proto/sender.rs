@@ -230,6 +230,8 @@ pub struct Sender {
     in_flight: u64,
     largest_acked: Option<u32>,
     delivered: u64,
+    /// Packets acknowledged so far (data and probes).
+    packets_acked: u64,
     delivered_time: Instant,
     first_sent_time: Instant,
     rtt: RttEstimator,
@@ -308,6 +310,7 @@ impl Sender {
             in_flight: 0,
             largest_acked: None,
             delivered: 0,
+            packets_acked: 0,
             delivered_time: now,
             first_sent_time: now,
             rtt: RttEstimator::default(),
@@ -635,7 +638,8 @@ impl Sender {
 
     fn on_ack(&mut self, now: Instant, ack: &wire::Ack) {
         let end_pn = self.sent_base + self.sent.len() as u32;
-        let mut newly_largest: Option<u32> = None;
+        let mut newly_largest: Option<(u32, Instant)> = None;
+        let largest_in_ack = ack.ranges.first().map(|r| r.end);
         let mut any_new = false;
         for r in &ack.ranges {
             if r.end >= self.next_pn {
@@ -644,31 +648,36 @@ impl Sender {
                 return;
             }
         }
-        for r in &ack.ranges {
+        // Oldest first (ranges come newest first), so the rate controller sees deliveries
+        // in the order they were sent.
+        for r in ack.ranges.iter().rev() {
             let lo = r.start.max(self.sent_base);
             let hi = r.end.min(end_pn.wrapping_sub(1));
             if self.sent.is_empty() || lo > hi {
                 continue;
             }
-            for pn in (lo..=hi).rev() {
+            for pn in lo..=hi {
                 let idx = (pn - self.sent_base) as usize;
                 let Some(p) = self.sent[idx].take() else {
                     continue;
                 };
                 any_new = true;
-                if newly_largest.is_none_or(|l| pn > l) {
-                    newly_largest = Some(pn);
-                    if self.largest_acked.is_none_or(|l| pn > l) {
-                        let sample = now.saturating_duration_since(p.time);
-                        self.rtt
-                            .update(sample, Duration::from_micros(u64::from(ack.ack_delay_us)));
-                    }
+                // RFC 9002: an RTT sample only when the ACK's largest is newly acknowledged.
+                if Some(pn) == largest_in_ack && self.largest_acked.is_none_or(|l| pn > l) {
+                    let sample = now.saturating_duration_since(p.time);
+                    self.rtt
+                        .update(sample, Duration::from_micros(u64::from(ack.ack_delay_us)));
                 }
-                self.on_packet_acked(now, pn, p);
+                if newly_largest.is_none_or(|(l, _)| pn > l) {
+                    newly_largest = Some((pn, p.time));
+                }
+                self.on_packet_acked(now, p);
             }
         }
-        if let Some(l) = newly_largest {
+        if let Some((l, sent)) = newly_largest {
             self.largest_acked = Some(self.largest_acked.map_or(l, |x| x.max(l)));
+            self.rate
+                .on_ack_point(now, sent, l, self.delivered, self.packets_acked);
         }
         if any_new {
             self.pto_count = 0;
@@ -680,11 +689,11 @@ impl Sender {
         }
     }
 
-    fn on_packet_acked(&mut self, now: Instant, pn: u32, p: SentPacket) {
+    fn on_packet_acked(&mut self, now: Instant, p: SentPacket) {
         self.in_flight = self.in_flight.saturating_sub(p.size as u64);
         self.delivered += p.size as u64;
+        self.packets_acked += 1;
         self.delivered_time = now;
-        self.rate.on_delivered(now, p.time, pn, self.delivered);
         self.first_sent_time = p.time;
         let send_elapsed = p.time.saturating_duration_since(p.first_sent_time);
         let ack_elapsed = now.saturating_duration_since(p.prior_delivered_time);
