@@ -375,6 +375,10 @@ fn run_filtered(
         while let Some(ev) = receiver.poll_event() {
             match ev {
                 ReceiverEvent::Accepted { key: k, .. } => key = Some(k),
+                ReceiverEvent::Repaired { offset, data, .. } => {
+                    let off = offset as usize;
+                    assembled[off..off + data.len()].copy_from_slice(&data);
+                }
                 ReceiverEvent::Complete { key: k } => {
                     completed = Some(now - start);
                     let ok = blake3::hash(&assembled).as_bytes()

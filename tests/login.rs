@@ -177,6 +177,16 @@ impl Net {
         }
         while let Some(ev) = self.receiver.poll_event() {
             match ev {
+                ReceiverEvent::Repaired {
+                    key, offset, data, ..
+                } => {
+                    let f = self.files.entry(key).or_default();
+                    let end = offset as usize + data.len();
+                    if f.len() < end {
+                        f.resize(end, 0);
+                    }
+                    f[offset as usize..end].copy_from_slice(&data);
+                }
                 ReceiverEvent::Complete { key } => self.pending_verify.push(key),
                 ReceiverEvent::AuthFailed { peer } => self.auth_failed.push(peer),
                 ReceiverEvent::Refused { reason, .. } => self.refused.push(reason),

@@ -87,6 +87,12 @@ impl World {
                     let f = IncomingFile::create(self.dir.path(), offer.size).expect("create");
                     self.incoming.insert(key, f);
                 }
+                ReceiverEvent::Repaired {
+                    key, offset, data, ..
+                } => {
+                    let f = self.incoming.get(&key).expect("a file for every session");
+                    f.write_at(offset, &data).expect("write");
+                }
                 ReceiverEvent::Complete { key } => self.to_verify.push(key),
                 ReceiverEvent::Failed { key, .. } => {
                     self.incoming.remove(&key);

@@ -331,6 +331,23 @@ impl ReceiveEngine {
                     chunk,
                     what: ChunkWhat::Duplicate,
                 }),
+                ReceiverEvent::Repaired {
+                    chunk,
+                    offset,
+                    data,
+                    ..
+                } => {
+                    let Some((_, _, _, file)) = self.incoming.as_mut() else {
+                        continue;
+                    };
+                    let off = offset as usize;
+                    file[off..off + data.len()].copy_from_slice(&data);
+                    Event::Chunk(ChunkEvent {
+                        id: self.id,
+                        chunk,
+                        what: ChunkWhat::Recovered,
+                    })
+                }
                 ReceiverEvent::Complete { key } => {
                     self.to_verify.push(key);
                     continue;

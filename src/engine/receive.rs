@@ -130,6 +130,21 @@ impl Engine {
                     self.out.chunk(inc.id, chunk, ChunkWhat::Duplicate);
                 }
             }
+            ReceiverEvent::Repaired {
+                key,
+                chunk,
+                offset,
+                data,
+            } => {
+                let p = Placement {
+                    key,
+                    chunk,
+                    offset,
+                    data: &data,
+                    recovered: true,
+                };
+                self.store_chunk(p, now);
+            }
             // The last chunk is written after this event: verify after the batch.
             ReceiverEvent::Complete { key } => self.to_verify.push(key),
             ReceiverEvent::Failed { key, reason } => {

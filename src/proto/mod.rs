@@ -8,6 +8,7 @@
 //! 4. sleep until `poll_timeout()` or the next datagram, whichever is first.
 
 pub mod crypto;
+pub mod fec;
 pub mod login;
 pub mod pacing;
 pub mod ranges;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::MAX_ACK_DELAY;
 use super::crypto::{Passphrase, Protection};
+use super::fec;
 use super::login::{ConfirmVerdict, HelloVerdict, LoginConfig, LoginDesk, budget_key};
 use super::ranges::RangeSet;
 use super::stats::TransferStats;
@@ -135,6 +136,18 @@ pub enum ReceiverEvent {
         /// Chunk index.
         chunk: u32,
     },
+    /// Repair symbols rebuilt a chunk that never came: store `data` at `offset` like a
+    /// [`Placement`]'s.
+    Repaired {
+        /// The session.
+        key: SessionKey,
+        /// Chunk index.
+        chunk: u32,
+        /// Byte offset in the file.
+        offset: u64,
+        /// The chunk's bytes.
+        data: Vec<u8>,
+    },
     /// Every chunk is held: verify the hash, then call [`Receiver::finish`].
     Complete {
         /// The session.
@@ -232,6 +245,8 @@ struct Session {
     progress_held: u32,
     /// Bytes of every datagram that came for this session, its OFFER included.
     bytes_in: u64,
+    /// The file's last chunks and their repair symbols, for forward error correction.
+    tail: fec::Tail,
     stats: TransferStats,
 }
 
@@ -548,18 +563,38 @@ impl Receiver {
                     );
                     return None;
                 }
+                if placement.is_some() {
+                    Self::rebuild(s, key, &mut self.events);
+                }
                 let complete = placement.is_some() && s.held_count == s.offer.chunk_count;
-                if complete {
-                    s.phase = Phase::Verifying;
-                    self.events.push_back(ReceiverEvent::Complete { key });
-                }
-                s.unacked += 1;
-                if complete || !in_order || s.unacked >= self.config.ack_every {
-                    Self::queue_ack(s, key, &mut self.ack_queue);
-                } else if s.ack_deadline.is_none() {
-                    s.ack_deadline = Some(now + MAX_ACK_DELAY);
-                }
+                self.after_chunk(now, key, complete, in_order);
                 placement
+            }
+            Body::Repair {
+                len,
+                count,
+                index,
+                symbol,
+            } => {
+                if matches!(s.phase, Phase::Finished { .. }) {
+                    let limited = &mut self.stats.amplification_limited;
+                    Self::queue_done(s, key, &mut self.outbox, limited);
+                    return None;
+                }
+                let block = fec::Block {
+                    start: s.offer.chunk_count.saturating_sub(u32::from(len)),
+                    len,
+                    repairs: u16::from(count),
+                };
+                let receiving = matches!(s.phase, Phase::Receiving);
+                let taken = s.tail.add_symbol(block, u16::from(index), symbol);
+                if receiving && taken == Err(fec::SymbolError::Invalid) {
+                    s.stats.malformed += 1;
+                }
+                let rebuilt = receiving && Self::rebuild(s, key, &mut self.events);
+                let complete = rebuilt && s.held_count == s.offer.chunk_count;
+                self.after_chunk(now, key, complete, in_order);
+                None
             }
             Body::Ping => {
                 if matches!(s.phase, Phase::Finished { .. }) {
@@ -953,6 +988,7 @@ impl Receiver {
             progress_start: now,
             progress_held: 0,
             bytes_in: request_len as u64,
+            tail: fec::Tail::new(offer.chunk_count, offer.chunk_size),
             stats: TransferStats {
                 bytes: offer.size,
                 chunks: offer.chunk_count,
@@ -979,6 +1015,48 @@ impl Receiver {
         }
     }
 
+    /// What follows a chunk or symbol of a receiving session: the verdict when the file is
+    /// complete, and an ACK now or soon.
+    fn after_chunk(&mut self, now: Instant, key: SessionKey, complete: bool, in_order: bool) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if complete {
+            s.phase = Phase::Verifying;
+            s.tail.clear();
+            self.events.push_back(ReceiverEvent::Complete { key });
+        }
+        s.unacked += 1;
+        if complete || !in_order || s.unacked >= self.config.ack_every {
+            Self::queue_ack(s, key, &mut self.ack_queue);
+        } else if s.ack_deadline.is_none() {
+            s.ack_deadline = Some(now + MAX_ACK_DELAY);
+        }
+    }
+
+    /// Rebuilds what the tail's symbols can; true when that filled any chunk.
+    fn rebuild(s: &mut Session, key: SessionKey, events: &mut VecDeque<ReceiverEvent>) -> bool {
+        let held = s.held.clone();
+        let is_held = |c: u32| held[(c / 64) as usize] & (1 << (c % 64)) != 0;
+        let rebuilt = s.tail.rebuild(is_held);
+        let any = !rebuilt.is_empty();
+        for (chunk, mut data) in rebuilt {
+            let Some(len) = s.offer.chunk_len(chunk) else {
+                continue;
+            };
+            data.truncate(len);
+            s.set_held(chunk);
+            s.stats.repaired += 1;
+            events.push_back(ReceiverEvent::Repaired {
+                key,
+                chunk,
+                offset: u64::from(chunk) * u64::from(s.offer.chunk_size),
+                data,
+            });
+        }
+        any
+    }
+
     fn on_data<'a>(
         s: &mut Session,
         key: SessionKey,
@@ -997,6 +1075,7 @@ impl Receiver {
             return None;
         }
         s.set_held(chunk);
+        s.tail.keep(chunk, payload);
         if retransmit {
             s.stats.recovered += 1;
         }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::crypto::{Pake, Passphrase, Protection};
+use super::fec;
 use super::pacing::Pacer;
 use super::rate::{RateControl, RateSample};
 use super::rtt::RttEstimator;
@@ -26,6 +27,9 @@ const PACKET_THRESHOLD: u32 = 3;
 const MAX_PTO_BACKOFF: u32 = 6;
 /// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
 const MAX_PTO: Duration = Duration::from_secs(1);
+/// Repair symbols still to send, by index.
+type RepairQueue = VecDeque<(u16, Vec<u8>)>;
+
 /// Copies of each HELLO, and of each CONFIRM and offer, sent per round of the login.
 pub const LOGIN_COPIES: usize = 2;
 /// ACKs kept from before ACCEPT, at most (the first flight is 32 datagrams, one ACK per 4).
@@ -62,8 +66,10 @@ impl SenderConfig {
     /// Bytes of image per DATA packet under this configuration.
     pub fn chunk_size(&self) -> u16 {
         let overhead = self.data_overhead();
-        let max = self.max_datagram.clamp(overhead + 1, wire::MAX_DATAGRAM);
-        (max - overhead).min(usize::from(u16::MAX)) as u16
+        let max = self.max_datagram.clamp(overhead + 2, wire::MAX_DATAGRAM);
+        // Even, so a repair symbol (as long as a chunk, and the code wants an even length)
+        // fits wherever a chunk does.
+        ((max - overhead).min(usize::from(u16::MAX)) & !1) as u16
     }
 
     /// Bytes a DATA datagram spends besides the chunk: the AEAD tag replaces the CRC when sealed.
@@ -223,6 +229,8 @@ pub struct Sender {
     sent_after_accept: Option<u32>,
     chunks: Vec<ChunkState>,
     next_new: u32,
+    /// The tail's repair block, once the last new chunk left, and its symbols still to send.
+    repair: Option<(fec::Block, RepairQueue)>,
     retx: VecDeque<u32>,
     acked_count: u32,
     sent: VecDeque<Option<SentPacket>>,
@@ -303,6 +311,7 @@ impl Sender {
             sent_after_accept: None,
             chunks,
             next_new: 0,
+            repair: None,
             retx: VecDeque::new(),
             acked_count: 0,
             sent: VecDeque::new(),
@@ -676,16 +685,40 @@ impl Sender {
         }
         if let Some((l, sent)) = newly_largest {
             self.largest_acked = Some(self.largest_acked.map_or(l, |x| x.max(l)));
+            // As of when the receiver had the packet: a delayed ACK says how long it waited.
+            let held = Duration::from_micros(u64::from(ack.ack_delay_us)).min(MAX_ACK_DELAY);
+            let at = now.checked_sub(held).unwrap_or(now);
             self.rate
-                .on_ack_point(now, sent, l, self.delivered, self.packets_acked);
+                .on_ack_point(at, sent, l, self.delivered, self.packets_acked);
         }
         if any_new {
             self.pto_count = 0;
+        }
+        if ack.chunks_held >= self.offer.chunk_count {
+            self.all_held();
         }
         self.detect_lost(now);
         self.trim_sent();
         if self.phase == Phase::Transferring && self.acked_count == self.offer.chunk_count {
             self.phase = Phase::AwaitingDone;
+        }
+    }
+
+    /// The receiver holds every chunk, some rebuilt from repair symbols whose packets were
+    /// never acknowledged: none is sent again.
+    fn all_held(&mut self) {
+        self.retx.clear();
+        self.next_new = self.offer.chunk_count;
+        for (chunk, state) in self.chunks.iter_mut().enumerate() {
+            state.queued = false;
+            if !state.acked {
+                state.acked = true;
+                self.acked_count += 1;
+                self.events.push_back(SenderEvent::ChunkAcked {
+                    chunk: chunk as u32,
+                    recovered: true,
+                });
+            }
         }
     }
 
@@ -921,12 +954,13 @@ impl Sender {
                     self.emit(now, &offer, buf);
                     return true;
                 };
+                // Confirmations first, then offers: an offer needs one confirmation ahead
+                // of it, and the session's packet numbers then start with no gap in them.
                 let confirm = Body::Confirm { confirm, token };
-                self.control.push_back(offer.clone());
-                for _ in 1..LOGIN_COPIES {
-                    self.control.push_back(confirm.clone());
-                    self.control.push_back(offer.clone());
-                }
+                self.control
+                    .extend(std::iter::repeat_n(confirm.clone(), LOGIN_COPIES - 1));
+                self.control
+                    .extend(std::iter::repeat_n(offer, LOGIN_COPIES));
                 self.emit(now, &confirm, buf);
                 true
             }
@@ -972,17 +1006,74 @@ impl Sender {
         if self.in_flight + mss as u64 > self.rate.window() {
             return false;
         }
-        if self.retx.is_empty() && self.next_new >= self.offer.chunk_count {
+        let chunks_left = !self.retx.is_empty() || self.next_new < self.offer.chunk_count;
+        if !chunks_left && self.repair.as_ref().is_none_or(|(_, q)| q.is_empty()) {
             return false;
         }
         if let Some(t) = self.pacer.delay(now, self.rate.pacing_rate(), mss, mss) {
             self.pacing_wait = Some(t);
             return false;
         }
-        let Some((chunk, retx)) = self.next_chunk() else {
+        if let Some((chunk, retx)) = self.next_chunk() {
+            self.send_chunk(now, chunk, retx, buf);
+            if self.next_new == self.offer.chunk_count && self.repair.is_none() {
+                self.plan_repair();
+            }
+            return true;
+        }
+        self.send_repair(now, buf)
+    }
+
+    /// The tail's repair block: the last chunks, as many as are in flight when the last new
+    /// one leaves (within what a receiver keeps), and symbols for the loss seen so far.
+    fn plan_repair(&mut self) {
+        let n = self.offer.chunk_count;
+        let size = self.offer.chunk_size;
+        let in_flight = self
+            .in_flight
+            .div_ceil(self.config.max_datagram.max(1) as u64);
+        let len = (in_flight as usize + 4)
+            .min(fec::max_block_len(size))
+            .min(n as usize);
+        let start = n - len as u32;
+        let count = fec::repairs_for(len, self.rate.loss_fraction(), fec::max_repairs(size));
+        let chunks: Vec<&[u8]> = (start..n)
+            .map(|c| {
+                let from = (c as usize * usize::from(size)).min(self.data.len());
+                let len = self.offer.chunk_len(c).unwrap_or(0);
+                &self.data[from..(from + len).min(self.data.len())]
+            })
+            .collect();
+        let Some(symbols) = fec::encode(&chunks, count, fec::shard_bytes(size)) else {
+            return;
+        };
+        let block = fec::Block {
+            start,
+            len: len as u16,
+            repairs: count as u16,
+        };
+        let queue = symbols.into_iter().enumerate().map(|(i, s)| (i as u16, s));
+        self.repair = Some((block, queue.collect()));
+    }
+
+    fn send_repair(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        let Some((block, queue)) = &mut self.repair else {
             return false;
         };
-        self.send_chunk(now, chunk, retx, buf);
+        let block = *block;
+        let Some((index, symbol)) = queue.pop_front() else {
+            return false;
+        };
+        let h = self.header(kind::REPAIR);
+        let body = Body::Repair {
+            len: block.len,
+            count: block.repairs as u8,
+            index: index as u8,
+            symbol: &symbol,
+        };
+        self.protection.encode(&h, &body, buf);
+        self.stats.repaired += 1;
+        self.record_sent(now, h.pn, None, false, buf.len());
         true
     }
 
@@ -1030,6 +1121,24 @@ impl Sender {
             },
             buf,
         );
+        self.record_sent(now, h.pn, Some(chunk), retransmit, buf.len());
+        self.chunks[chunk as usize].latest_pn = Some(h.pn);
+        if retransmit {
+            self.stats.retransmitted += 1;
+        }
+        self.events
+            .push_back(SenderEvent::ChunkSent { chunk, retransmit });
+    }
+
+    /// Enters a packet just sent into the sent-packet table, in flight and paced.
+    fn record_sent(
+        &mut self,
+        now: Instant,
+        pn: u32,
+        chunk: Option<u32>,
+        retransmit: bool,
+        size: usize,
+    ) {
         if self.in_flight == 0 {
             self.first_sent_time = now;
             self.delivered_time = now;
@@ -1037,31 +1146,25 @@ impl Sender {
         let app_limited = self.retx.is_empty() && self.next_new >= self.offer.chunk_count;
         // Keep the sent-packet table contiguous by packet number.
         if self.sent.is_empty() {
-            self.sent_base = h.pn;
+            self.sent_base = pn;
         }
         let expected = self.sent_base + self.sent.len() as u32;
-        for _ in expected..h.pn {
+        for _ in expected..pn {
             self.sent.push_back(None);
         }
         self.sent.push_back(Some(SentPacket {
-            chunk: Some(chunk),
+            chunk,
             retransmit,
             time: now,
-            size: buf.len(),
+            size,
             prior_delivered: self.delivered,
             prior_delivered_time: self.delivered_time,
             first_sent_time: self.first_sent_time,
             app_limited,
         }));
-        self.in_flight += buf.len() as u64;
-        self.pacer.on_sent(buf.len());
-        self.chunks[chunk as usize].latest_pn = Some(h.pn);
-        if retransmit {
-            self.stats.retransmitted += 1;
-        }
+        self.in_flight += size as u64;
+        self.pacer.on_sent(size);
         self.last_eliciting = Some(now);
-        self.count_sent(buf.len());
-        self.events
-            .push_back(SenderEvent::ChunkSent { chunk, retransmit });
+        self.count_sent(size);
     }
 }

@@ -25,6 +25,8 @@ pub struct TransferStats {
     pub retransmitted: u64,
     /// Chunks delivered by a retransmission after their first copy was lost.
     pub recovered: u64,
+    /// Chunks rebuilt from repair symbols (receiver) or repair symbols sent (sender).
+    pub repaired: u64,
     /// Datagrams for this session that failed to decode or made no sense, dropped.
     pub malformed: u64,
     /// Smoothed round-trip time (sender; zero where unknown).

@@ -92,7 +92,7 @@ pub mod kind {
     pub const PING: u8 = 0x08;
     /// Either side ends the session early, with a reason.
     pub const CLOSE: u8 = 0x09;
-    /// Reserved: forward-error-correction repair symbol (a later version).
+    /// A forward-error-correction repair symbol over the last chunks of the image.
     pub const REPAIR: u8 = 0x0a;
     /// Sender starts the passphrase handshake (SPAKE2 message, padded to 1200 bytes).
     pub const HELLO: u8 = 0x10;
@@ -269,6 +269,19 @@ pub enum Body<'a> {
         /// The chunk's bytes.
         payload: &'a [u8],
     },
+    /// See [`kind::REPAIR`]: Reed-Solomon symbol `index` of the block of the image's last
+    /// `len` chunks, one of `count` made for it (see `proto::fec`). As long as a DATA
+    /// packet, so it fits wherever DATA does.
+    Repair {
+        /// Chunks in the block: the image's last ones.
+        len: u16,
+        /// Symbols made for the block.
+        count: u8,
+        /// This symbol's index, below `count`.
+        index: u8,
+        /// The symbol, as long as a chunk.
+        symbol: &'a [u8],
+    },
     /// See [`kind::ACK`].
     Ack(Ack),
     /// See [`kind::DONE`].
@@ -339,6 +352,7 @@ impl Body<'_> {
             Body::Data {
                 retransmit: true, ..
             } => kind::DATA_RETX,
+            Body::Repair { .. } => kind::REPAIR,
             Body::Ack(_) => kind::ACK,
             Body::Done { .. } => kind::DONE,
             Body::Ping => kind::PING,
@@ -502,6 +516,24 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
                 payload,
             }
         }
+        kind::REPAIR => {
+            let len = r.u16()?;
+            let count = r.u8()?;
+            let index = r.u8()?;
+            let symbol = r.rest();
+            if len == 0 || count == 0 || index >= count {
+                return Err(WireError::Invalid("repair symbol outside its block"));
+            }
+            if symbol.is_empty() || !symbol.len().is_multiple_of(2) {
+                return Err(WireError::Invalid("repair symbol of odd length"));
+            }
+            Body::Repair {
+                len,
+                count,
+                index,
+                symbol,
+            }
+        }
         kind::ACK => {
             let largest = r.u32()?;
             let ack_delay_us = r.u32()?;
@@ -640,6 +672,17 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&chunk.to_be_bytes());
             out.extend_from_slice(payload);
         }
+        Body::Repair {
+            len,
+            count,
+            index,
+            symbol,
+        } => {
+            out.extend_from_slice(&len.to_be_bytes());
+            out.push(*count);
+            out.push(*index);
+            out.extend_from_slice(symbol);
+        }
         Body::Ack(a) => {
             let first = a
                 .ranges
@@ -745,6 +788,33 @@ mod tests {
         let p = decode(&bytes).expect("decodes");
         assert_eq!(p.header, h);
         assert_eq!(p.body, body);
+    }
+
+    #[test]
+    fn a_repair_symbol_roundtrips_and_one_outside_its_block_is_refused() {
+        let symbol = [7u8; 16];
+        roundtrip(Body::Repair {
+            len: 81,
+            count: 15,
+            index: 14,
+            symbol: &symbol,
+        });
+        let bytes = |len: u16, count: u8, index: u8, symbol: &[u8]| {
+            let body = Body::Repair {
+                len,
+                count,
+                index,
+                symbol,
+            };
+            encode_vec(&hdr(kind::REPAIR, 3), &body)
+        };
+        let outside = Err(WireError::Invalid("repair symbol outside its block"));
+        assert_eq!(decode(&bytes(81, 15, 15, &symbol)), outside);
+        assert_eq!(decode(&bytes(0, 15, 1, &symbol)), outside);
+        assert_eq!(decode(&bytes(81, 0, 0, &symbol)), outside);
+        let odd = Err(WireError::Invalid("repair symbol of odd length"));
+        assert_eq!(decode(&bytes(81, 15, 1, &symbol[..15])), odd);
+        assert_eq!(decode(&bytes(81, 15, 1, &[])), odd);
     }
 
     fn sample_offer() -> Offer {
@@ -878,11 +948,8 @@ mod tests {
         content.push(0);
         assert_eq!(decode(&reseal(content.clone())), Err(WireError::Trailing));
         content.pop();
-        content[1] = kind::REPAIR;
-        assert_eq!(
-            decode(&reseal(content)),
-            Err(WireError::UnknownType(kind::REPAIR))
-        );
+        content[1] = 0x0b;
+        assert_eq!(decode(&reseal(content)), Err(WireError::UnknownType(0x0b)));
         let mut flipped = ping.clone();
         flipped[5] ^= 0x10;
         assert_eq!(decode(&flipped), Err(WireError::Checksum));
