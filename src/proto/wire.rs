@@ -905,6 +905,19 @@ mod tests {
             hex(&data),
             "010401020304050607080000000500000002dead177d2fe9"
         );
+        let repair = encode_vec(
+            &hdr(kind::REPAIR, 7),
+            &Body::Repair {
+                len: 81,
+                count: 15,
+                index: 3,
+                symbol: &[0xbe, 0xef],
+            },
+        );
+        assert_eq!(
+            hex(&repair),
+            "010a01020304050607080000000700510f03beefb562ff57"
+        );
         let ack = encode_vec(
             &hdr(kind::ACK, 3),
             &Body::Ack(Ack {
