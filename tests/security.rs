@@ -1221,3 +1221,96 @@ fn offers_needing_too_much_memory_are_refused() {
         .to_string();
     assert!(e.contains("max-session-memory"), "{e}");
 }
+
+/// Replaces the first copy of the image's last chunk (and every genuine repair symbol) with
+/// one forged REPAIR symbol over that chunk, in clear under the session's header.
+fn forge_the_tail_repair(
+    last: u32,
+    chunk_size: u16,
+) -> impl FnMut(&mut StdRng, SocketAddr, Vec<u8>) -> Vec<(SocketAddr, Vec<u8>)> {
+    move |_, from, d| {
+        let Ok(h) = wire::decode_header(&d) else {
+            return vec![(from, d)];
+        };
+        if h.kind == kind::REPAIR {
+            return Vec::new();
+        }
+        let last_chunk = matches!(
+            wire::decode(&d),
+            Ok(wire::Packet { body: Body::Data { chunk, retransmit: false, .. }, .. }) if chunk == last
+        );
+        if h.kind != kind::DATA || !last_chunk {
+            return vec![(from, d)];
+        }
+        let symbol = vec![0x5a; usize::from(chunk_size)];
+        let forged = Body::Repair {
+            len: 1,
+            count: 1,
+            index: 0,
+            symbol: &symbol,
+        };
+        let header = Header {
+            kind: kind::REPAIR,
+            ..h
+        };
+        vec![(from, wire::encode_vec(&header, &forged))]
+    }
+}
+
+#[test]
+fn a_forged_repair_symbol_cannot_get_a_wrong_file_written_or_past_the_keys() {
+    // In clear mode anyone on the path can forge a symbol: the chunk it rebuilds is wrong,
+    // and the content hash, checked before anything is written, catches it.
+    let d = data(50_000, 16);
+    let config = SenderConfig::default();
+    let offer = Sender::offer_for(&config, "tail.png", &d, "", None);
+    let (last, size) = (offer.chunk_count - 1, offer.chunk_size);
+    let mut w = World::new(Receiver::new(ReceiverConfig::default()));
+    let s = Sender::new(w.now, config, 1600, offer, Bytes::from(d.clone()));
+    w.senders.push((addr(70), s));
+    w.run(Duration::from_secs(30), forge_the_tail_repair(last, size));
+    assert!(
+        matches!(w.outcome(0), Some(Err(SendError::HashMismatch(_)))),
+        "{:?}",
+        w.outcome(0)
+    );
+    let key = SessionKey {
+        peer: addr(70),
+        session: 1600,
+    };
+    let st = w.receiver.session_stats(&key).expect("the session lingers");
+    assert_eq!(st.repaired, 1, "the forged symbol was used: {st:?}");
+    assert_eq!(w.mismatches, vec![key]);
+    assert!(w.listing().is_empty(), "kept: {:?}", w.listing());
+    // Sealed, a forged symbol does not even open: each genuine one arrives with a forgery
+    // under the same header, and only the forgeries are dropped.
+    let mut w = World::new(secure_receiver());
+    w.senders
+        .push((addr(71), secure_sender(w.now, PASS, 1601, "tail.png", &d)));
+    let mut forged = 0;
+    w.run(Duration::from_secs(30), |_, from, d| {
+        let Ok(h) = wire::decode_header(&d) else {
+            return vec![(from, d)];
+        };
+        if h.kind != kind::REPAIR {
+            return vec![(from, d)];
+        }
+        forged += 1;
+        let symbol = vec![0x5a; d.len() - 22];
+        let body = Body::Repair {
+            len: 1,
+            count: 1,
+            index: 0,
+            symbol: &symbol,
+        };
+        vec![(from, wire::encode_vec(&h, &body)), (from, d)]
+    });
+    assert!(forged >= 1, "no repair symbol was sent");
+    assert!(matches!(w.outcome(0), Some(Ok(_))), "{:?}", w.outcome(0));
+    assert_eq!(w.saved_bytes(&w.completed[0]), d);
+    assert!(
+        w.receiver.stats().unauthentic >= forged,
+        "{:?}",
+        w.receiver.stats()
+    );
+}
