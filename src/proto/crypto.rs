@@ -739,6 +739,128 @@ mod tests {
         forged[10] ^= 1;
         assert!(!jar.check(&forged, a, 1, 105));
     }
+
+    /// Checks that `debug` names `type_name` and shows `secret` in none of the usual forms:
+    /// as text, as hex, or as the list of byte values `{:?}` prints.
+    fn assert_hides(debug: &str, type_name: &str, secret: &[u8]) {
+        assert!(
+            debug.contains(type_name),
+            "{debug:?} does not name {type_name}"
+        );
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let text = String::from_utf8_lossy(secret);
+        let bytes = format!("{secret:?}");
+        for shown in [&*text, &hex, bytes.trim_matches(|c| c == '[' || c == ']')] {
+            assert!(
+                !debug.contains(shown),
+                "{debug:?} shows the secret as {shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_of_secret_holders_names_the_type_and_never_shows_the_secret() {
+        let words = "496-narrow-sentence-version";
+        let pass = Passphrase::new(words);
+        assert_hides(&format!("{pass:?}"), "Passphrase", words.as_bytes());
+        assert_hides(
+            &format!("{:?}", Pake::start(&pass)),
+            "Pake",
+            words.as_bytes(),
+        );
+        let (key, iv) = ([0xab; 32], [0xcd; 12]);
+        let dir = DirectionKey::new(&key, iv);
+        assert_hides(&format!("{dir:?}"), "DirectionKey", &key);
+        assert_hides(&format!("{dir:?}"), "DirectionKey", &iv);
+        let secret = [0xef; 32];
+        assert_hides(
+            &format!("{:?}", LoginTokens::new(&secret)),
+            "LoginTokens",
+            &secret,
+        );
+    }
+
+    #[test]
+    fn a_sealed_packet_with_an_empty_body_opens_and_anything_shorter_is_refused() {
+        // A PING is a header and a tag, nothing between: the shortest sealed datagram.
+        let key = DirectionKey::new(&[9; 32], [8; 12]);
+        let mut ping = vec![1u8; HEADER_LEN];
+        key.seal(3, &mut ping, 0);
+        assert_eq!(ping.len(), HEADER_LEN + TAG_LEN);
+        assert_eq!(key.open(3, &mut ping.clone()), Some(&[][..]));
+        for len in 0..ping.len() {
+            assert_eq!(key.open(3, &mut ping[..len].to_vec()), None, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn only_a_protection_with_keys_says_it_is_sealed() {
+        assert!(!Protection::Plain.is_sealed());
+        let keys = || DirectionKey::new(&[1; 32], [2; 12]);
+        assert!(Protection::sealed(keys(), keys()).is_sealed());
+    }
+
+    #[test]
+    fn a_sealed_end_reads_handshake_packets_in_clear_only() {
+        let key = || DirectionKey::new(&[1; 32], [2; 12]);
+        let mut end = Protection::sealed(key(), key());
+        let h = Header {
+            kind: kind::CONFIRM,
+            session: 7,
+            pn: 1,
+        };
+        let body = Body::Confirm {
+            confirm: [3; CONFIRM_LEN],
+            token: vec![4; 5],
+        };
+        let clear = wire::encode_vec(&h, &body);
+        let mut copy = clear.clone();
+        let (packet, sealed) = end.decode(&mut copy).expect("a clear CONFIRM");
+        assert_eq!((packet.body, sealed), (body.clone(), false));
+        // Damaged in transit, it is a checksum error, not a failed authentication.
+        let mut damaged = clear.clone();
+        damaged[HEADER_LEN] ^= 1;
+        assert_eq!(
+            end.decode(&mut damaged).map(|_| ()),
+            Err(WireError::Checksum)
+        );
+        // Sealed under the session's keys, it is still read as clear, and so refused.
+        let mut sealed_confirm = Vec::new();
+        wire::encode_unsealed(&h, &body, &mut sealed_confirm);
+        key().seal(h.pn, &mut sealed_confirm, 0);
+        assert_eq!(
+            end.decode(&mut sealed_confirm).map(|_| ()),
+            Err(WireError::Checksum)
+        );
+    }
+
+    #[test]
+    fn a_cookie_is_accepted_through_its_last_second_and_refused_from_the_next() {
+        let jar = CookieJar::new(&[3; 32]);
+        let a: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let c = jar.mint(a, 1, 100);
+        assert!(jar.check(&c, a, 1, 100), "fresh");
+        assert!(
+            jar.check(&c, a, 1, 100 + COOKIE_LIFETIME_SECS),
+            "last second"
+        );
+        assert!(
+            !jar.check(&c, a, 1, 100 + COOKIE_LIFETIME_SECS + 1),
+            "expired"
+        );
+        assert!(!jar.check(&c, a, 1, 99), "from the future");
+    }
+
+    #[test]
+    fn a_token_opens_through_its_last_second_and_not_from_the_next() {
+        let mut tokens = LoginTokens::new(&[5; 32]);
+        let a: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let t = tokens.mint(a, 9, 100, &[1; 32], &[2; 32]);
+        assert!(tokens.open(&t, a, 9, 100).is_some(), "fresh");
+        let last = 100 + TOKEN_LIFETIME_SECS;
+        assert!(tokens.open(&t, a, 9, last).is_some(), "last second");
+        assert!(tokens.open(&t, a, 9, last + 1).is_none(), "expired");
+    }
 }
 
 /// `Protection::decode` itself: what a receiving end accepts, rejects, and how it says so.

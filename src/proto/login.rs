@@ -673,4 +673,68 @@ mod tests {
             Some(MAX_THROTTLE)
         );
     }
+
+    #[test]
+    fn every_packet_a_login_sends_has_a_fresh_number() {
+        let mut d = desk(5);
+        let k = key(v4(1), 3);
+        let (token, confirm) = token_for(&mut d, k, 0);
+        let ConfirmVerdict::LoggedIn(mut login) = d.confirm(Instant::now(), 0, k, &confirm, &token)
+        else {
+            panic!("a good confirmation logs in");
+        };
+        let pns: Vec<u32> = (0..3).map(|_| login.take_pn()).collect();
+        assert_eq!(pns, [0, 1, 2]);
+        assert_eq!(login.next_pn, 3, "the session goes on from the next one");
+    }
+
+    #[test]
+    fn a_replayed_confirm_is_refused_for_as_long_as_its_token_opens() {
+        let mut d = desk(5);
+        // The receiver's clock in seconds starts at `epoch`; the token is issued in second 0.
+        let epoch = Instant::now();
+        let k = key(v4(1), 3);
+        let (token, confirm) = token_for(&mut d, k, 0);
+        assert!(matches!(
+            d.confirm(epoch, 0, k, &confirm, &token),
+            ConfirmVerdict::LoggedIn(_)
+        ));
+        // The last instant of second TOKEN_LIFETIME_SECS: the token still opens, so the
+        // login must still be remembered, whatever was forgotten meanwhile.
+        let last = epoch + Duration::from_secs(u64::from(TOKEN_LIFETIME_SECS) + 1)
+            - Duration::from_millis(1);
+        d.expire(last);
+        assert!(matches!(
+            d.confirm(last, TOKEN_LIFETIME_SECS, k, &confirm, &token),
+            ConfirmVerdict::Replayed
+        ));
+        // From the next second on, the token is refused by itself.
+        let next = TOKEN_LIFETIME_SECS + 1;
+        assert!(matches!(
+            d.confirm(last, next, k, &confirm, &token),
+            ConfirmVerdict::BadToken
+        ));
+    }
+
+    #[test]
+    fn an_abandoned_proven_handshake_is_reported_once() {
+        let mut d = desk(5);
+        let t0 = Instant::now();
+        let pass = Passphrase::new("pw");
+        let pake = Pake::start(&pass).message();
+        // One HELLO with a valid cookie, one without: only the proven address is counted.
+        let proven = key(v4(1), 1);
+        let cookie = d.cookies.mint(proven.peer, proven.session, 0);
+        let unproven = key(v4(2), 2);
+        for (k, cookie) in [(proven, &cookie[..]), (unproven, &[][..])] {
+            assert!(matches!(
+                d.hello(t0, 0, k, &pass, &pake, cookie),
+                HelloVerdict::Reply { .. }
+            ));
+        }
+        assert_eq!(d.take_abandoned(), 0, "nothing abandoned yet");
+        d.expire(t0 + d.config.hold);
+        assert_eq!(d.take_abandoned(), 1);
+        assert_eq!(d.take_abandoned(), 0, "taken, so not reported again");
+    }
 }
