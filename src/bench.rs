@@ -121,7 +121,7 @@ pub fn matrix(quick: bool) -> Vec<Case> {
 }
 
 /// What one run of a case measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Sample {
     /// Every file arrived and verified.
     pub ok: bool,
@@ -175,12 +175,7 @@ pub async fn run_case(case: &Case, seed: u64, scratch: &Path) -> std::io::Result
             ok: false,
             error: Some(format!("did not finish within {RUN_TIMEOUT:?}")),
             time: RUN_TIMEOUT,
-            first_bytes: None,
-            wire_bytes: 0,
-            datagrams_up: 0,
-            queue_drops_up: 0,
-            retransmitted: 0,
-            duplicates: 0,
+            ..Sample::default()
         }),
     }
 }
@@ -322,14 +317,7 @@ pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
     };
     let mut sample = Sample {
         ok: true,
-        error: None,
-        time: Duration::ZERO,
-        first_bytes: None,
-        wire_bytes: 0,
-        datagrams_up: 0,
-        queue_drops_up: 0,
-        retransmitted: 0,
-        duplicates: 0,
+        ..Sample::default()
     };
     for (i, &len) in case.files.iter().enumerate() {
         let data = content(len, seed ^ ((i as u64) << 32));
