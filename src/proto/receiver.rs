@@ -1036,9 +1036,11 @@ impl Receiver {
 
     /// Rebuilds what the tail's symbols can; true when that filled any chunk.
     fn rebuild(s: &mut Session, key: SessionKey, events: &mut VecDeque<ReceiverEvent>) -> bool {
-        let held = s.held.clone();
+        // Disjoint fields: the chunk map is read while the tail changes, with no copy of it
+        // (this runs for every chunk that arrives).
+        let Session { held, tail, .. } = s;
         let is_held = |c: u32| held[(c / 64) as usize] & (1 << (c % 64)) != 0;
-        let rebuilt = s.tail.rebuild(is_held);
+        let rebuilt = tail.rebuild(is_held);
         let any = !rebuilt.is_empty();
         for (chunk, mut data) in rebuilt {
             let Some(len) = s.offer.chunk_len(chunk) else {
