@@ -120,7 +120,7 @@ fn ack_16() -> Ack {
     }
     Ack {
         ack_delay_us: 1_234,
-        chunks_held: 5_000,
+        settled_below: 5_000,
         ranges,
     }
 }

@@ -210,7 +210,7 @@ pub fn handshake(data: &[u8]) -> HandshakeReport {
     let check_sender = |tx: &mut Sender, report: &HandshakeReport| {
         let mut accepted = false;
         while let Some(ev) = tx.poll_event() {
-            if ev == SenderEvent::Accepted {
+            if matches!(ev, SenderEvent::Accepted { .. }) {
                 assert!(
                     report.genuine_accepted,
                     "the sender believes it was accepted, yet the receiver never accepted it"
@@ -291,7 +291,7 @@ pub fn receiver(data: &[u8]) -> ReceiverReport {
             peer,
             session: h.session,
         });
-        let session_before = key.and_then(|k| rx.session_stats(&k));
+        let session_before = key.and_then(|k| rx.session_totals(&k));
         let endpoint_before: EndpointStats = rx.stats().clone();
         let placement = rx.handle(now, peer, &mut d).map(|p| {
             let size = rx.session_offer(&p.key).map_or(0, |o| o.size);
@@ -301,7 +301,7 @@ pub fn receiver(data: &[u8]) -> ReceiverReport {
             );
             report.placed += 1;
         });
-        let session_after = key.and_then(|k| rx.session_stats(&k));
+        let session_after = key.and_then(|k| rx.session_totals(&k));
         assert!(
             placement.is_some()
                 || *rx.stats() != endpoint_before

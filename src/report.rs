@@ -193,6 +193,8 @@ mod tests {
                 format: "png\u{1b}[2J".to_owned(),
                 width: 0,
                 height: 0,
+                file: 0,
+                first_chunk: 0,
             },
             path: Some(std::path::PathBuf::from("/in/x.png")),
             stats: TransferStats::default(),

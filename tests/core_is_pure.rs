@@ -13,8 +13,19 @@ fn proto_has_no_io_or_clock() {
         "thread::sleep",
     ];
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).expect("src/proto") {
-        let path = entry.expect("entry").path();
+    let mut dirs = vec![dir];
+    let mut files = Vec::new();
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("src/proto") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
         let text = std::fs::read_to_string(&path).expect("read");
         // Unit tests may use a real clock to build a starting instant; the code may not.
         let code = text.split("#[cfg(test)]").next().unwrap_or("");

@@ -278,7 +278,7 @@ fn raw_send_with(
             Err(_) => s.handle_timeout(Instant::now()),
         }
         while let Some(ev) = s.poll_event() {
-            if let (SenderEvent::Accepted, Some(reason)) = (ev, cancel) {
+            if let (SenderEvent::Accepted { .. }, Some(reason)) = (ev, cancel) {
                 s.cancel(reason);
             }
         }

@@ -733,9 +733,9 @@ fn hog(
         let tell = |i: usize, s: &mut Sender| {
             while let Some(ev) = s.poll_event() {
                 let n = match ev {
-                    SenderEvent::Accepted => HogNews::Accepted(i),
-                    SenderEvent::Failed(e) => HogNews::Ended(i, Err(e)),
-                    SenderEvent::Delivered(m) => HogNews::Ended(i, Ok(m)),
+                    SenderEvent::Accepted { .. } => HogNews::Accepted(i),
+                    SenderEvent::Failed { error, .. } => HogNews::Ended(i, Err(error)),
+                    SenderEvent::Delivered { message, .. } => HogNews::Ended(i, Ok(message)),
                     _ => continue,
                 };
                 let _ = news.send(n);

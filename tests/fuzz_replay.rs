@@ -223,7 +223,7 @@ fn write_seeds() {
             &h(kind::ACK),
             &Body::Ack(wire::Ack {
                 ack_delay_us: 5,
-                chunks_held: 2,
+                settled_below: 2,
                 ranges: vec![
                     wire::PnRange { start: 8, end: 9 },
                     wire::PnRange { start: 1, end: 4 },
@@ -233,6 +233,7 @@ fn write_seeds() {
         wire::encode_vec(
             &h(kind::DONE),
             &Body::Done {
+                file: 0,
                 status: 0,
                 blake3: [1; 32],
                 message: "saved".into(),

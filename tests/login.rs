@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use udpix::proto::crypto::{Pake, Passphrase};
-use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use udpix::proto::receiver::{FileKey, Receiver, ReceiverConfig, ReceiverEvent};
 use udpix::proto::sender::{LOGIN_COPIES, SendError, Sender, SenderConfig};
 use udpix::proto::wire::{self, Body, Header, Offer, kind};
 
@@ -69,18 +69,18 @@ struct Net {
     delay: Duration,
     receiver: Receiver,
     honest: Vec<Honest>,
-    files: HashMap<SessionKey, Vec<u8>>,
+    files: HashMap<FileKey, Vec<u8>>,
     wire: VecDeque<(Instant, bool, SocketAddr, Vec<u8>)>,
     inbox: HashMap<SocketAddr, Vec<Vec<u8>>>,
     auth_failed: Vec<SocketAddr>,
     refused: Vec<String>,
     failed: Vec<String>,
-    completed: Vec<SessionKey>,
+    completed: Vec<FileKey>,
     /// Receiver→sender datagrams, as sent.
     downstream: Vec<(SocketAddr, Vec<u8>)>,
     /// Completed sessions are verified only when this is on.
     verify: bool,
-    pending_verify: Vec<SessionKey>,
+    pending_verify: Vec<FileKey>,
     tick: u64,
 }
 
@@ -724,10 +724,11 @@ fn one_address_cannot_hold_every_session_and_stalled_ones_are_dropped() {
 }
 
 /// Finds the honest sender's session at the receiver.
-fn session_of(net: &Net, i: usize) -> SessionKey {
-    SessionKey {
+fn session_of(net: &Net, i: usize) -> FileKey {
+    FileKey {
         peer: net.honest[i].addr,
         session: net.honest[i].sender.session(),
+        file: 0,
     }
 }
 
@@ -769,8 +770,8 @@ fn a_receivers_close_is_sealed_and_says_what_happened() {
     );
     let key = session_of(&net, i);
     let before = net.downstream.len();
-    net.receiver.abort(
-        key,
+    net.receiver.close(
+        key.session_key(),
         wire::reason::STORE_FAILED,
         "the receiver's disk is full",
     );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use udpix::proto::crypto::{Pake, Passphrase};
-use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use udpix::proto::receiver::{FileKey, Receiver, ReceiverConfig, ReceiverEvent};
 use udpix::proto::sender::{SendError, Sender, SenderConfig};
 use udpix::proto::wire::{self, Body, Header, Offer, kind};
 use udpix::store::{IncomingFile, StoreError};
@@ -47,13 +47,13 @@ struct World {
     senders: Vec<(SocketAddr, Sender)>,
     /// The output folder.
     dir: tempfile::TempDir,
-    incoming: HashMap<SessionKey, IncomingFile>,
-    to_verify: Vec<SessionKey>,
+    incoming: HashMap<FileKey, IncomingFile>,
+    to_verify: Vec<FileKey>,
     /// Where each verified session's file was saved.
-    saved: HashMap<SessionKey, PathBuf>,
-    completed: Vec<SessionKey>,
+    saved: HashMap<FileKey, PathBuf>,
+    completed: Vec<FileKey>,
     /// Sessions the store refused for a hash mismatch.
-    mismatches: Vec<SessionKey>,
+    mismatches: Vec<FileKey>,
     auth_failures: Vec<SocketAddr>,
     /// Every datagram, both ways: (from, to, bytes).
     wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
@@ -140,7 +140,7 @@ impl World {
     }
 
     /// The bytes of a session's saved file.
-    fn saved_bytes(&self, key: &SessionKey) -> Vec<u8> {
+    fn saved_bytes(&self, key: &FileKey) -> Vec<u8> {
         std::fs::read(&self.saved[key]).expect("saved file")
     }
 
@@ -549,6 +549,8 @@ fn offer(name: &str, size: u64, chunk_size: u16) -> Offer {
         format: String::new(),
         width: 0,
         height: 0,
+        file: 0,
+        first_chunk: 0,
     }
 }
 
@@ -571,9 +573,10 @@ fn a_sender_whose_offer_lies_about_the_hash_gets_nothing_stored() {
         }
         other => panic!("the liar was not told of the mismatch: {other:?}"),
     }
-    let key = SessionKey {
+    let key = FileKey {
         peer: addr(50),
         session: 1400,
+        file: 0,
     };
     assert_eq!(w.mismatches, vec![key]);
     assert!(w.completed.is_empty());
@@ -597,9 +600,10 @@ fn replayed_sealed_datagrams_in_a_live_session_are_counted_and_change_nothing() 
     let from = addr(60);
     w.senders
         .push((from, secure_sender(w.now, PASS, 1500, "r.png", &d)));
-    let key = SessionKey {
+    let key = FileKey {
         peer: from,
         session: 1500,
+        file: 0,
     };
     let chunks = w.senders[0].1.offer().chunk_count;
     // Record every sealed datagram the sender sends until half the image is in.
@@ -1029,9 +1033,10 @@ fn the_sessions_cap_and_the_per_address_cap_hold_and_free_up() {
                 clear(kind::OFFER, session, 0, &Body::Offer(o)),
             );
             if t.replies.get(&kind::ACCEPT).copied().unwrap_or(0) > before {
-                accepted.push(SessionKey {
+                accepted.push(FileKey {
                     peer: from,
                     session,
+                    file: 0,
                 });
             }
             assert!(r.active_sessions() <= 64);
@@ -1074,9 +1079,10 @@ fn lingering_sessions_stay_within_their_cap_forgetting_the_oldest() {
     let mut r = plain_receiver();
     let mut t = Tally::default();
     let start = Instant::now();
-    let key = |n: u64| SessionKey {
+    let key = |n: u64| FileKey {
         peer: addr((n % 200) as u16),
         session: n + 1,
+        file: 0,
     };
     let data = Body::Data {
         chunk: 0,
@@ -1102,7 +1108,7 @@ fn lingering_sessions_stay_within_their_cap_forgetting_the_oldest() {
     assert_eq!(r.stats().completed, total);
     // Then 64 sessions that finish together, with the cap already reached.
     let now = start + Duration::from_millis(total);
-    let batch: Vec<SessionKey> = (0..64).map(|n| key(10_000 + n)).collect();
+    let batch: Vec<FileKey> = (0..64).map(|n| key(10_000 + n)).collect();
     for k in &batch {
         let o = offer("l.png", 10, 10);
         t.send(
@@ -1119,7 +1125,7 @@ fn lingering_sessions_stay_within_their_cap_forgetting_the_oldest() {
     assert_eq!(r.active_sessions(), 0);
     assert_eq!(r.lingering_sessions(), MAX_LINGERING);
     // The oldest were forgotten ("unknown session"), the newest still repeat their DONE.
-    let reply_to = |r: &mut Receiver, k: SessionKey| {
+    let reply_to = |r: &mut Receiver, k: FileKey| {
         let mut ping = clear(kind::PING, k.session, 9, &Body::Ping);
         let _ = r.handle(now, k.peer, &mut ping);
         let t = r.poll_transmit(now).expect("an answer");
@@ -1244,6 +1250,7 @@ fn forge_the_tail_repair(
         }
         let symbol = vec![0x5a; usize::from(chunk_size)];
         let forged = Body::Repair {
+            file: 0,
             len: 1,
             count: 1,
             index: 0,
@@ -1274,9 +1281,10 @@ fn a_forged_repair_symbol_cannot_get_a_wrong_file_written_or_past_the_keys() {
         "{:?}",
         w.outcome(0)
     );
-    let key = SessionKey {
+    let key = FileKey {
         peer: addr(70),
         session: 1600,
+        file: 0,
     };
     let st = w.receiver.session_stats(&key).expect("the session lingers");
     assert_eq!(st.repaired, 1, "the forged symbol was used: {st:?}");
@@ -1298,6 +1306,7 @@ fn a_forged_repair_symbol_cannot_get_a_wrong_file_written_or_past_the_keys() {
         forged += 1;
         let symbol = vec![0x5a; d.len() - 22];
         let body = Body::Repair {
+            file: 0,
             len: 1,
             count: 1,
             index: 0,

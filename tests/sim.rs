@@ -203,7 +203,7 @@ fn lost_acks_of_the_tail_are_repaired_by_a_probe() {
         let r = udpix::sim::run_transfer_losing(&d, path(0.0, 0.0), 400, |way, dgram| {
             let tail = match wire::decode(dgram) {
                 Ok(p) => match p.body {
-                    Body::Ack(a) => a.chunks_held == chunks,
+                    Body::Ack(a) => a.settled_below == chunks,
                     Body::Done { .. } => true,
                     _ => false,
                 },

@@ -31,7 +31,7 @@ use udpix::engine::{
     self, ChunkEvent, ChunkWhat, Direction, Event, Progress, Report, Snapshot, TransferId,
 };
 use udpix::proto::crypto::Passphrase;
-use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use udpix::proto::receiver::{FileKey, Receiver, ReceiverConfig, ReceiverEvent};
 use udpix::proto::sender::{Sender, SenderConfig, SenderEvent};
 use udpix::proto::stats::TransferStats;
 use udpix::sim::{Link, LinkSpec};
@@ -244,8 +244,8 @@ struct ReceiveEngine {
     core: Receiver,
     id: TransferId,
     /// The session being received: its key, start, offer and the bytes placed so far.
-    incoming: Option<(SessionKey, Instant, udpix::proto::wire::Offer, Vec<u8>)>,
-    to_verify: Vec<SessionKey>,
+    incoming: Option<(FileKey, Instant, udpix::proto::wire::Offer, Vec<u8>)>,
+    to_verify: Vec<FileKey>,
     last_snapshot: Option<Instant>,
     out: Timeline,
     start: Instant,
@@ -371,7 +371,7 @@ impl ReceiveEngine {
     }
 
     /// The hash check's verdict (the engine hashes on another thread; here at once).
-    fn conclude(&mut self, now: Instant, key: SessionKey) {
+    fn conclude(&mut self, now: Instant, key: FileKey) {
         let Some((_, started, offer, file)) = self.incoming.take() else {
             return;
         };
@@ -391,7 +391,7 @@ impl ReceiveEngine {
     #[allow(clippy::too_many_arguments)]
     fn finished(
         &self,
-        key: SessionKey,
+        key: FileKey,
         started: Instant,
         offer: udpix::proto::wire::Offer,
         path: Option<PathBuf>,
@@ -489,6 +489,7 @@ fn record(sc: &Scenario) -> Recording {
                     if let SenderEvent::ChunkSent {
                         chunk,
                         retransmit: false,
+                        ..
                     } = ev
                     {
                         lose = sc.lose_first.contains(&chunk);
@@ -623,15 +624,16 @@ fn sender_out(ev: SenderEvent) -> Option<Out> {
         SenderEvent::ChunkSent {
             chunk: c,
             retransmit: true,
+            ..
         } => chunk(c, ChunkWhat::Retransmitted),
         SenderEvent::ChunkSent { chunk: c, .. } => chunk(c, ChunkWhat::Sent),
-        SenderEvent::ChunkLost { chunk: c } => chunk(c, ChunkWhat::Lost),
+        SenderEvent::ChunkLost { chunk: c, .. } => chunk(c, ChunkWhat::Lost),
         SenderEvent::ChunkAcked { chunk: c, .. } => chunk(c, ChunkWhat::Acked),
-        SenderEvent::Accepted => Out::Event(Event::Connected {
+        SenderEvent::Accepted { .. } => Out::Event(Event::Connected {
             id: SEND_ID,
             peer: receiver_addr(),
         }),
-        SenderEvent::Delivered(_) | SenderEvent::Failed(_) => return None,
+        SenderEvent::Delivered { .. } | SenderEvent::Failed { .. } => return None,
     })
 }
 

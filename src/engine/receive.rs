@@ -14,7 +14,7 @@ use super::{
     ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
     drain_batch, sleep_until,
 };
-use crate::proto::receiver::{Placement, Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
+use crate::proto::receiver::{FileKey, Placement, Receiver, ReceiverConfig, ReceiverEvent};
 use crate::proto::stats::TransferStats;
 use crate::proto::wire::{self, Offer};
 use crate::store::{IncomingFile, StoreError, VerifiedFile};
@@ -35,16 +35,16 @@ struct Incoming {
     offer: Offer,
 }
 
-type Verdict = (SessionKey, Result<VerifiedFile, StoreError>);
+type Verdict = (FileKey, Result<VerifiedFile, StoreError>);
 
 /// Everything the receiving loop owns besides its socket.
 struct Engine {
     core: Receiver,
     out: Outlet,
     out_dir: PathBuf,
-    incoming: HashMap<SessionKey, Incoming>,
+    incoming: HashMap<FileKey, Incoming>,
     /// Sessions whose every chunk is in: verified once this batch's chunks are written.
-    to_verify: Vec<SessionKey>,
+    to_verify: Vec<FileKey>,
     verdicts: mpsc::UnboundedSender<Verdict>,
     next_id: TransferId,
 }
@@ -167,7 +167,7 @@ impl Engine {
         }
     }
 
-    fn open_file(&mut self, key: SessionKey, offer: Offer, now: Instant) {
+    fn open_file(&mut self, key: FileKey, offer: Offer, now: Instant) {
         let id = self.next_id;
         self.next_id += 1;
         self.out.lifecycle(Event::Started {
@@ -191,15 +191,14 @@ impl Engine {
             Err(err) => {
                 // A transfer that failed like any other, so `--once` ends and the TUI counts it.
                 let stats = self.core.session_stats(&key).unwrap_or_default();
-                self.core
-                    .abort(key, wire::reason::STORE_FAILED, &err.peer_reason());
+                self.core.abort(now, key, &err.peer_reason());
                 let ev = finished(inc, key.peer, None, stats, now, Err(err.to_string()));
                 self.out.lifecycle(ev);
             }
         }
     }
 
-    /// Writes a placed chunk; a write error ends the session (CLOSE to the sender saying
+    /// Writes a placed chunk; a write error fails the file alone (DONE to the sender saying
     /// what happened, the local detail in the report here).
     fn store_chunk(&mut self, p: Placement<'_>, now: Instant) {
         let Some(inc) = self.incoming.get(&p.key) else {
@@ -208,8 +207,7 @@ impl Engine {
         let Some(file) = &inc.file else { return };
         if let Err(err) = file.write_at(p.offset, p.data) {
             let stats = self.core.session_stats(&p.key).unwrap_or_default();
-            self.core
-                .abort(p.key, wire::reason::STORE_FAILED, &err.peer_reason());
+            self.core.abort(now, p.key, &err.peer_reason());
             if let Some(inc) = self.incoming.remove(&p.key) {
                 let ev = finished(inc, p.key.peer, None, stats, now, Err(err.to_string()));
                 self.out.lifecycle(ev);
@@ -243,12 +241,7 @@ impl Engine {
 
     /// Applies a verification verdict. One verdict for both sides: the file takes its name
     /// only while the session still waits for it, and the sender learns the same by DONE.
-    fn conclude(
-        &mut self,
-        now: Instant,
-        key: SessionKey,
-        verified: Result<VerifiedFile, StoreError>,
-    ) {
+    fn conclude(&mut self, now: Instant, key: FileKey, verified: Result<VerifiedFile, StoreError>) {
         if !self.core.is_verifying(&key) {
             // The session ended meanwhile (aborted, shut down): dropping `verified`
             // removes the temp file, and nobody is told it was saved.

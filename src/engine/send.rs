@@ -1,6 +1,8 @@
-//! The sending engine: one transfer over a socket the caller owns, driven by the same steps
-//! as the receiver (transmit, publish, wait, then receive or run timers) until the verdict.
+//! The sending engine: files over one session per login, driven by the same steps as the
+//! receiver (take files, transmit, publish, wait, then receive or run timers) until the
+//! last verdict.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,17 @@ use super::{
 use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::wire::Offer;
 
+/// A file to send: its offer (see [`super::offer_file`]), its bytes, and its id in events.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Names the transfer in events and its report.
+    pub id: TransferId,
+    /// What is offered.
+    pub offer: Offer,
+    /// The content.
+    pub data: Bytes,
+}
+
 /// Sends one file's bytes to `peer` and waits for the receiver's verdict.
 pub async fn send(
     socket: &UdpSocket,
@@ -24,20 +37,99 @@ pub async fn send(
     id: TransferId,
     publisher: Publisher,
 ) -> std::io::Result<Report> {
+    let mut one = Some(Outgoing { id, offer, data });
+    let reports = send_files(socket, peer, config, || one.take(), publisher).await?;
+    reports
+        .into_iter()
+        .next()
+        .ok_or_else(|| std::io::Error::other("the transfer ended without a verdict"))
+}
+
+/// Sends the files `next` yields, one after another, each with its own verdict, over one
+/// session: one login, the next file's offer going out as the previous one's last chunk
+/// leaves. `next` is asked for a file whenever the session has room for one, so at most a
+/// few are held in memory. A session that fails in a way the next file would not (the
+/// receiver restarted, went silent) is followed by a new one for the files left; one that
+/// fails in a way every file would ([`Report::ends_session`]: wrong passphrase, refused
+/// login) stops there, with the files not yet taken left in `next`. Returns the reports in
+/// the order the verdicts came.
+pub async fn send_files(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    config: SenderConfig,
+    mut next: impl FnMut() -> Option<Outgoing>,
+    publisher: Publisher,
+) -> std::io::Result<Vec<Report>> {
+    let mut out = Outlet::new(publisher);
+    let mut reports = Vec::new();
+    while let Some(first) = next() {
+        let stop = run_session(
+            socket,
+            peer,
+            &config,
+            first,
+            &mut next,
+            &mut out,
+            &mut reports,
+        )
+        .await?;
+        if stop {
+            break;
+        }
+    }
+    // Give a lagging consumer a moment to take the final events.
+    for _ in 0..50 {
+        if out.pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        out.flush();
+    }
+    Ok(reports)
+}
+
+/// A file of the running session, as the engine knows it.
+struct Active {
+    id: TransferId,
+    offer: Offer,
+    started: Instant,
+}
+
+/// One session, from `first` until its last verdict; true when it ended in a way that
+/// would end any further session too.
+async fn run_session(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    config: &SenderConfig,
+    first: Outgoing,
+    next: &mut impl FnMut() -> Option<Outgoing>,
+    out: &mut Outlet,
+    reports: &mut Vec<Report>,
+) -> std::io::Result<bool> {
     let session = rand::random::<u64>() | 1;
     let start = Instant::now();
-    let mut core = Sender::new(start, config, session, offer.clone(), data);
-    let mut out = Outlet::new(publisher);
-    out.lifecycle(Event::Started {
-        id,
-        direction: Direction::Send,
-        peer,
-        offer: offer.clone(),
-    });
+    let mut core = Sender::new(start, config.clone(), session, first.offer, first.data);
+    core.keep_open();
+    let mut active: HashMap<u32, Active> = HashMap::new();
+    start_file(&core, &mut active, out, peer, 0, first.id, start);
+    let mut exhausted = false;
+    let mut stop = false;
     let mut buf = vec![0u8; 65_536];
     let mut tx = Vec::with_capacity(2048);
     loop {
         let now = Instant::now();
+        while !exhausted && core.wants_file() {
+            match next() {
+                Some(o) => {
+                    let file = core.push_file(now, o.offer, o.data);
+                    start_file(&core, &mut active, out, peer, file, o.id, now);
+                }
+                None => {
+                    exhausted = true;
+                    core.close_input();
+                }
+            }
+        }
         while core.poll_transmit(now, &mut tx) {
             match socket.send_to(&tx, peer).await {
                 Ok(_) => {}
@@ -46,62 +138,16 @@ pub async fn send(
             }
         }
         while let Some(ev) = core.poll_event() {
-            match ev {
-                SenderEvent::ChunkSent { chunk, retransmit } => out.chunk(
-                    id,
-                    chunk,
-                    if retransmit {
-                        ChunkWhat::Retransmitted
-                    } else {
-                        ChunkWhat::Sent
-                    },
-                ),
-                SenderEvent::ChunkLost { chunk } => out.chunk(id, chunk, ChunkWhat::Lost),
-                SenderEvent::ChunkAcked { chunk, .. } => out.chunk(id, chunk, ChunkWhat::Acked),
-                SenderEvent::Accepted => out.lifecycle(Event::Connected { id, peer }),
-                SenderEvent::Delivered(_) | SenderEvent::Failed(_) => {}
+            if let Some(report) = apply(&core, &mut active, out, peer, now, ev) {
+                stop |= report.ends_session;
+                reports.push(report);
             }
         }
         if core.is_finished() || out.snapshot_due(now) {
-            let snap = Snapshot {
-                transfers: vec![Progress {
-                    id,
-                    name: offer.name.clone(),
-                    stats: core.stats(),
-                    elapsed: now.duration_since(start),
-                }],
-                ..Snapshot::default()
-            };
-            out.publish(now, snap);
+            publish(&core, &active, out, now);
         }
         if core.is_finished() {
-            let result = match core.outcome() {
-                Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => Err(describe(e, peer)),
-                None => Err("transfer ended without a verdict".to_owned()),
-            };
-            let ends_session = matches!(core.outcome(), Some(Err(e)) if e.ends_session());
-            let report = Report {
-                id,
-                direction: Direction::Send,
-                peer,
-                offer,
-                path: None,
-                stats: core.stats(),
-                duration: now.duration_since(start),
-                result,
-                ends_session,
-            };
-            out.lifecycle(Event::Finished(Box::new(report.clone())));
-            // Give a lagging consumer a moment to take the final event.
-            for _ in 0..50 {
-                if out.pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                out.flush();
-            }
-            return Ok(report);
+            return Ok(stop);
         }
         out.flush();
         let deadline = Some(out.wake_at(core.poll_timeout()));
@@ -117,6 +163,130 @@ pub async fn send(
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
         }
     }
+}
+
+fn start_file(
+    core: &Sender,
+    active: &mut HashMap<u32, Active>,
+    out: &mut Outlet,
+    peer: SocketAddr,
+    file: u32,
+    id: TransferId,
+    now: Instant,
+) {
+    let Some(offer) = core.offer_of(file).cloned() else {
+        return;
+    };
+    out.lifecycle(Event::Started {
+        id,
+        direction: Direction::Send,
+        peer,
+        offer: offer.clone(),
+    });
+    active.insert(
+        file,
+        Active {
+            id,
+            offer,
+            started: now,
+        },
+    );
+}
+
+/// Publishes what a core event means; a file's report when it was its verdict.
+fn apply(
+    core: &Sender,
+    active: &mut HashMap<u32, Active>,
+    out: &mut Outlet,
+    peer: SocketAddr,
+    now: Instant,
+    ev: SenderEvent,
+) -> Option<Report> {
+    let id_of = |file: u32| active.get(&file).map(|a| a.id);
+    match ev {
+        SenderEvent::ChunkSent {
+            file,
+            chunk,
+            retransmit,
+        } => {
+            let what = if retransmit {
+                ChunkWhat::Retransmitted
+            } else {
+                ChunkWhat::Sent
+            };
+            out.chunk(id_of(file)?, chunk, what);
+        }
+        SenderEvent::ChunkLost { file, chunk } => out.chunk(id_of(file)?, chunk, ChunkWhat::Lost),
+        SenderEvent::ChunkAcked { file, chunk, .. } => {
+            out.chunk(id_of(file)?, chunk, ChunkWhat::Acked);
+        }
+        SenderEvent::Accepted { file } => out.lifecycle(Event::Connected {
+            id: id_of(file)?,
+            peer,
+        }),
+        SenderEvent::Delivered { file, .. } => {
+            return conclude(core, active, out, peer, now, file, Ok(()));
+        }
+        SenderEvent::Failed { file, error } => {
+            let ends_session = error.ends_session();
+            let mut report = conclude(
+                core,
+                active,
+                out,
+                peer,
+                now,
+                file,
+                Err(describe(&error, peer)),
+            )?;
+            report.ends_session = ends_session;
+            return Some(report);
+        }
+    }
+    None
+}
+
+fn conclude(
+    core: &Sender,
+    active: &mut HashMap<u32, Active>,
+    out: &mut Outlet,
+    peer: SocketAddr,
+    now: Instant,
+    file: u32,
+    result: Result<(), String>,
+) -> Option<Report> {
+    let a = active.remove(&file)?;
+    let ends_session = matches!(core.outcome_of(file), Some(Err(e)) if e.ends_session());
+    let report = Report {
+        id: a.id,
+        direction: Direction::Send,
+        peer,
+        offer: a.offer,
+        path: None,
+        stats: core.stats_of(file).unwrap_or_default(),
+        duration: now.duration_since(a.started),
+        result,
+        ends_session,
+    };
+    out.lifecycle(Event::Finished(Box::new(report.clone())));
+    Some(report)
+}
+
+fn publish(core: &Sender, active: &HashMap<u32, Active>, out: &mut Outlet, now: Instant) {
+    let mut transfers: Vec<Progress> = active
+        .iter()
+        .map(|(&file, a)| Progress {
+            id: a.id,
+            name: a.offer.name.clone(),
+            stats: core.stats_of(file).unwrap_or_default(),
+            elapsed: now.duration_since(a.started),
+        })
+        .collect();
+    transfers.sort_by_key(|p| p.id);
+    let snap = Snapshot {
+        transfers,
+        ..Snapshot::default()
+    };
+    out.publish(now, snap);
 }
 
 fn describe(e: &SendError, peer: SocketAddr) -> String {

@@ -13,10 +13,10 @@ use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 /// memory to decode with.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 /// Most chunks one block covers, whatever their size.
-pub const MAX_BLOCK_CHUNKS: usize = 1024;
+pub const MAX_BLOCK_CHUNKS: usize = super::wire::MAX_REPAIR_BLOCK as usize;
 /// Most repair symbols one block has (a REPAIR numbers them in a byte); a receiver keeps
 /// no more.
-pub const MAX_REPAIRS: usize = 128;
+pub const MAX_REPAIRS: usize = super::wire::MAX_REPAIR_COUNT as usize;
 /// Most bytes of repair symbols a receiver keeps per file.
 pub const MAX_REPAIR_BYTES: usize = 256 << 10;
 

@@ -23,3 +23,7 @@ pub mod wire;
 pub const DEFAULT_MAX_DATAGRAM: usize = 1200;
 /// Longest the receiver holds an acknowledgement, so the sender's timers can count on it.
 pub const MAX_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+/// Files of one session in flight at once, at most: offered and not yet given a verdict.
+/// Deep enough that small files keep the path full while earlier ones wait for their DONE
+/// (a round trip each), shallow enough to bound both sides' memory.
+pub const MAX_FILES_IN_FLIGHT: usize = 4;

@@ -12,13 +12,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::MAX_ACK_DELAY;
 use super::crypto::{Passphrase, Protection};
 use super::fec;
 use super::login::{ConfirmVerdict, HelloVerdict, LoginConfig, LoginDesk, budget_key};
 use super::ranges::RangeSet;
 use super::stats::TransferStats;
 use super::wire::{self, Body, Header, Offer, Packet, WireError, kind};
+use super::{MAX_ACK_DELAY, MAX_FILES_IN_FLIGHT};
 
 /// Ranges of received packet numbers remembered per session.
 const PN_RANGES_KEPT: usize = 256;
@@ -97,12 +97,44 @@ pub struct SessionKey {
     pub session: u64,
 }
 
-/// A chunk to store: the caller writes `data` at `offset` of the session's file.
+impl SessionKey {
+    /// The key of file `file` of this session.
+    pub fn file(self, file: u32) -> FileKey {
+        FileKey {
+            peer: self.peer,
+            session: self.session,
+            file,
+        }
+    }
+}
+
+/// Names one file of a session: events and storage are per file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    /// The sender's address.
+    pub peer: SocketAddr,
+    /// The sender's session id.
+    pub session: u64,
+    /// The file's place in the session ([`Offer::file`]).
+    pub file: u32,
+}
+
+impl FileKey {
+    /// The session the file travels in.
+    pub fn session_key(self) -> SessionKey {
+        SessionKey {
+            peer: self.peer,
+            session: self.session,
+        }
+    }
+}
+
+/// A chunk to store: the caller writes `data` at `offset` of the file's storage.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Placement<'a> {
-    /// The session the chunk belongs to.
-    pub key: SessionKey,
-    /// Chunk index.
+    /// The file the chunk belongs to.
+    pub key: FileKey,
+    /// Chunk index within the file.
     pub chunk: u32,
     /// Byte offset in the file.
     pub offset: u64,
@@ -115,10 +147,10 @@ pub struct Placement<'a> {
 /// What the receiver reports to its caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverEvent {
-    /// A new session was accepted: prepare storage for `offer`.
+    /// A file's offer was accepted: prepare storage for `offer`.
     Accepted {
-        /// The session.
-        key: SessionKey,
+        /// The file.
+        key: FileKey,
         /// What will arrive.
         offer: Offer,
     },
@@ -131,37 +163,37 @@ pub enum ReceiverEvent {
     },
     /// A chunk arrived again; it was dropped.
     Duplicate {
-        /// The session.
-        key: SessionKey,
-        /// Chunk index.
+        /// The file.
+        key: FileKey,
+        /// Chunk index within the file.
         chunk: u32,
     },
     /// Repair symbols rebuilt a chunk that never came: store `data` at `offset` like a
     /// [`Placement`]'s.
     Repaired {
-        /// The session.
-        key: SessionKey,
-        /// Chunk index.
+        /// The file.
+        key: FileKey,
+        /// Chunk index within the file.
         chunk: u32,
         /// Byte offset in the file.
         offset: u64,
         /// The chunk's bytes.
         data: Vec<u8>,
     },
-    /// Every chunk is held: verify the hash, then call [`Receiver::finish`].
+    /// Every chunk of a file is held: verify the hash, then call [`Receiver::finish`].
     Complete {
-        /// The session.
-        key: SessionKey,
+        /// The file.
+        key: FileKey,
     },
     /// A sender proved it does not know the passphrase (logged; it is slowed down).
     AuthFailed {
         /// Who tried.
         peer: SocketAddr,
     },
-    /// The session ended without a file: discard what was stored.
+    /// A file ended without being kept: discard what was stored.
     Failed {
-        /// The session.
-        key: SessionKey,
+        /// The file.
+        key: FileKey,
         /// Why.
         reason: String,
     },
@@ -185,9 +217,9 @@ pub struct EndpointStats {
     pub unknown_session: u64,
     /// Offers refused.
     pub refused: u64,
-    /// Sessions that completed with a verified file.
+    /// Files that completed with a verified hash.
     pub completed: u64,
-    /// Sessions that failed.
+    /// Files that failed.
     pub failed: u64,
     /// Sealed datagrams that failed authentication (forged, corrupted, foreign).
     pub unauthentic: u64,
@@ -223,12 +255,82 @@ enum Phase {
     Finished { status: u8, message: String },
 }
 
+/// One file of a session, from its offer until it is forgotten.
 #[derive(Debug)]
-struct Session {
+struct FileState {
     offer: Offer,
     held: Vec<u64>,
     held_count: u32,
     phase: Phase,
+    /// The file's last chunks and their repair symbols, for forward error correction.
+    tail: fec::Tail,
+    /// The session's loss count when the file began: its own is what came after.
+    lost_base: u64,
+    stats: TransferStats,
+}
+
+impl FileState {
+    fn new(offer: Offer, lost_base: u64) -> Self {
+        let words = (offer.chunk_count as usize).div_ceil(64);
+        let stats = TransferStats {
+            bytes: offer.size,
+            chunks: offer.chunk_count,
+            ..TransferStats::default()
+        };
+        Self {
+            held: vec![0; words],
+            held_count: 0,
+            phase: if offer.chunk_count == 0 {
+                Phase::Verifying
+            } else {
+                Phase::Receiving
+            },
+            tail: fec::Tail::new(offer.chunk_count, offer.chunk_size),
+            lost_base,
+            stats,
+            offer,
+        }
+    }
+
+    /// A file refused at its offer: settled at once, with the verdict its DONE repeats.
+    fn refused(offer: Offer, message: String) -> Self {
+        let mut f = Self::new(offer, 0);
+        f.held = Vec::new();
+        f.phase = Phase::Finished {
+            status: wire::done::REFUSED,
+            message,
+        };
+        f
+    }
+
+    fn is_held(&self, chunk: u32) -> bool {
+        self.held[(chunk / 64) as usize] & (1 << (chunk % 64)) != 0
+    }
+
+    fn set_held(&mut self, chunk: u32) {
+        self.held[(chunk / 64) as usize] |= 1 << (chunk % 64);
+        self.held_count += 1;
+    }
+
+    fn is_active(&self) -> bool {
+        !matches!(self.phase, Phase::Finished { .. })
+    }
+
+    /// Nothing more is needed of the sender for it: every chunk held, or a verdict given.
+    fn is_settled(&self) -> bool {
+        !matches!(self.phase, Phase::Receiving)
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    /// Files in the order offered: the active ones and the last few finished, kept to
+    /// repeat their DONE.
+    files: VecDeque<FileState>,
+    /// The place the next new file must have.
+    next_file: u32,
+    /// The first session-wide chunk number the next new file must take.
+    next_chunk: u32,
     pns: RangeSet,
     base_pn: u32,
     distinct_pns: u64,
@@ -238,18 +340,23 @@ struct Session {
     ack_queued: bool,
     next_pn: u32,
     last_recv: Instant,
+    /// When its last active file finished; `None` while one is active. A session with no
+    /// active file lingers: it repeats DONE, and a next offer brings it back.
     finished_at: Option<Instant>,
     protection: Protection,
     confirm: [u8; wire::CONFIRM_LEN],
     progress_start: Instant,
-    progress_held: u32,
+    /// Bytes of new chunks held since the session began, and as of the window's start.
+    progress_bytes: u64,
+    progress_base: u64,
     /// Bytes of every datagram that came for this session, its OFFER included.
     bytes_in: u64,
-    /// The file's last chunks and their repair symbols, for forward error correction.
-    tail: fec::Tail,
+    /// Traffic of no file still kept (an ACK or PING once every file is forgotten).
     stats: TransferStats,
 }
 
+/// Finished files a session remembers, to repeat their DONE to a sender that missed it.
+const FINISHED_FILES_KEPT: usize = 4;
 /// Bytes each ACK range after the first takes (gap u32, length u32).
 const ACK_RANGE_BYTES: u64 = 8;
 /// Ranges an ACK reports, newest first. Every range is repeated in the ACKs that follow
@@ -260,13 +367,6 @@ const ACK_RANGE_BYTES: u64 = 8;
 const ACK_RANGES_REPORTED: usize = 16;
 
 impl Session {
-    fn is_held(&self, chunk: u32) -> bool {
-        self.held[(chunk / 64) as usize] & (1 << (chunk % 64)) != 0
-    }
-    fn set_held(&mut self, chunk: u32) {
-        self.held[(chunk / 64) as usize] |= 1 << (chunk % 64);
-        self.held_count += 1;
-    }
     /// Bytes this session may still send: any number once the sender proved its address
     /// (a sealed session: its login token came back), else [`AMPLIFICATION_FACTOR`] times
     /// what came for it less what went out, since an `--insecure` session may have been
@@ -276,9 +376,67 @@ impl Session {
             return u64::MAX;
         }
         let factor = AMPLIFICATION_FACTOR as u64;
-        self.bytes_in
-            .saturating_mul(factor)
-            .saturating_sub(self.stats.wire_bytes_sent)
+        let sent = self.stats.wire_bytes_sent
+            + self
+                .files
+                .iter()
+                .map(|f| f.stats.wire_bytes_sent)
+                .sum::<u64>();
+        self.bytes_in.saturating_mul(factor).saturating_sub(sent)
+    }
+
+    fn file_index(&self, file: u32) -> Option<usize> {
+        self.files.iter().position(|f| f.offer.file == file)
+    }
+
+    /// The file a session-wide chunk number falls in, if it is still kept.
+    fn file_of_chunk(&self, chunk: u32) -> Option<usize> {
+        self.files
+            .iter()
+            .position(|f| f.offer.chunk_range().contains(&chunk))
+    }
+
+    fn has_active(&self) -> bool {
+        self.files.iter().any(FileState::is_active)
+    }
+
+    /// The counters a datagram of no particular file goes to: the oldest active file's,
+    /// else the newest file's, else the session's own.
+    fn current_stats(&mut self) -> &mut TransferStats {
+        let i = self
+            .files
+            .iter()
+            .position(FileState::is_active)
+            .or(self.files.len().checked_sub(1));
+        match i {
+            Some(i) => &mut self.files[i].stats,
+            None => &mut self.stats,
+        }
+    }
+
+    /// The counters of file `i`, or [`Session::current_stats`].
+    fn stats_for(&mut self, i: Option<usize>) -> &mut TransferStats {
+        match i {
+            Some(i) if i < self.files.len() => &mut self.files[i].stats,
+            _ => self.current_stats(),
+        }
+    }
+
+    /// Every session-wide chunk below this is settled ([`wire::Ack::settled_below`]).
+    fn settled_below(&self) -> u32 {
+        self.files
+            .iter()
+            .find(|f| !f.is_settled())
+            .map_or(self.next_chunk, |f| f.offer.first_chunk)
+    }
+
+    /// Packets lost on the way here since the first OFFER, by the gaps in their numbers.
+    fn lost(&self) -> u64 {
+        let seen = self
+            .pns
+            .largest()
+            .map_or(0, |l| u64::from(l.saturating_sub(self.base_pn)) + 1);
+        seen.saturating_sub(self.distinct_pns)
     }
 
     fn encode(&self, key: SessionKey, body: &Body<'_>) -> Vec<u8> {
@@ -292,16 +450,18 @@ impl Session {
         out
     }
 
-    /// Encodes `body` under the session's next packet number and protection; `None` when
-    /// that would exceed [`Session::allowance`].
-    fn emit(&mut self, key: SessionKey, body: &Body<'_>) -> Option<Vec<u8>> {
+    /// Encodes `body` under the session's next packet number and protection, counted to
+    /// file `i` (or the current one); `None` when that would exceed
+    /// [`Session::allowance`].
+    fn emit(&mut self, key: SessionKey, body: &Body<'_>, i: Option<usize>) -> Option<Vec<u8>> {
         let out = self.encode(key, body);
         if out.len() as u64 > self.allowance() {
             return None;
         }
         self.next_pn = self.next_pn.wrapping_add(1);
-        self.stats.datagrams_sent += 1;
-        self.stats.wire_bytes_sent += out.len() as u64;
+        let stats = self.stats_for(i);
+        stats.datagrams_sent += 1;
+        stats.wire_bytes_sent += out.len() as u64;
         Some(out)
     }
 
@@ -310,10 +470,11 @@ impl Session {
         &mut self,
         key: SessionKey,
         body: &Body<'_>,
+        i: Option<usize>,
         outbox: &mut VecDeque<Transmit>,
         limited: &mut u64,
     ) {
-        match self.emit(key, body) {
+        match self.emit(key, body, i) {
             Some(payload) => outbox.push_back(Transmit {
                 dest: key.peer,
                 payload,
@@ -322,12 +483,33 @@ impl Session {
         }
     }
 
+    /// Queues file `i`'s DONE again, if it has its verdict.
+    fn send_done(
+        &mut self,
+        key: SessionKey,
+        i: usize,
+        outbox: &mut VecDeque<Transmit>,
+        limited: &mut u64,
+    ) {
+        let Some(f) = self.files.get(i) else { return };
+        let Phase::Finished { status, message } = &f.phase else {
+            return;
+        };
+        let body = Body::Done {
+            file: f.offer.file,
+            status: *status,
+            blake3: f.offer.blake3,
+            message: message.clone(),
+        };
+        self.send(key, &body, Some(i), outbox, limited);
+    }
+
     /// An ACK of the newest ranges, as many as [`Session::allowance`] pays for.
     fn ack(&mut self, key: SessionKey, now: Instant, limited: &mut u64) -> Option<Vec<u8>> {
         let delay = now.saturating_duration_since(self.largest_time);
         let mut ack = wire::Ack {
             ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u32,
-            chunks_held: self.held_count,
+            settled_below: self.settled_below(),
             ranges: self.pns.newest(ACK_RANGES_REPORTED),
         };
         let room = self.allowance();
@@ -338,12 +520,25 @@ impl Session {
                 let over = (len - room).div_ceil(ACK_RANGE_BYTES) as usize;
                 let keep = ack.ranges.len().saturating_sub(over).max(1);
                 ack.ranges.truncate(keep);
-                return self.emit(key, &Body::Ack(ack));
+                return self.emit(key, &Body::Ack(ack), None);
             }
         }
-        let payload = self.emit(key, &Body::Ack(ack));
+        let payload = self.emit(key, &Body::Ack(ack), None);
         *limited += u64::from(payload.is_none());
         payload
+    }
+
+    /// Forgets finished files past [`FINISHED_FILES_KEPT`], oldest first.
+    fn forget_old_files(&mut self) {
+        let finished = self.files.iter().filter(|f| !f.is_active()).count();
+        let mut excess = finished.saturating_sub(FINISHED_FILES_KEPT);
+        while excess > 0 {
+            let Some(i) = self.files.iter().position(|f| !f.is_active()) else {
+                return;
+            };
+            self.files.remove(i);
+            excess -= 1;
+        }
     }
 }
 
@@ -432,44 +627,52 @@ impl Receiver {
         &self.stats
     }
 
-    /// A session's figures, while the receiver remembers it.
-    pub fn session_stats(&self, key: &SessionKey) -> Option<TransferStats> {
-        self.sessions.get(key).map(|s| {
-            let mut st = s.stats.clone();
-            st.chunks_done = s.held_count;
-            // Counted from the first OFFER: earlier numbers went to the handshake.
-            let seen = s
-                .pns
-                .largest()
-                .map_or(0, |l| u64::from(l.saturating_sub(s.base_pn)) + 1);
-            st.lost = seen.saturating_sub(s.distinct_pns);
-            st
+    /// A file's figures, while the receiver remembers it.
+    pub fn session_stats(&self, key: &FileKey) -> Option<TransferStats> {
+        let s = self.sessions.get(&key.session_key())?;
+        let f = &s.files[s.file_index(key.file)?];
+        let mut st = f.stats.clone();
+        st.chunks_done = f.held_count;
+        if f.is_active() {
+            st.lost = s.lost().saturating_sub(f.lost_base);
+        }
+        Some(st)
+    }
+
+    /// The counters of a whole session, its files' summed, while the receiver remembers it.
+    pub fn session_totals(&self, key: &SessionKey) -> Option<TransferStats> {
+        let s = self.sessions.get(key)?;
+        let mut total = s.stats.clone();
+        for f in &s.files {
+            total.add(&f.stats);
+            total.chunks_done += f.held_count;
+        }
+        Some(total)
+    }
+
+    /// A file's offer, while the receiver remembers it.
+    pub fn session_offer(&self, key: &FileKey) -> Option<&Offer> {
+        let s = self.sessions.get(&key.session_key())?;
+        Some(&s.files[s.file_index(key.file)?].offer)
+    }
+
+    /// True while a file waits for [`Receiver::finish`].
+    pub fn is_verifying(&self, key: &FileKey) -> bool {
+        self.sessions.get(&key.session_key()).is_some_and(|s| {
+            s.file_index(key.file)
+                .is_some_and(|i| matches!(s.files[i].phase, Phase::Verifying))
         })
     }
 
-    /// The offer of a session, while the receiver remembers it.
-    pub fn session_offer(&self, key: &SessionKey) -> Option<&Offer> {
-        self.sessions.get(key).map(|s| &s.offer)
-    }
-
-    /// True while a session waits for [`Receiver::finish`].
-    pub fn is_verifying(&self, key: &SessionKey) -> bool {
-        self.sessions
-            .get(key)
-            .is_some_and(|s| matches!(s.phase, Phase::Verifying))
-    }
-
-    /// Finished sessions remembered to repeat their DONE (at most [`MAX_LINGERING`]).
+    /// Sessions with no file in flight, remembered to repeat their DONE (at most
+    /// [`MAX_LINGERING`]).
     pub fn lingering_sessions(&self) -> usize {
         self.sessions.len() - self.active_sessions()
     }
 
-    /// Sessions still receiving or verifying.
+    /// Sessions with a file still receiving or verifying.
     pub fn active_sessions(&self) -> usize {
-        self.sessions
-            .values()
-            .filter(|s| !matches!(s.phase, Phase::Finished { .. }))
-            .count()
+        self.sessions.values().filter(|s| s.has_active()).count()
     }
 
     /// Next event, if any.
@@ -516,7 +719,7 @@ impl Receiver {
         let (packet, sealed) = match s.protection.decode(datagram) {
             Ok(v) => v,
             Err(e) => {
-                s.stats.malformed += 1;
+                s.current_stats().malformed += 1;
                 match e {
                     WireError::Unauthentic => self.stats.unauthentic += 1,
                     WireError::Replayed => self.stats.replayed += 1,
@@ -531,7 +734,22 @@ impl Receiver {
             return None;
         }
         s.last_recv = now;
-        s.stats.datagrams_received += 1;
+        let target = match &packet.body {
+            Body::Data { chunk, .. } => s.file_of_chunk(*chunk),
+            Body::Repair { file, .. } => s.files.iter().position(|f| f.offer.file as u8 == *file),
+            Body::Offer(o) => s.file_index(o.file),
+            _ => None,
+        };
+        if target.is_none() && matches!(packet.body, Body::Data { .. } | Body::Repair { .. }) {
+            // A file whose offer has not come (lost, or overtaken): neither used nor
+            // acknowledged, so the sender sends it again once the offer is through.
+            s.current_stats().datagrams_received += 1;
+            return None;
+        }
+        if target.is_some() || !matches!(packet.body, Body::Offer(_)) {
+            // A next file's OFFER is counted to that file once it exists.
+            s.stats_for(target).datagrams_received += 1;
+        }
         let pn = packet.header.pn;
         let prev_largest = s.pns.largest();
         let fresh = s.pns.insert(pn);
@@ -544,100 +762,208 @@ impl Receiver {
         if fresh && s.pns.largest() == Some(pn) {
             s.largest_time = now;
         }
-        match packet.body {
-            Body::Data {
-                chunk,
-                retransmit,
-                payload,
-            } => {
+        let limited = &mut self.stats.amplification_limited;
+        match (packet.body, target) {
+            (
+                Body::Data {
+                    chunk,
+                    retransmit,
+                    payload,
+                },
+                Some(i),
+            ) => {
+                let f = &mut s.files[i];
+                let fkey = key.file(f.offer.file);
                 if retransmit {
-                    s.stats.retransmitted += 1;
+                    f.stats.retransmitted += 1;
                 }
-                let placement = Self::on_data(s, key, chunk, retransmit, payload, &mut self.events);
-                if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(
-                        s,
-                        key,
-                        &mut self.outbox,
-                        &mut self.stats.amplification_limited,
-                    );
+                let local = chunk - f.offer.first_chunk;
+                let placement =
+                    Self::on_data(f, fkey, local, retransmit, payload, &mut self.events);
+                if !f.is_active() {
+                    s.send_done(key, i, &mut self.outbox, limited);
                     return None;
                 }
+                let mut gained = u32::from(placement.is_some());
                 if placement.is_some() {
-                    Self::rebuild(s, key, &mut self.events);
+                    gained += Self::rebuild(f, fkey, &mut self.events);
                 }
-                let complete = placement.is_some() && s.held_count == s.offer.chunk_count;
-                self.after_chunk(now, key, complete, in_order);
+                s.progress_bytes += u64::from(gained) * u64::from(f.offer.chunk_size);
+                let complete = gained > 0 && f.held_count == f.offer.chunk_count;
+                self.after_chunk(now, key, i, complete, in_order);
                 placement
             }
-            Body::Repair {
-                len,
-                count,
-                index,
-                symbol,
-            } => {
-                if matches!(s.phase, Phase::Finished { .. }) {
-                    let limited = &mut self.stats.amplification_limited;
-                    Self::queue_done(s, key, &mut self.outbox, limited);
+            (
+                Body::Repair {
+                    len,
+                    count,
+                    index,
+                    symbol,
+                    ..
+                },
+                Some(i),
+            ) => {
+                let f = &mut s.files[i];
+                let fkey = key.file(f.offer.file);
+                if !f.is_active() {
+                    s.send_done(key, i, &mut self.outbox, limited);
                     return None;
                 }
                 let block = fec::Block {
-                    start: s.offer.chunk_count.saturating_sub(u32::from(len)),
+                    start: f.offer.chunk_count.saturating_sub(u32::from(len)),
                     len,
                     repairs: u16::from(count),
                 };
-                let receiving = matches!(s.phase, Phase::Receiving);
-                let taken = s.tail.add_symbol(block, u16::from(index), symbol);
+                let receiving = matches!(f.phase, Phase::Receiving);
+                let taken = f.tail.add_symbol(block, u16::from(index), symbol);
                 if receiving && taken == Err(fec::SymbolError::Invalid) {
-                    s.stats.malformed += 1;
+                    f.stats.malformed += 1;
                 }
-                let rebuilt = receiving && Self::rebuild(s, key, &mut self.events);
-                let complete = rebuilt && s.held_count == s.offer.chunk_count;
-                self.after_chunk(now, key, complete, in_order);
+                let rebuilt = if receiving {
+                    Self::rebuild(f, fkey, &mut self.events)
+                } else {
+                    0
+                };
+                s.progress_bytes += u64::from(rebuilt) * u64::from(f.offer.chunk_size);
+                let complete = rebuilt > 0 && f.held_count == f.offer.chunk_count;
+                self.after_chunk(now, key, i, complete, in_order);
                 None
             }
-            Body::Ping => {
-                if matches!(s.phase, Phase::Finished { .. }) {
-                    Self::queue_done(
-                        s,
-                        key,
-                        &mut self.outbox,
-                        &mut self.stats.amplification_limited,
-                    );
-                } else {
+            (Body::Ping, _) => {
+                // A sender probing for verdicts it may have missed: every one kept, and an
+                // ACK while anything is in flight.
+                for i in 0..s.files.len() {
+                    s.send_done(key, i, &mut self.outbox, limited);
+                }
+                if s.has_active() {
                     Self::queue_ack(s, key, &mut self.ack_queue);
                 }
                 None
             }
-            Body::Offer(_) => {
-                // A repeated offer: our ACCEPT was lost (the sender trusts nothing else of
-                // ours before it), so answer it again, then DONE if the verdict is in.
+            (Body::Offer(offer), _) => {
+                self.on_offer_in_session(now, key, offer, pn);
+                None
+            }
+            (Body::Close { reason, .. }, _) => {
+                let reason = format!("sender closed the session: {reason}");
+                self.end_session(key, &reason);
+                None
+            }
+            _ => {
+                s.current_stats().malformed += 1;
+                None
+            }
+        }
+    }
+
+    /// Forgets a session, failing each of its files still in flight with `reason`.
+    fn end_session(&mut self, key: SessionKey, reason: &str) -> Option<Session> {
+        let s = self.sessions.remove(&key)?;
+        for f in s.files.iter().filter(|f| f.is_active()) {
+            self.stats.failed += 1;
+            self.events.push_back(ReceiverEvent::Failed {
+                key: key.file(f.offer.file),
+                reason: reason.to_owned(),
+            });
+        }
+        Some(s)
+    }
+
+    /// An OFFER in a session already going: a repeat (our ACCEPT was lost), or the
+    /// session's next file.
+    fn on_offer_in_session(&mut self, now: Instant, key: SessionKey, offer: Offer, pn: u32) {
+        let ip = key.peer.ip();
+        let Some(s) = self.sessions.get(&key) else {
+            return;
+        };
+        let (next_file, next_chunk, active) = (
+            s.next_file,
+            s.next_chunk,
+            s.files.iter().filter(|f| f.is_active()).count(),
+        );
+        let fresh_session = !s.has_active();
+        if offer.file < next_file {
+            self.repeat_accept(key, offer.file, pn);
+            return;
+        }
+        if offer.file > next_file || offer.first_chunk != next_chunk {
+            // Not the next file in line: a broken sender. Its offer is not kept.
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.current_stats().malformed += 1;
+            }
+            return;
+        }
+        let verdict = if active >= MAX_FILES_IN_FLIGHT {
+            Err(format!(
+                "{active} files of this session are already in flight, the most a receiver \
+                 takes ({MAX_FILES_IN_FLIGHT})"
+            ))
+        } else {
+            self.check_limits(&offer, ip, fresh_session)
+                .map_err(|(_, reason)| reason)
+        };
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        s.next_file += 1;
+        s.next_chunk = offer.chunk_range().end;
+        let fkey = key.file(offer.file);
+        let limited = &mut self.stats.amplification_limited;
+        match verdict {
+            Err(reason) => {
+                self.stats.refused += 1;
+                s.files.push_back(FileState::refused(offer, reason.clone()));
+                let i = s.files.len() - 1;
+                s.send_done(key, i, &mut self.outbox, limited);
+                s.forget_old_files();
+                self.events.push_back(ReceiverEvent::Refused {
+                    peer: key.peer,
+                    reason,
+                });
+            }
+            Ok(()) => {
+                let empty = offer.chunk_count == 0;
+                let lost = s.lost();
+                s.files.push_back(FileState::new(offer.clone(), lost));
+                s.finished_at = None;
+                s.progress_start = now;
+                s.progress_base = s.progress_bytes;
+                let i = s.files.len() - 1;
+                s.files[i].stats.datagrams_received += 1;
                 let accept = Body::Accept {
                     offer_pn: pn,
                     confirm: s.confirm,
                 };
-                let limited = &mut self.stats.amplification_limited;
-                s.send(key, &accept, &mut self.outbox, limited);
-                Self::queue_done(s, key, &mut self.outbox, limited);
-                None
-            }
-            Body::Close { reason, .. } => {
-                let was_finished = matches!(s.phase, Phase::Finished { .. });
-                self.sessions.remove(&key);
-                if !was_finished {
-                    self.stats.failed += 1;
-                    self.events.push_back(ReceiverEvent::Failed {
-                        key,
-                        reason: format!("sender closed the session: {reason}"),
-                    });
+                s.send(key, &accept, Some(i), &mut self.outbox, limited);
+                s.forget_old_files();
+                self.events
+                    .push_back(ReceiverEvent::Accepted { key: fkey, offer });
+                if empty {
+                    self.events.push_back(ReceiverEvent::Complete { key: fkey });
                 }
-                None
-            }
-            _ => {
-                s.stats.malformed += 1;
-                None
             }
         }
+    }
+
+    /// Answers a repeated offer of a file still kept: ACCEPT again (ours was lost; the
+    /// sender trusts nothing else of ours before it), then DONE if the verdict is in.
+    fn repeat_accept(&mut self, key: SessionKey, file: u32, pn: u32) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let Some(i) = s.file_index(file) else { return };
+        let limited = &mut self.stats.amplification_limited;
+        if matches!(s.files[i].phase, Phase::Finished { status, .. } if status == wire::done::REFUSED)
+        {
+            s.send_done(key, i, &mut self.outbox, limited);
+            return;
+        }
+        let accept = Body::Accept {
+            offer_pn: pn,
+            confirm: s.confirm,
+        };
+        s.send(key, &accept, Some(i), &mut self.outbox, limited);
+        s.send_done(key, i, &mut self.outbox, limited);
     }
 
     fn on_unknown(&mut self, key: SessionKey, header: &Header, len: usize) {
@@ -856,7 +1182,7 @@ impl Receiver {
                 Ok(Packet {
                     header,
                     body: Body::Offer(offer),
-                }) => match self.check_limits(&offer, key.peer.ip()) {
+                }) => match self.check_new_session(&offer, key.peer.ip()) {
                     // No login validated this address: the refusal stays within 3x the offer.
                     Err((code, reason)) => self.refuse(key, code, reason, len),
                     Ok(()) => {
@@ -909,7 +1235,7 @@ impl Receiver {
                 return;
             }
         };
-        if let Err((code, reason)) = self.check_limits(&offer, key.peer.ip()) {
+        if let Err((code, reason)) = self.check_new_session(&offer, key.peer.ip()) {
             self.refuse_sealed(key, code, reason);
             return;
         }
@@ -967,12 +1293,12 @@ impl Receiver {
         next_pn: u32,
     ) {
         let (offer, pn, request_len) = request;
-        let words = (offer.chunk_count as usize).div_ceil(64);
+        let mut file = FileState::new(offer.clone(), 0);
+        file.stats.datagrams_received = 1;
         let mut session = Session {
-            offer: offer.clone(),
-            held: vec![0; words],
-            held_count: 0,
-            phase: Phase::Receiving,
+            files: VecDeque::from([file]),
+            next_file: offer.file + 1,
+            next_chunk: offer.chunk_range().end,
             pns: RangeSet::new(PN_RANGES_KEPT),
             base_pn: pn,
             distinct_pns: 1,
@@ -986,15 +1312,10 @@ impl Receiver {
             protection,
             confirm,
             progress_start: now,
-            progress_held: 0,
+            progress_bytes: 0,
+            progress_base: 0,
             bytes_in: request_len as u64,
-            tail: fec::Tail::new(offer.chunk_count, offer.chunk_size),
-            stats: TransferStats {
-                bytes: offer.size,
-                chunks: offer.chunk_count,
-                datagrams_received: 1,
-                ..TransferStats::default()
-            },
+            stats: TransferStats::default(),
         };
         session.pns.insert(pn);
         let accept = Body::Accept {
@@ -1002,29 +1323,35 @@ impl Receiver {
             confirm,
         };
         let limited = &mut self.stats.amplification_limited;
-        session.send(key, &accept, &mut self.outbox, limited);
-        if offer.chunk_count == 0 {
-            session.phase = Phase::Verifying;
-        }
+        session.send(key, &accept, Some(0), &mut self.outbox, limited);
         let empty = offer.chunk_count == 0;
+        let fkey = key.file(offer.file);
         self.sessions.insert(key, session);
         self.events
-            .push_back(ReceiverEvent::Accepted { key, offer });
+            .push_back(ReceiverEvent::Accepted { key: fkey, offer });
         if empty {
-            self.events.push_back(ReceiverEvent::Complete { key });
+            self.events.push_back(ReceiverEvent::Complete { key: fkey });
         }
     }
 
-    /// What follows a chunk or symbol of a receiving session: the verdict when the file is
-    /// complete, and an ACK now or soon.
-    fn after_chunk(&mut self, now: Instant, key: SessionKey, complete: bool, in_order: bool) {
+    /// What follows a chunk or symbol of file `i` of a session: the verdict when the file
+    /// is complete, and an ACK now or soon.
+    fn after_chunk(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        i: usize,
+        complete: bool,
+        in_order: bool,
+    ) {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
-        if complete {
-            s.phase = Phase::Verifying;
-            s.tail.clear();
-            self.events.push_back(ReceiverEvent::Complete { key });
+        if complete && let Some(f) = s.files.get_mut(i) {
+            f.phase = Phase::Verifying;
+            f.tail.clear();
+            let fkey = key.file(f.offer.file);
+            self.events.push_back(ReceiverEvent::Complete { key: fkey });
         }
         s.unacked += 1;
         if complete || !in_order || s.unacked >= self.config.ack_every {
@@ -1034,64 +1361,88 @@ impl Receiver {
         }
     }
 
-    /// Rebuilds what the tail's symbols can; true when that filled any chunk.
-    fn rebuild(s: &mut Session, key: SessionKey, events: &mut VecDeque<ReceiverEvent>) -> bool {
+    /// Rebuilds what the tail's symbols can; the number of chunks that filled.
+    fn rebuild(f: &mut FileState, key: FileKey, events: &mut VecDeque<ReceiverEvent>) -> u32 {
         // Disjoint fields: the chunk map is read while the tail changes, with no copy of it
         // (this runs for every chunk that arrives).
-        let Session { held, tail, .. } = s;
+        let FileState { held, tail, .. } = f;
         let is_held = |c: u32| held[(c / 64) as usize] & (1 << (c % 64)) != 0;
         let rebuilt = tail.rebuild(is_held);
-        let any = !rebuilt.is_empty();
+        let mut filled = 0;
         for (chunk, mut data) in rebuilt {
-            let Some(len) = s.offer.chunk_len(chunk) else {
+            let Some(len) = f.offer.chunk_len(chunk) else {
                 continue;
             };
             data.truncate(len);
-            s.set_held(chunk);
-            s.stats.repaired += 1;
+            f.set_held(chunk);
+            f.stats.repaired += 1;
+            filled += 1;
             events.push_back(ReceiverEvent::Repaired {
                 key,
                 chunk,
-                offset: u64::from(chunk) * u64::from(s.offer.chunk_size),
+                offset: u64::from(chunk) * u64::from(f.offer.chunk_size),
                 data,
             });
         }
-        any
+        filled
     }
 
     fn on_data<'a>(
-        s: &mut Session,
-        key: SessionKey,
+        f: &mut FileState,
+        key: FileKey,
         chunk: u32,
         retransmit: bool,
         payload: &'a [u8],
         events: &mut VecDeque<ReceiverEvent>,
     ) -> Option<Placement<'a>> {
-        if s.offer.chunk_len(chunk) != Some(payload.len()) {
-            s.stats.malformed += 1;
+        if f.offer.chunk_len(chunk) != Some(payload.len()) {
+            f.stats.malformed += 1;
             return None;
         }
-        if !matches!(s.phase, Phase::Receiving) || s.is_held(chunk) {
-            s.stats.duplicates += 1;
+        if !matches!(f.phase, Phase::Receiving) || f.is_held(chunk) {
+            f.stats.duplicates += 1;
             events.push_back(ReceiverEvent::Duplicate { key, chunk });
             return None;
         }
-        s.set_held(chunk);
-        s.tail.keep(chunk, payload);
+        f.set_held(chunk);
+        f.tail.keep(chunk, payload);
         if retransmit {
-            s.stats.recovered += 1;
+            f.stats.recovered += 1;
         }
         Some(Placement {
             key,
             chunk,
-            offset: u64::from(chunk) * u64::from(s.offer.chunk_size),
+            offset: u64::from(chunk) * u64::from(f.offer.chunk_size),
             data: payload,
             recovered: retransmit,
         })
     }
 
+    /// [`Receiver::check_limits`] for the offer that starts a session, which must be the
+    /// session's first file.
+    fn check_new_session(&self, offer: &Offer, ip: IpAddr) -> Result<(), (u8, String)> {
+        if offer.file != 0 || offer.first_chunk != 0 {
+            return Err((
+                wire::reason::UNKNOWN_SESSION,
+                format!(
+                    "an offer of file {} of a session this receiver does not know (it \
+                     restarted, or forgot the session): send the file again",
+                    offer.file
+                ),
+            ));
+        }
+        self.check_limits(offer, ip, true)
+    }
+
     /// Whether an offer fits the receiver's limits; the refusal code and reason if not.
-    fn check_limits(&self, offer: &Offer, ip: IpAddr) -> Result<(), (u8, String)> {
+    /// `new_session` when taking it makes one more session active (the first file, or the
+    /// next after a pause): then the session budgets apply too.
+    fn check_limits(
+        &self,
+        offer: &Offer,
+        ip: IpAddr,
+        new_session: bool,
+    ) -> Result<(), (u8, String)> {
         if offer.size > self.config.max_size {
             return Err((
                 wire::reason::TOO_LARGE,
@@ -1115,6 +1466,9 @@ impl Receiver {
                 ),
             ));
         }
+        if !new_session {
+            return Ok(());
+        }
         if self.active_sessions() >= self.config.max_sessions {
             return Err((
                 wire::reason::BUSY,
@@ -1128,9 +1482,7 @@ impl Receiver {
         let mine = self
             .sessions
             .iter()
-            .filter(|(k, s)| {
-                !matches!(s.phase, Phase::Finished { .. }) && budget_key(k.peer.ip()) == from
-            })
+            .filter(|(k, s)| s.has_active() && budget_key(k.peer.ip()) == from)
             .count();
         if mine >= self.config.max_sessions_per_addr {
             return Err((
@@ -1166,34 +1518,27 @@ impl Receiver {
         }
     }
 
-    fn queue_done(
-        s: &mut Session,
-        key: SessionKey,
-        outbox: &mut VecDeque<Transmit>,
-        limited: &mut u64,
-    ) {
-        let Phase::Finished { status, message } = &s.phase else {
-            return;
-        };
-        let (status, message) = (*status, message.clone());
-        let body = Body::Done {
-            status,
-            blake3: s.offer.blake3,
-            message,
-        };
-        s.send(key, &body, outbox, limited);
-    }
-
-    /// Reports the verdict on a [`ReceiverEvent::Complete`] session: `Ok(message)` when the
+    /// Reports the verdict on a [`ReceiverEvent::Complete`] file: `Ok(message)` when the
     /// hash verified and the file was kept, `Err((status, message))` with a [`wire::done`]
     /// status otherwise. The sender learns it by DONE.
-    pub fn finish(&mut self, now: Instant, key: SessionKey, result: Result<String, (u8, String)>) {
-        if !self.sessions.contains_key(&key) {
+    pub fn finish(&mut self, now: Instant, key: FileKey, result: Result<String, (u8, String)>) {
+        let skey = key.session_key();
+        let Some(s) = self.sessions.get(&skey) else {
+            return;
+        };
+        let Some(i) = s.file_index(key.file) else {
+            return;
+        };
+        if !s.files[i].is_active() {
             return;
         }
-        // Make room first: this session is not finished yet, so it is not the one forgotten.
-        self.evict_lingering();
-        let Some(s) = self.sessions.get_mut(&key) else {
+        let last = s.files.iter().filter(|f| f.is_active()).count() == 1;
+        if last {
+            // Make room first: this session is not lingering yet, so it is not the one
+            // forgotten.
+            self.evict_lingering();
+        }
+        let Some(s) = self.sessions.get_mut(&skey) else {
             return;
         };
         let (status, message) = match result {
@@ -1206,33 +1551,43 @@ impl Receiver {
                 (st, m)
             }
         };
-        s.phase = Phase::Finished { status, message };
-        s.finished_at = Some(now);
-        s.ack_deadline = None;
-        Self::queue_done(
-            s,
-            key,
+        let lost = s.lost();
+        let f = &mut s.files[i];
+        f.stats.lost = lost.saturating_sub(f.lost_base);
+        f.phase = Phase::Finished { status, message };
+        // Only the verdict is kept: the chunk map and the tail's copies go.
+        f.held = Vec::new();
+        f.tail.clear();
+        if last {
+            s.finished_at = Some(now);
+            s.ack_deadline = None;
+        }
+        s.send_done(
+            skey,
+            i,
             &mut self.outbox,
             &mut self.stats.amplification_limited,
         );
+        s.forget_old_files();
     }
 
-    /// Ends a session from this side (storage failed, shutting down): CLOSE to the sender.
-    pub fn abort(&mut self, key: SessionKey, code: u8, reason: &str) {
-        let Some(mut s) = self.sessions.remove(&key) else {
+    /// Gives up one file from this side (its storage failed): the sender learns it by DONE
+    /// and the session's other files go on.
+    pub fn abort(&mut self, now: Instant, key: FileKey, reason: &str) {
+        self.finish(now, key, Err((wire::done::STORE_FAILED, reason.to_owned())));
+    }
+
+    /// Ends a whole session from this side (shutting down): CLOSE to the sender.
+    pub fn close(&mut self, key: SessionKey, code: u8, reason: &str) {
+        let Some(mut s) = self.end_session(key, reason) else {
             return;
         };
         let body = Body::Close {
             code,
             reason: reason.to_owned(),
         };
-        s.send(
-            key,
-            &body,
-            &mut self.outbox,
-            &mut self.stats.amplification_limited,
-        );
-        self.stats.failed += 1;
+        let limited = &mut self.stats.amplification_limited;
+        s.send(key, &body, None, &mut self.outbox, limited);
     }
 
     /// Next datagram to send, if any.
@@ -1264,11 +1619,12 @@ impl Receiver {
         self.sessions
             .values()
             .filter_map(|s| {
-                let expiry = match (&s.phase, s.finished_at) {
-                    (_, Some(t)) => Some(t + self.config.linger),
+                let receiving = s.files.iter().any(|f| matches!(f.phase, Phase::Receiving));
+                let expiry = match s.finished_at {
+                    Some(t) => Some(t + self.config.linger),
                     // Hashing takes what it takes: the verdict, not a timer, ends it.
-                    (Phase::Verifying, None) => None,
-                    _ => Some(self.receiving_deadline(s)),
+                    None if !receiving => None,
+                    None => Some(self.receiving_deadline(s)),
                 };
                 [expiry, s.ack_deadline].into_iter().flatten().min()
             })
@@ -1299,7 +1655,7 @@ impl Receiver {
         if self.config.min_rate == 0 || now < s.progress_start + window {
             return None;
         }
-        let gained = u64::from(s.held_count - s.progress_held) * u64::from(s.offer.chunk_size);
+        let gained = s.progress_bytes - s.progress_base;
         let needed = self.config.min_rate.saturating_mul(window.as_secs().max(1));
         if gained < needed {
             return Some((
@@ -1313,7 +1669,7 @@ impl Receiver {
             ));
         }
         s.progress_start = now;
-        s.progress_held = s.held_count;
+        s.progress_base = s.progress_bytes;
         None
     }
 
@@ -1323,29 +1679,38 @@ impl Receiver {
         self.desk.expire(now);
         self.stats.auth_failures += self.desk.take_abandoned();
         let mut expired = Vec::new();
-        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
-        for key in keys {
-            let Some(mut s) = self.sessions.remove(&key) else {
-                continue;
-            };
+        for (key, s) in self.sessions.iter_mut() {
             if s.ack_deadline.is_some_and(|t| now >= t) {
-                Self::queue_ack(&mut s, key, &mut self.ack_queue);
-            }
-            let verdict = match (&s.phase, s.finished_at) {
-                (_, Some(t)) if now >= t + self.config.linger => Some(None),
-                (Phase::Receiving, None) => self.receiving_verdict(&mut s, now).map(Some),
-                _ => None,
-            };
-            match verdict {
-                Some(why) => expired.push((key, s, why)),
-                None => {
-                    self.sessions.insert(key, s);
-                }
+                Self::queue_ack(s, *key, &mut self.ack_queue);
             }
         }
-        for (key, mut s, why) in expired {
-            let Some((code, reason)) = why else { continue };
-            self.stats.failed += 1;
+        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            let Some(s) = self.sessions.get(&key) else {
+                continue;
+            };
+            let receiving = s.files.iter().any(|f| matches!(f.phase, Phase::Receiving));
+            match s.finished_at {
+                Some(t) if now >= t + self.config.linger => {
+                    self.sessions.remove(&key);
+                }
+                None if receiving => {
+                    let Some(mut s) = self.sessions.remove(&key) else {
+                        continue;
+                    };
+                    let verdict = self.receiving_verdict(&mut s, now);
+                    self.sessions.insert(key, s);
+                    if let Some(why) = verdict {
+                        expired.push((key, why));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (key, (code, reason)) in expired {
+            let Some(mut s) = self.end_session(key, &reason) else {
+                continue;
+            };
             if code == wire::reason::TOO_SLOW {
                 self.stats.too_slow += 1;
                 let body = Body::Close {
@@ -1354,9 +1719,8 @@ impl Receiver {
                         .to_owned(),
                 };
                 let limited = &mut self.stats.amplification_limited;
-                s.send(key, &body, &mut self.outbox, limited);
+                s.send(key, &body, None, &mut self.outbox, limited);
             }
-            self.events.push_back(ReceiverEvent::Failed { key, reason });
         }
     }
 }

@@ -34,3 +34,21 @@ pub struct TransferStats {
     /// Current pacing rate in bytes per second (sender).
     pub send_rate: f64,
 }
+
+impl TransferStats {
+    /// Adds `other`'s counters to these (sizes, counts and traffic; not RTT or rate).
+    pub fn add(&mut self, other: &TransferStats) {
+        self.bytes += other.bytes;
+        self.chunks += other.chunks;
+        self.chunks_done += other.chunks_done;
+        self.datagrams_sent += other.datagrams_sent;
+        self.datagrams_received += other.datagrams_received;
+        self.wire_bytes_sent += other.wire_bytes_sent;
+        self.duplicates += other.duplicates;
+        self.lost += other.lost;
+        self.retransmitted += other.retransmitted;
+        self.recovered += other.recovered;
+        self.repaired += other.repaired;
+        self.malformed += other.malformed;
+    }
+}

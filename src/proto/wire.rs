@@ -23,6 +23,10 @@ pub const MAX_REASON_LEN: usize = 512;
 pub const MAX_FORMAT_LEN: usize = 16;
 /// Most extra ranges one ACK carries; keeps an ACK well under any datagram limit.
 pub const MAX_ACK_RANGES: usize = 64;
+/// Most chunks a REPAIR block covers (its length takes 10 bits).
+pub const MAX_REPAIR_BLOCK: u16 = 1024;
+/// Most symbols a REPAIR block has (its count takes 7 bits).
+pub const MAX_REPAIR_COUNT: u8 = 128;
 /// Bytes of a SPAKE2 message.
 pub const PAKE_LEN: usize = 33;
 /// Bytes of a key confirmation.
@@ -134,6 +138,11 @@ pub struct Offer {
     pub width: u32,
     /// Pixel height, 0 when unknown.
     pub height: u32,
+    /// Place of this file in its session: 0 for the first, one more for each next.
+    pub file: u32,
+    /// Session-wide index of this file's chunk 0: DATA names chunks by it, so one session
+    /// carries many files with no file field in DATA.
+    pub first_chunk: u32,
 }
 
 impl Offer {
@@ -149,7 +158,15 @@ impl Offer {
         if expect != u64::from(self.chunk_count) {
             return Err(WireError::Invalid("chunk count does not match size"));
         }
+        if self.first_chunk.checked_add(self.chunk_count).is_none() {
+            return Err(WireError::Invalid("chunk numbers past 2^32"));
+        }
         Ok(())
+    }
+
+    /// The session-wide chunk numbers this file's chunks take.
+    pub fn chunk_range(&self) -> std::ops::Range<u32> {
+        self.first_chunk..self.first_chunk.saturating_add(self.chunk_count)
     }
 
     /// Length of chunk `index`, or `None` when the index is out of range.
@@ -181,8 +198,10 @@ pub struct PnRange {
 pub struct Ack {
     /// Time the receiver held the largest packet before acknowledging it, in microseconds.
     pub ack_delay_us: u32,
-    /// Chunks the receiver holds; progress as the receiver sees it.
-    pub chunks_held: u32,
+    /// Every session-wide chunk below this one is settled: held, or part of a file the
+    /// receiver has given its verdict on. Tells the sender to stop resending chunks that
+    /// repair symbols rebuilt (their packets are never acknowledged).
+    pub settled_below: u32,
     /// Received packet numbers, largest range first, disjoint and descending.
     pub ranges: Vec<PnRange>,
 }
@@ -195,6 +214,9 @@ pub mod done {
     pub const HASH_MISMATCH: u8 = 1;
     /// The receiver could not store the file (disk full, permissions...).
     pub const STORE_FAILED: u8 = 2;
+    /// The receiver refused this file's offer (a later file of a session; the first one's
+    /// refusal is a REFUSE): the message says why.
+    pub const REFUSED: u8 = 3;
 }
 
 /// Reason codes of REFUSE and CLOSE packets.
@@ -273,7 +295,10 @@ pub enum Body<'a> {
     /// `len` chunks, one of `count` made for it (see `proto::fec`). As long as a DATA
     /// packet, so it fits wherever DATA does.
     Repair {
-        /// Chunks in the block: the image's last ones.
+        /// The low 8 bits of the file's place ([`Offer::file`]) whose last chunks the block
+        /// covers: a receiver keeps far fewer than 256 files of a session at once.
+        file: u8,
+        /// Chunks in the block: the file's last ones.
         len: u16,
         /// Symbols made for the block.
         count: u8,
@@ -286,6 +311,8 @@ pub enum Body<'a> {
     Ack(Ack),
     /// See [`kind::DONE`].
     Done {
+        /// The file the verdict is on (its [`Offer::file`]).
+        file: u32,
         /// One of [`done`].
         status: u8,
         /// BLAKE3 of what the receiver assembled.
@@ -477,6 +504,8 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
             let format = r.text(format_len, MAX_FORMAT_LEN)?;
             let width = r.u32()?;
             let height = r.u32()?;
+            let file = r.u32()?;
+            let first_chunk = r.u32()?;
             let offer = Offer {
                 name,
                 size,
@@ -486,6 +515,8 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
                 format,
                 width,
                 height,
+                file,
+                first_chunk,
             };
             offer.check_geometry()?;
             Body::Offer(offer)
@@ -517,17 +548,24 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
             }
         }
         kind::REPAIR => {
-            let len = r.u16()?;
-            let count = r.u8()?;
-            let index = r.u8()?;
+            // Four bytes, as many as DATA's chunk number, so a symbol as long as a chunk
+            // fits wherever a chunk does: file (8 bits), then len - 1 (10), count - 1 (7)
+            // and index (7).
+            let file = r.u8()?;
+            let b = [r.u8()?, r.u8()?, r.u8()?];
+            let packed = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+            let len = (packed >> 14) as u16 + 1;
+            let count = ((packed >> 7) & 0x7f) as u8 + 1;
+            let index = (packed & 0x7f) as u8;
             let symbol = r.rest();
-            if len == 0 || count == 0 || index >= count {
+            if index >= count {
                 return Err(WireError::Invalid("repair symbol outside its block"));
             }
             if symbol.is_empty() || !symbol.len().is_multiple_of(2) {
                 return Err(WireError::Invalid("repair symbol of odd length"));
             }
             Body::Repair {
+                file,
                 len,
                 count,
                 index,
@@ -537,7 +575,7 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
         kind::ACK => {
             let largest = r.u32()?;
             let ack_delay_us = r.u32()?;
-            let chunks_held = r.u32()?;
+            let settled_below = r.u32()?;
             let first = r.u32()?;
             let count = usize::from(r.u8()?);
             if count > MAX_ACK_RANGES {
@@ -568,16 +606,18 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
             }
             Body::Ack(Ack {
                 ack_delay_us,
-                chunks_held,
+                settled_below,
                 ranges,
             })
         }
         kind::DONE => {
+            let file = r.u32()?;
             let status = r.u8()?;
             let blake3 = r.hash()?;
             let len = usize::from(r.u16()?);
             let message = r.text(len, MAX_REASON_LEN)?;
             Body::Done {
+                file,
                 status,
                 blake3,
                 message,
@@ -659,6 +699,8 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             put_text(out, &o.format, MAX_FORMAT_LEN, false);
             out.extend_from_slice(&o.width.to_be_bytes());
             out.extend_from_slice(&o.height.to_be_bytes());
+            out.extend_from_slice(&o.file.to_be_bytes());
+            out.extend_from_slice(&o.first_chunk.to_be_bytes());
         }
         Body::Accept { offer_pn, confirm } => {
             out.extend_from_slice(&offer_pn.to_be_bytes());
@@ -673,14 +715,19 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(payload);
         }
         Body::Repair {
+            file,
             len,
             count,
             index,
             symbol,
         } => {
-            out.extend_from_slice(&len.to_be_bytes());
-            out.push(*count);
-            out.push(*index);
+            // Out-of-range fields are clipped, never a panic; the sender keeps within them.
+            let len = u32::from((*len).clamp(1, MAX_REPAIR_BLOCK) - 1);
+            let count = u32::from((*count).clamp(1, MAX_REPAIR_COUNT) - 1);
+            let index = u32::from(*index & 0x7f);
+            let packed = (len << 14) | (count << 7) | index;
+            out.push(*file);
+            out.extend_from_slice(&packed.to_be_bytes()[1..]);
             out.extend_from_slice(symbol);
         }
         Body::Ack(a) => {
@@ -691,7 +738,7 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
                 .unwrap_or(PnRange { start: 0, end: 0 });
             out.extend_from_slice(&first.end.to_be_bytes());
             out.extend_from_slice(&a.ack_delay_us.to_be_bytes());
-            out.extend_from_slice(&a.chunks_held.to_be_bytes());
+            out.extend_from_slice(&a.settled_below.to_be_bytes());
             out.extend_from_slice(&first.end.saturating_sub(first.start).to_be_bytes());
             let extra = &a.ranges[1.min(a.ranges.len())..];
             let extra = &extra[..extra.len().min(MAX_ACK_RANGES)];
@@ -706,10 +753,12 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             }
         }
         Body::Done {
+            file,
             status,
             blake3,
             message,
         } => {
+            out.extend_from_slice(&file.to_be_bytes());
             out.push(*status);
             out.extend_from_slice(blake3);
             put_text(out, message, MAX_REASON_LEN, true);
@@ -794,6 +843,7 @@ mod tests {
     fn a_repair_symbol_roundtrips_and_one_outside_its_block_is_refused() {
         let symbol = [7u8; 16];
         roundtrip(Body::Repair {
+            file: 2,
             len: 81,
             count: 15,
             index: 14,
@@ -801,6 +851,7 @@ mod tests {
         });
         let bytes = |len: u16, count: u8, index: u8, symbol: &[u8]| {
             let body = Body::Repair {
+                file: 0,
                 len,
                 count,
                 index,
@@ -810,8 +861,26 @@ mod tests {
         };
         let outside = Err(WireError::Invalid("repair symbol outside its block"));
         assert_eq!(decode(&bytes(81, 15, 15, &symbol)), outside);
-        assert_eq!(decode(&bytes(0, 15, 1, &symbol)), outside);
-        assert_eq!(decode(&bytes(81, 0, 0, &symbol)), outside);
+        // The packed fields reach their limits both ways.
+        for (len, count, index) in [(1, 1, 0), (MAX_REPAIR_BLOCK, MAX_REPAIR_COUNT, 127)] {
+            roundtrip(Body::Repair {
+                file: 255,
+                len,
+                count,
+                index,
+                symbol: &symbol,
+            });
+        }
+        // Four bytes of fields, like DATA's chunk number: a symbol fits where a chunk does.
+        let data = encode_vec(
+            &hdr(kind::DATA, 3),
+            &Body::Data {
+                chunk: 1,
+                retransmit: false,
+                payload: &symbol,
+            },
+        );
+        assert_eq!(bytes(81, 15, 1, &symbol).len(), data.len());
         let odd = Err(WireError::Invalid("repair symbol of odd length"));
         assert_eq!(decode(&bytes(81, 15, 1, &symbol[..15])), odd);
         assert_eq!(decode(&bytes(81, 15, 1, &[])), odd);
@@ -827,6 +896,8 @@ mod tests {
             format: "png".into(),
             width: 451,
             height: 300,
+            file: 1,
+            first_chunk: 4,
         }
     }
 
@@ -853,7 +924,7 @@ mod tests {
         });
         roundtrip(Body::Ack(Ack {
             ack_delay_us: 250,
-            chunks_held: 17,
+            settled_below: 17,
             ranges: vec![
                 PnRange {
                     start: 90,
@@ -864,6 +935,7 @@ mod tests {
             ],
         }));
         roundtrip(Body::Done {
+            file: 3,
             status: done::OK,
             blake3: [1; 32],
             message: "saved".into(),
@@ -908,6 +980,7 @@ mod tests {
         let repair = encode_vec(
             &hdr(kind::REPAIR, 7),
             &Body::Repair {
+                file: 0,
                 len: 81,
                 count: 15,
                 index: 3,
@@ -916,13 +989,13 @@ mod tests {
         );
         assert_eq!(
             hex(&repair),
-            "010a01020304050607080000000700510f03beefb562ff57"
+            "010a01020304050607080000000700140703beefe0c50081"
         );
         let ack = encode_vec(
             &hdr(kind::ACK, 3),
             &Body::Ack(Ack {
                 ack_delay_us: 1000,
-                chunks_held: 12,
+                settled_below: 12,
                 ranges: vec![PnRange { start: 8, end: 10 }, PnRange { start: 2, end: 5 }],
             }),
         );
@@ -946,7 +1019,9 @@ mod tests {
                 + "03706e67"
                 + "000001c3"
                 + "0000012c"
-                + "354fcc27"
+                + "00000001"
+                + "00000004"
+                + "30ee233f"
         );
         let ping = encode_vec(&hdr(kind::PING, 1), &Body::Ping);
         assert_eq!(hex(&ping), "010801020304050607080000000112e724cc");
@@ -996,7 +1071,7 @@ mod tests {
             .collect();
         let body = Body::Ack(Ack {
             ack_delay_us: 0,
-            chunks_held: 0,
+            settled_below: 0,
             ranges,
         });
         let bytes = encode_vec(&hdr(kind::ACK, 0), &body);
@@ -1069,7 +1144,7 @@ mod tests {
                 ranges.push(PnRange { start: last, end: last });
             }
             ranges.truncate(MAX_ACK_RANGES + 1);
-            let body = Body::Ack(Ack { ack_delay_us: 5, chunks_held: 1, ranges });
+            let body = Body::Ack(Ack { ack_delay_us: 5, settled_below: 1, ranges });
             let bytes = encode_vec(&hdr(kind::ACK, 0), &body);
             prop_assert_eq!(decode(&bytes).expect("decodes").body, body);
         }

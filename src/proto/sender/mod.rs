@@ -1,4 +1,11 @@
-//! The sending side of one transfer: offer, paced data, selective repair, completion.
+//! The sending side of one session: login, then one or more files, each offered, sent as
+//! paced data with selective repair, and concluded by the receiver's verdict.
+//!
+//! Files follow each other in one session without a new login: the next file's offer goes
+//! out as soon as the previous file's last new chunk has left, its data right behind it, so
+//! the path stays full across files. Chunk numbers run on across the files of a session
+//! ([`Offer::first_chunk`]), so DATA needs no file field. Up to [`MAX_FILES_IN_FLIGHT`]
+//! files may wait for their verdicts at once; each has its own verdict.
 //!
 //! Loss recovery follows RFC 9002: every datagram has a fresh packet number, the receiver
 //! acknowledges packet-number ranges, a packet is lost once three later ones are acknowledged
@@ -13,13 +20,16 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::crypto::{Pake, Passphrase, Protection};
-use super::fec;
 use super::pacing::Pacer;
 use super::rate::{RateControl, RateSample};
 use super::rtt::RttEstimator;
 use super::stats::TransferStats;
 use super::wire::{self, Body, Header, Offer, kind};
-use super::{DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY};
+use super::{DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY, MAX_FILES_IN_FLIGHT};
+
+mod file;
+
+use file::OutFile;
 
 /// Packets acknowledged after an unacknowledged one before it counts as lost.
 const PACKET_THRESHOLD: u32 = 3;
@@ -27,8 +37,11 @@ const PACKET_THRESHOLD: u32 = 3;
 const MAX_PTO_BACKOFF: u32 = 6;
 /// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
 const MAX_PTO: Duration = Duration::from_secs(1);
-/// Repair symbols still to send, by index.
-type RepairQueue = VecDeque<(u16, Vec<u8>)>;
+/// Bytes of files held in memory for sending, past which no further file is taken until
+/// one concludes (one file may go over it on its own).
+pub const MAX_BYTES_IN_FLIGHT: u64 = 64 << 20;
+/// Concluded files whose figures and outcome are kept for the caller to read.
+const CONCLUDED_KEPT: usize = 16;
 
 /// Copies of each HELLO, and of each CONFIRM and offer, sent per round of the login.
 pub const LOGIN_COPIES: usize = 2;
@@ -137,13 +150,19 @@ impl SendError {
     }
 }
 
-/// Things the UI or CLI may want to show, in the order they happened.
+/// Things the UI or CLI may want to show, in the order they happened. `file` is the
+/// file's place in the session ([`Offer::file`]); chunks are numbered within their file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SenderEvent {
-    /// The receiver accepted the offer; data starts flowing.
-    Accepted,
+    /// The receiver accepted a file's offer; its data flows.
+    Accepted {
+        /// The file.
+        file: u32,
+    },
     /// A chunk left in a datagram.
     ChunkSent {
+        /// The file.
+        file: u32,
         /// Chunk index.
         chunk: u32,
         /// True when this is a repair of a lost copy.
@@ -151,40 +170,49 @@ pub enum SenderEvent {
     },
     /// A chunk's packet was declared lost; it is queued again.
     ChunkLost {
+        /// The file.
+        file: u32,
         /// Chunk index.
         chunk: u32,
     },
     /// The receiver acknowledged a chunk.
     ChunkAcked {
+        /// The file.
+        file: u32,
         /// Chunk index.
         chunk: u32,
         /// True when a repair delivered it.
         recovered: bool,
     },
-    /// The receiver verified the hash and kept the file; the detail is its message.
-    Delivered(String),
-    /// The transfer failed.
-    Failed(SendError),
+    /// The receiver verified the hash and kept the file.
+    Delivered {
+        /// The file.
+        file: u32,
+        /// The receiver's message.
+        message: String,
+    },
+    /// The file failed.
+    Failed {
+        /// The file.
+        file: u32,
+        /// Why.
+        error: SendError,
+    },
 }
 
+/// Where the session is: its login, the first file's acceptance (which proves the
+/// receiver), then files until the last verdict or a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Handshaking,
     Offering,
-    Transferring,
-    AwaitingDone,
+    Established,
     Finished,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct ChunkState {
-    acked: bool,
-    queued: bool,
-    latest_pn: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 struct SentPacket {
+    /// The session-wide chunk number it carried.
     chunk: Option<u32>,
     retransmit: bool,
     time: Instant,
@@ -200,17 +228,17 @@ fn constant_time_eq(a: &[u8; wire::CONFIRM_LEN], b: &[u8; wire::CONFIRM_LEN]) ->
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// One outgoing transfer.
+/// One outgoing session and its files.
 #[derive(Debug)]
 pub struct Sender {
     config: SenderConfig,
     session: u64,
-    offer: Offer,
-    data: Bytes,
     phase: Phase,
     started: Instant,
     next_pn: u32,
-    offers_sent: Vec<(u32, Instant)>,
+    /// Every OFFER copy sent: packet number, when, and the file it offered.
+    offers_sent: Vec<(u32, Instant, u32)>,
+    /// When the first file's offer is next repeated, before the session is accepted.
     next_offer: Instant,
     protection: Protection,
     pake: Option<Pake>,
@@ -227,12 +255,12 @@ pub struct Sender {
     early_acks: Vec<(Instant, wire::Ack)>,
     /// The first packet number sent after ACCEPT arrived.
     sent_after_accept: Option<u32>,
-    chunks: Vec<ChunkState>,
-    next_new: u32,
-    /// The tail's repair block, once the last new chunk left, and its symbols still to send.
-    repair: Option<(fec::Block, RepairQueue)>,
+    /// The session's files in order: those in flight, then the concluded ones kept.
+    files: VecDeque<OutFile>,
+    /// No file will be added: the session ends with the last verdict.
+    input_closed: bool,
+    /// Session-wide chunk numbers of lost chunks, to send again.
     retx: VecDeque<u32>,
-    acked_count: u32,
     sent: VecDeque<Option<SentPacket>>,
     sent_base: u32,
     in_flight: u64,
@@ -253,41 +281,31 @@ pub struct Sender {
     last_recv: Instant,
     close: Option<(u8, String)>,
     events: VecDeque<SenderEvent>,
+    /// Traffic of no file (after every file concluded).
     stats: TransferStats,
-    outcome: Option<Result<String, SendError>>,
 }
 
 impl Sender {
-    /// A transfer of `data` under `offer` (see [`Sender::offer_for`]), in session `session`
-    /// (random, non-zero, picked by the caller since the core has no randomness).
+    /// A session whose first file is `data` under `offer` (see [`Sender::offer_for`]), in
+    /// session `session` (random, non-zero, picked by the caller since the core has no
+    /// randomness). It ends with that file's verdict unless [`Sender::keep_open`] is called.
     pub fn new(
         now: Instant,
         config: SenderConfig,
         session: u64,
-        offer: Offer,
+        mut offer: Offer,
         data: Bytes,
     ) -> Self {
         let mss = config.max_datagram;
         let rate = RateControl::new(mss, config.max_rate);
         let pake = config.passphrase.as_ref().map(Pake::start);
-        let chunks = vec![
-            ChunkState {
-                acked: false,
-                queued: false,
-                latest_pn: None,
-            };
-            offer.chunk_count as usize
-        ];
-        let stats = TransferStats {
-            bytes: offer.size,
-            chunks: offer.chunk_count,
-            ..TransferStats::default()
-        };
+        offer.file = 0;
+        offer.first_chunk = 0;
+        let backoff = Duration::from_millis(200);
+        let first = OutFile::new(now, offer, data, backoff);
         Self {
             config,
             session,
-            offer,
-            data,
             phase: if pake.is_some() {
                 Phase::Handshaking
             } else {
@@ -305,15 +323,13 @@ impl Sender {
             confirm: None,
             expected_confirm: None,
             control: VecDeque::new(),
-            offer_backoff: Duration::from_millis(200),
+            offer_backoff: backoff,
             hurried: None,
             early_acks: Vec::new(),
             sent_after_accept: None,
-            chunks,
-            next_new: 0,
-            repair: None,
+            files: VecDeque::from([first]),
+            input_closed: true,
             retx: VecDeque::new(),
-            acked_count: 0,
             sent: VecDeque::new(),
             sent_base: 0,
             in_flight: 0,
@@ -333,12 +349,12 @@ impl Sender {
             last_recv: now,
             close: None,
             events: VecDeque::new(),
-            stats,
-            outcome: None,
+            stats: TransferStats::default(),
         }
     }
 
-    /// Builds the offer for `data`: geometry from the config, hash computed here.
+    /// Builds the offer for `data`: geometry from the config, hash computed here. Its place
+    /// in the session is set when it is queued.
     pub fn offer_for(
         config: &SenderConfig,
         name: &str,
@@ -358,6 +374,8 @@ impl Sender {
             format: format.to_owned(),
             width,
             height,
+            file: 0,
+            first_chunk: 0,
         }
     }
 
@@ -366,32 +384,138 @@ impl Sender {
         self.session
     }
 
-    /// The offer being sent.
-    pub fn offer(&self) -> &Offer {
-        &self.offer
+    /// More files may follow the first: the session stays up after its verdict until
+    /// [`Sender::close_input`].
+    pub fn keep_open(&mut self) {
+        self.input_closed = false;
     }
 
-    /// Figures so far.
+    /// No more files: the session ends with the last verdict (at once if it is in).
+    pub fn close_input(&mut self) {
+        self.input_closed = true;
+        if self.phase == Phase::Established && !self.files.iter().any(OutFile::is_active) {
+            self.phase = Phase::Finished;
+        }
+    }
+
+    /// True when the session would take another file now: it is up, fewer than
+    /// [`MAX_FILES_IN_FLIGHT`] files and [`MAX_BYTES_IN_FLIGHT`] bytes are in flight, and
+    /// the newest file has sent every chunk once (files go one after another).
+    pub fn wants_file(&self) -> bool {
+        if self.input_closed || self.phase != Phase::Established {
+            return false;
+        }
+        let active: Vec<&OutFile> = self.files.iter().filter(|f| f.is_active()).collect();
+        let bytes: u64 = active.iter().map(|f| f.offer.size).sum();
+        active.len() < MAX_FILES_IN_FLIGHT
+            && bytes < MAX_BYTES_IN_FLIGHT
+            && active.last().is_none_or(|f| f.all_sent())
+    }
+
+    /// Queues the next file of the session (see [`Sender::wants_file`]); returns its place
+    /// in the session. Its offer goes out at once, its data right behind.
+    pub fn push_file(&mut self, now: Instant, mut offer: Offer, data: Bytes) -> u32 {
+        let last = self.files.back().map(|f| &f.offer);
+        offer.file = last.map_or(0, |o| o.file + 1);
+        offer.first_chunk = last.map_or(0, |o| o.chunk_range().end);
+        let backoff = self.repeat_wait();
+        let file = offer.file;
+        let body = Body::Offer(offer.clone());
+        self.files
+            .push_back(OutFile::new(now, offer, data, backoff));
+        self.control.extend(std::iter::repeat_n(body, LOGIN_COPIES));
+        self.forget_concluded();
+        file
+    }
+
+    /// How long to wait for an answer before repeating an offer: a probe timeout.
+    fn repeat_wait(&self) -> Duration {
+        if self.rtt.has_sample() {
+            self.rtt
+                .pto(MAX_ACK_DELAY)
+                .clamp(Duration::from_millis(10), Duration::from_millis(1000))
+        } else {
+            Duration::from_millis(200)
+        }
+    }
+
+    fn forget_concluded(&mut self) {
+        while self.files.iter().filter(|f| !f.is_active()).count() > CONCLUDED_KEPT {
+            let Some(i) = self.files.iter().position(|f| !f.is_active()) else {
+                return;
+            };
+            self.files.remove(i);
+        }
+    }
+
+    fn file_index(&self, file: u32) -> Option<usize> {
+        self.files.iter().position(|f| f.offer.file == file)
+    }
+
+    /// The file in flight a session-wide chunk number belongs to, and the chunk within it.
+    fn locate(&self, chunk: u32) -> Option<(usize, u32)> {
+        let i = self
+            .files
+            .iter()
+            .position(|f| f.is_active() && f.offer.chunk_range().contains(&chunk))?;
+        Some((i, chunk - self.files[i].offer.first_chunk))
+    }
+
+    /// The counters a datagram of file `i` goes to; with none, the oldest file in flight's.
+    fn charge(&mut self, i: Option<usize>) -> &mut TransferStats {
+        let i = i
+            .filter(|&i| self.files.get(i).is_some_and(OutFile::is_active))
+            .or_else(|| self.files.iter().position(OutFile::is_active));
+        match i {
+            Some(i) => &mut self.files[i].stats,
+            None => &mut self.stats,
+        }
+    }
+
+    /// The first file's offer.
+    pub fn offer(&self) -> &Offer {
+        &self.files[0].offer
+    }
+
+    /// A file's offer as sent (with its place in the session), while the sender keeps it.
+    pub fn offer_of(&self, file: u32) -> Option<&Offer> {
+        Some(&self.files[self.file_index(file)?].offer)
+    }
+
+    /// The first file's figures so far (see [`Sender::stats_of`]).
     pub fn stats(&self) -> TransferStats {
-        let mut s = self.stats.clone();
-        s.chunks_done = self.acked_count;
+        self.stats_of(self.files[0].offer.file).unwrap_or_default()
+    }
+
+    /// A file's figures so far, while the sender keeps it.
+    pub fn stats_of(&self, file: u32) -> Option<TransferStats> {
+        let f = &self.files[self.file_index(file)?];
+        let mut s = f.stats.clone();
+        if f.is_active() {
+            s.chunks_done = f.acked_count;
+        }
         s.rtt = if self.rtt.has_sample() {
             self.rtt.smoothed()
         } else {
             Duration::ZERO
         };
         s.send_rate = self.rate.pacing_rate();
-        s
+        Some(s)
     }
 
-    /// When the transfer started (the first offer).
+    /// When the session started (the first offer or HELLO).
     pub fn started(&self) -> Instant {
         self.started
     }
 
-    /// `Some` once the transfer has ended: the receiver's message, or the failure.
+    /// `Some` once the first file has ended: the receiver's message, or the failure.
     pub fn outcome(&self) -> Option<&Result<String, SendError>> {
-        self.outcome.as_ref()
+        self.files[0].outcome.as_ref()
+    }
+
+    /// `Some` once file `file` has ended, while the sender keeps it.
+    pub fn outcome_of(&self, file: u32) -> Option<&Result<String, SendError>> {
+        self.files[self.file_index(file)?].outcome.as_ref()
     }
 
     /// True once no more datagrams will be sent.
@@ -399,21 +523,47 @@ impl Sender {
         self.phase == Phase::Finished && self.close.is_none() && self.control.is_empty()
     }
 
-    /// Abandons the transfer, telling the receiver with a CLOSE.
+    /// Abandons the session, telling the receiver with a CLOSE.
     pub fn cancel(&mut self, reason: &str) {
         if self.phase != Phase::Finished {
             self.close = Some((wire::reason::CANCELLED, reason.to_owned()));
-            self.finish(Err(SendError::Cancelled(reason.to_owned())));
+            self.fail_session(SendError::Cancelled(reason.to_owned()));
         }
     }
 
-    fn finish(&mut self, result: Result<String, SendError>) {
+    /// Ends every file in flight with `error`, and the session with them.
+    fn fail_session(&mut self, error: SendError) {
+        for i in 0..self.files.len() {
+            if self.files[i].is_active() {
+                self.conclude(i, Err(error.clone()));
+            }
+        }
         self.phase = Phase::Finished;
+    }
+
+    /// Ends file `i` with its verdict; the session ends with its last file.
+    fn conclude(&mut self, i: usize, result: Result<String, SendError>) {
+        let f = &mut self.files[i];
+        if !f.is_active() {
+            return;
+        }
+        let file = f.offer.file;
         self.events.push_back(match &result {
-            Ok(msg) => SenderEvent::Delivered(msg.clone()),
-            Err(e) => SenderEvent::Failed(e.clone()),
+            Ok(message) => SenderEvent::Delivered {
+                file,
+                message: message.clone(),
+            },
+            Err(error) => SenderEvent::Failed {
+                file,
+                error: error.clone(),
+            },
         });
-        self.outcome = Some(result);
+        f.conclude(result);
+        let range = f.offer.chunk_range();
+        self.retx.retain(|c| !range.contains(c));
+        if self.input_closed && !self.files.iter().any(OutFile::is_active) {
+            self.phase = Phase::Finished;
+        }
     }
 
     /// Next event, if any.
@@ -425,11 +575,11 @@ impl Sender {
     /// Feeds one datagram from the receiver (decrypted in place when sealed).
     pub fn handle(&mut self, now: Instant, datagram: &mut [u8]) {
         if wire::decode_header(datagram).map(|h| h.session) != Ok(self.session) {
-            self.stats.malformed += 1;
+            self.charge(None).malformed += 1;
             return;
         }
         let Ok((packet, sealed)) = self.protection.decode(datagram) else {
-            self.stats.malformed += 1;
+            self.charge(None).malformed += 1;
             return;
         };
         if self.phase == Phase::Finished {
@@ -440,10 +590,14 @@ impl Sender {
                 | self.hold_early_ack(now, &packet.body, sealed));
         if !self.trusts(&packet, sealed) {
             // A hint of a lost offer or ACCEPT is not damage; anything else untrusted is.
-            self.stats.malformed += u64::from(!hint);
+            self.charge(None).malformed += u64::from(!hint);
             return;
         }
-        self.stats.datagrams_received += 1;
+        let target = match &packet.body {
+            Body::Done { file, .. } => self.file_index(*file),
+            _ => None,
+        };
+        self.charge(target).datagrams_received += 1;
         self.last_recv = now;
         match packet.body {
             Body::Retry { cookie } => {
@@ -454,67 +608,80 @@ impl Sender {
                 }
             }
             Body::HelloReply { pake, token } => self.on_hello_reply(now, &pake, token),
-            Body::Accept { offer_pn, confirm } => {
-                if self.phase != Phase::Offering {
-                    return;
-                }
-                if let Some(expected) = self.expected_confirm
-                    && !constant_time_eq(&expected, &confirm)
-                {
-                    // Sealed under our keys yet not the receiver's proof: a broken peer.
-                    self.finish(Err(SendError::AuthFailed));
-                    return;
-                }
-                if let Some(&(_, t)) = self.offers_sent.iter().find(|(pn, _)| *pn == offer_pn) {
-                    let sample = now.saturating_duration_since(t);
-                    self.rtt.update(sample, Duration::ZERO);
-                    self.rate.set_initial_rtt(now, sample);
-                }
-                self.phase = if self.offer.chunk_count == 0 {
-                    Phase::AwaitingDone
-                } else {
-                    Phase::Transferring
-                };
-                self.sent_after_accept = Some(self.next_pn);
-                self.settle_first_flight(offer_pn);
-                if self.in_flight == 0 {
-                    self.delivered_time = now;
-                    self.first_sent_time = now;
-                }
-                // Arms the probe timer even when there is no chunk to send (an empty file).
-                self.last_eliciting = Some(now);
-                self.events.push_back(SenderEvent::Accepted);
-            }
-            Body::Refuse { code, reason } => self.finish(Err(match code {
+            Body::Accept { offer_pn, confirm } => self.on_accept(now, offer_pn, &confirm),
+            Body::Refuse { code, reason } => self.fail_session(match code {
                 wire::reason::AUTH_FAILED => SendError::AuthFailed,
                 _ => SendError::Refused(code, reason),
-            })),
+            }),
             Body::Ack(ack) => {
-                if matches!(self.phase, Phase::Transferring | Phase::AwaitingDone) {
+                if self.phase == Phase::Established {
                     self.on_ack(now, &ack);
                 }
             }
             Body::Done {
+                file,
                 status,
                 blake3,
                 message,
             } => {
+                let Some(i) = self.file_index(file) else {
+                    return;
+                };
                 let result = match status {
-                    wire::done::OK if blake3 == self.offer.blake3 => Ok(message),
+                    wire::done::OK if blake3 == self.files[i].offer.blake3 => Ok(message),
                     wire::done::OK | wire::done::HASH_MISMATCH => {
                         Err(SendError::HashMismatch(message))
                     }
+                    wire::done::REFUSED => Err(SendError::Refused(wire::reason::OTHER, message)),
                     _ => Err(SendError::StoreFailed(message)),
                 };
-                self.finish(result);
+                self.conclude(i, result);
             }
-            Body::Close { code, reason } => self.finish(Err(match code {
+            Body::Close { code, reason } => self.fail_session(match code {
                 wire::reason::UNKNOWN_SESSION => SendError::Forgotten,
                 _ if reason.is_empty() => SendError::Closed(wire::reason::describe(code).into()),
                 _ => SendError::Closed(reason),
-            })),
-            _ => self.stats.malformed += 1,
+            }),
+            _ => self.charge(None).malformed += 1,
         }
+    }
+
+    fn on_accept(&mut self, now: Instant, offer_pn: u32, confirm: &[u8; wire::CONFIRM_LEN]) {
+        if let Some(expected) = self.expected_confirm
+            && !constant_time_eq(&expected, confirm)
+        {
+            // Sealed under our keys yet not the receiver's proof: a broken peer.
+            self.fail_session(SendError::AuthFailed);
+            return;
+        }
+        let Some(&(_, t, file)) = self.offers_sent.iter().find(|(pn, ..)| *pn == offer_pn) else {
+            return;
+        };
+        let Some(i) = self.file_index(file) else {
+            return;
+        };
+        if self.files[i].accepted || !self.files[i].is_active() {
+            return;
+        }
+        self.files[i].accepted = true;
+        self.events.push_back(SenderEvent::Accepted { file });
+        if self.phase != Phase::Offering {
+            return;
+        }
+        // The session's first ACCEPT: the receiver is proven, and the round trip measured.
+        let sample = now.saturating_duration_since(t);
+        self.rtt.update(sample, Duration::ZERO);
+        self.rate.set_initial_rtt(now, sample);
+        self.phase = Phase::Established;
+        self.sent_after_accept = Some(self.next_pn);
+        self.settle_first_flight(offer_pn);
+        if self.in_flight == 0 {
+            self.delivered_time = now;
+            self.first_sent_time = now;
+        }
+        // Arms the probe timer even when there is no chunk to send (an empty file).
+        self.last_eliciting = Some(now);
+        self.note_all_acked(now);
     }
 
     /// While our offer waits for ACCEPT, an ACK of the first flight means the offer arrived
@@ -528,7 +695,7 @@ impl Sender {
             Body::Close { code, .. } => !sealed && *code == wire::reason::UNKNOWN_SESSION,
             _ => false,
         };
-        let recent = self.offers_sent.last().map(|(_, t)| *t);
+        let recent = self.offers_sent.last().map(|(_, t, _)| *t);
         let gap = self.rtt.smoothed() / 2;
         if hint && recent.is_some_and(|t| now >= t + gap) && self.next_offer > now {
             self.hurried = Some(self.next_offer);
@@ -565,7 +732,7 @@ impl Sender {
                 break;
             }
             if let Some(p) = self.sent[i].take() {
-                self.stats.lost += 1;
+                self.charge(Some(0)).lost += 1;
                 self.requeue_lost(pn, &p);
             }
         }
@@ -590,7 +757,7 @@ impl Sender {
     /// session" from a receiver that restarted. In clear mode, "unknown session" before
     /// ACCEPT only means our first data overtook the offer.
     fn trusts(&self, packet: &wire::Packet<'_>, sealed: bool) -> bool {
-        let accepted = matches!(self.phase, Phase::Transferring | Phase::AwaitingDone);
+        let accepted = self.phase == Phase::Established;
         let secure = self.config.passphrase.is_some();
         match &packet.body {
             Body::Retry { .. } | Body::HelloReply { .. } => {
@@ -619,7 +786,7 @@ impl Sender {
         let Some(pake) = self.pake.take() else { return };
         let client_msg = pake.message();
         let Some(keys) = pake.finish(self.session, server_msg, &client_msg, server_msg) else {
-            self.finish(Err(SendError::AuthFailed));
+            self.fail_session(SendError::AuthFailed);
             return;
         };
         if let [sent] = self.hellos_sent[..] {
@@ -653,7 +820,7 @@ impl Sender {
         for r in &ack.ranges {
             if r.end >= self.next_pn {
                 // Acknowledges packets never sent: the ACK is bogus.
-                self.stats.malformed += 1;
+                self.charge(None).malformed += 1;
                 return;
             }
         }
@@ -694,27 +861,41 @@ impl Sender {
         if any_new {
             self.pto_count = 0;
         }
-        if ack.chunks_held >= self.offer.chunk_count {
-            self.all_held();
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            if f.is_active() && f.accepted && f.offer.chunk_range().end <= ack.settled_below {
+                self.all_held(i);
+            }
         }
         self.detect_lost(now);
         self.trim_sent();
-        if self.phase == Phase::Transferring && self.acked_count == self.offer.chunk_count {
-            self.phase = Phase::AwaitingDone;
+        self.note_all_acked(now);
+    }
+
+    /// Starts the wait for the verdict of each accepted file whose chunks are all acknowledged.
+    fn note_all_acked(&mut self, now: Instant) {
+        for f in self.files.iter_mut() {
+            if f.is_active() && f.accepted && f.all_acked() && f.awaiting_since.is_none() {
+                f.awaiting_since = Some(now);
+            }
         }
     }
 
-    /// The receiver holds every chunk, some rebuilt from repair symbols whose packets were
-    /// never acknowledged: none is sent again.
-    fn all_held(&mut self) {
-        self.retx.clear();
-        self.next_new = self.offer.chunk_count;
-        for (chunk, state) in self.chunks.iter_mut().enumerate() {
+    /// The receiver holds every chunk of file `i`, some rebuilt from repair symbols whose
+    /// packets were never acknowledged: none is sent again.
+    fn all_held(&mut self, i: usize) {
+        let f = &mut self.files[i];
+        let range = f.offer.chunk_range();
+        self.retx.retain(|c| !range.contains(c));
+        f.next_new = f.offer.chunk_count;
+        let file = f.offer.file;
+        for (chunk, state) in f.chunks.iter_mut().enumerate() {
             state.queued = false;
             if !state.acked {
                 state.acked = true;
-                self.acked_count += 1;
+                f.acked_count += 1;
                 self.events.push_back(SenderEvent::ChunkAcked {
+                    file,
                     chunk: chunk as u32,
                     recovered: true,
                 });
@@ -746,20 +927,27 @@ impl Sender {
                 self.in_flight,
             );
         }
-        let Some(chunk) = p.chunk else { return };
-        let state = &mut self.chunks[chunk as usize];
+        let Some((i, chunk)) = p.chunk.and_then(|c| self.locate(c)) else {
+            return;
+        };
+        let f = &mut self.files[i];
+        let state = &mut f.chunks[chunk as usize];
         if state.acked {
-            self.stats.duplicates += 1;
+            f.stats.duplicates += 1;
             return;
         }
         state.acked = true;
-        self.acked_count += 1;
+        f.acked_count += 1;
         let recovered = p.retransmit;
         if recovered {
-            self.stats.recovered += 1;
+            f.stats.recovered += 1;
         }
-        self.events
-            .push_back(SenderEvent::ChunkAcked { chunk, recovered });
+        let file = f.offer.file;
+        self.events.push_back(SenderEvent::ChunkAcked {
+            file,
+            chunk,
+            recovered,
+        });
     }
 
     fn detect_lost(&mut self, now: Instant) {
@@ -781,28 +969,34 @@ impl Sender {
                     continue;
                 };
                 lost += 1;
+                let at = p.chunk.and_then(|c| self.locate(c)).map(|(f, _)| f);
+                self.charge(at).lost += 1;
                 self.requeue_lost(pn, &p);
             } else {
                 self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
             }
         }
         if lost > 0 {
-            self.stats.lost += lost;
             self.rate.on_loss(lost);
         }
     }
 
     /// Takes a lost packet out of flight and queues its chunk again, unless the chunk was
-    /// acknowledged meanwhile or travels in a newer packet.
+    /// acknowledged meanwhile, travels in a newer packet, or its file has its verdict.
     fn requeue_lost(&mut self, pn: u32, p: &SentPacket) {
         self.in_flight = self.in_flight.saturating_sub(p.size as u64);
-        if let Some(chunk) = p.chunk {
-            let state = &mut self.chunks[chunk as usize];
-            if !state.acked && state.latest_pn == Some(pn) && !state.queued {
-                state.queued = true;
-                self.retx.push_back(chunk);
-                self.events.push_back(SenderEvent::ChunkLost { chunk });
-            }
+        let Some(global) = p.chunk else { return };
+        let Some((i, chunk)) = self.locate(global) else {
+            return;
+        };
+        let f = &mut self.files[i];
+        let state = &mut f.chunks[chunk as usize];
+        if !state.acked && state.latest_pn == Some(pn) && !state.queued {
+            state.queued = true;
+            self.retx.push_back(global);
+            let file = f.offer.file;
+            self.events
+                .push_back(SenderEvent::ChunkLost { file, chunk });
         }
     }
 
@@ -813,18 +1007,48 @@ impl Sender {
         }
     }
 
+    /// A file waits for its verdict: every chunk acknowledged, no DONE yet.
+    fn awaiting_done(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| f.is_active() && f.awaiting_since.is_some())
+    }
+
     fn pto_deadline(&self) -> Option<Instant> {
-        if !matches!(self.phase, Phase::Transferring | Phase::AwaitingDone) {
+        if self.phase != Phase::Established {
             return None;
         }
-        let eliciting_in_flight = self.in_flight > 0 || self.phase == Phase::AwaitingDone;
-        if !eliciting_in_flight {
+        if self.in_flight == 0 && !self.awaiting_done() {
             return None;
         }
         let base = self.last_eliciting?;
+        Some(base + self.backed_off(self.pto_count))
+    }
+
+    fn backed_off(&self, count: u32) -> Duration {
         let pto = self.rtt.pto(MAX_ACK_DELAY);
-        let backed_off = (pto * (1 << self.pto_count.min(MAX_PTO_BACKOFF))).min(MAX_PTO.max(pto));
-        Some(base + backed_off)
+        (pto * (1 << count.min(MAX_PTO_BACKOFF))).min(MAX_PTO.max(pto))
+    }
+
+    /// When a verdict overdue while other data keeps the probe timer quiet is asked for.
+    fn done_deadline(&self) -> Option<Instant> {
+        self.files
+            .iter()
+            .filter(|f| f.is_active())
+            .filter_map(|f| Some(f.awaiting_since? + self.backed_off(f.done_probes + 1)))
+            .min()
+    }
+
+    /// When a later file's unanswered offer is repeated.
+    fn offer_deadline(&self) -> Option<Instant> {
+        if self.phase != Phase::Established {
+            return None;
+        }
+        self.files
+            .iter()
+            .filter(|f| f.is_active() && !f.accepted)
+            .map(|f| f.next_offer.min(f.queued_at + self.config.offer_timeout))
+            .min()
     }
 
     fn idle_deadline(&self) -> Instant {
@@ -849,6 +1073,8 @@ impl Sender {
         }
         consider(self.loss_time);
         consider(self.pto_deadline());
+        consider(self.done_deadline());
+        consider(self.offer_deadline());
         consider(self.pacing_wait);
         Some(t)
     }
@@ -861,16 +1087,20 @@ impl Sender {
         if matches!(self.phase, Phase::Handshaking | Phase::Offering)
             && now >= self.started + self.config.offer_timeout
         {
-            self.finish(Err(SendError::NoAnswer(self.config.offer_timeout)));
+            self.fail_session(SendError::NoAnswer(self.config.offer_timeout));
             return;
         }
         if now >= self.idle_deadline() {
             let idle = self.config.idle_timeout;
-            self.finish(Err(if self.phase == Phase::AwaitingDone {
-                SendError::NoVerdict(idle)
-            } else {
-                SendError::ReceiverGone(idle)
-            }));
+            for i in 0..self.files.len() {
+                let e = if self.files[i].awaiting_since.is_some() {
+                    SendError::NoVerdict(idle)
+                } else {
+                    SendError::ReceiverGone(idle)
+                };
+                self.conclude(i, Err(e));
+            }
+            self.phase = Phase::Finished;
             return;
         }
         if self.pacing_wait.is_some_and(|t| now >= t) {
@@ -882,13 +1112,54 @@ impl Sender {
         }
         if self.pto_deadline().is_some_and(|t| now >= t) {
             self.pto_count += 1;
-            self.probes = if self.phase == Phase::AwaitingDone {
-                1
-            } else {
-                2
-            };
+            self.probes = if self.in_flight == 0 { 1 } else { 2 };
             // Restart the PTO clock from now, so one expiry sends one round of probes.
             self.last_eliciting = Some(now);
+        }
+        self.ask_for_verdicts(now);
+        self.repeat_offers(now);
+    }
+
+    /// A PING for each verdict overdue: the receiver answers it with every DONE it keeps.
+    fn ask_for_verdicts(&mut self, now: Instant) {
+        let mut due = false;
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            let Some(since) = f.awaiting_since.filter(|_| f.is_active()) else {
+                continue;
+            };
+            if now >= since + self.backed_off(f.done_probes + 1) {
+                self.files[i].done_probes += 1;
+                due = true;
+            }
+        }
+        if due {
+            self.probes = self.probes.max(1);
+        }
+    }
+
+    /// Repeats the offers of later files still unanswered, and gives up on those past the
+    /// offer timeout.
+    fn repeat_offers(&mut self, now: Instant) {
+        if self.phase != Phase::Established {
+            return;
+        }
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            if !f.is_active() || f.accepted {
+                continue;
+            }
+            if now >= f.queued_at + self.config.offer_timeout {
+                self.conclude(i, Err(SendError::NoAnswer(self.config.offer_timeout)));
+                continue;
+            }
+            if now >= f.next_offer {
+                let f = &mut self.files[i];
+                f.next_offer = now + f.offer_backoff;
+                f.offer_backoff = (f.offer_backoff * 2).min(Duration::from_secs(1));
+                let body = Body::Offer(f.offer.clone());
+                self.control.extend(std::iter::repeat_n(body, LOGIN_COPIES));
+            }
         }
     }
 
@@ -920,77 +1191,84 @@ impl Sender {
                 // The first flight: data right behind the offer, within the initial window.
                 self.transmit_data(now, buf)
             }
-            Phase::Handshaking | Phase::Offering => {
-                if now < self.next_offer {
-                    return false;
-                }
-                match self.hurried.take() {
-                    // A repeat the receiver's hints asked for leaves the timer's schedule.
-                    Some(due) if due > now => self.next_offer = due,
-                    _ => {
-                        self.next_offer = now + self.offer_backoff;
-                        self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
-                    }
-                }
-                // Every round of the login goes out in copies, back to back: on a lossy path
-                // a lost HELLO or offer would otherwise cost a whole timer.
-                if let Some(pake) = &self.pake {
-                    let hello = Body::Hello {
-                        pake: pake.message(),
-                        cookie: self.cookie.clone(),
-                    };
-                    self.hellos_sent.push(now);
-                    self.control
-                        .extend(std::iter::repeat_n(hello.clone(), LOGIN_COPIES - 1));
-                    self.emit(now, &hello, buf);
-                    return true;
-                }
-                let offer = Body::Offer(self.offer.clone());
-                // The confirmation rides with every offer until the receiver accepts, so a
-                // lost CONFIRM costs one offer timer, not the session.
-                let Some((confirm, token)) = self.confirm.clone() else {
-                    self.control
-                        .extend(std::iter::repeat_n(offer.clone(), LOGIN_COPIES - 1));
-                    self.emit(now, &offer, buf);
-                    return true;
-                };
-                // Confirmations first, then offers: an offer needs one confirmation ahead
-                // of it, and the session's packet numbers then start with no gap in them.
-                let confirm = Body::Confirm { confirm, token };
-                self.control
-                    .extend(std::iter::repeat_n(confirm.clone(), LOGIN_COPIES - 1));
-                self.control
-                    .extend(std::iter::repeat_n(offer, LOGIN_COPIES));
-                self.emit(now, &confirm, buf);
-                true
-            }
-            Phase::Transferring | Phase::AwaitingDone => self.transmit_data(now, buf),
+            Phase::Handshaking | Phase::Offering => self.transmit_login(now, buf),
+            Phase::Established => self.transmit_data(now, buf),
         }
+    }
+
+    /// The next round of the login, when its timer says so: HELLOs, or the first file's
+    /// confirmation and offer.
+    fn transmit_login(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        if now < self.next_offer {
+            return false;
+        }
+        match self.hurried.take() {
+            // A repeat the receiver's hints asked for leaves the timer's schedule.
+            Some(due) if due > now => self.next_offer = due,
+            _ => {
+                self.next_offer = now + self.offer_backoff;
+                self.offer_backoff = (self.offer_backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+        // Every round of the login goes out in copies, back to back: on a lossy path a lost
+        // HELLO or offer would otherwise cost a whole timer.
+        if let Some(pake) = &self.pake {
+            let hello = Body::Hello {
+                pake: pake.message(),
+                cookie: self.cookie.clone(),
+            };
+            self.hellos_sent.push(now);
+            self.control
+                .extend(std::iter::repeat_n(hello.clone(), LOGIN_COPIES - 1));
+            self.emit(now, &hello, buf);
+            return true;
+        }
+        let offer = Body::Offer(self.files[0].offer.clone());
+        // The confirmation rides with every offer until the receiver accepts, so a lost
+        // CONFIRM costs one offer timer, not the session.
+        let Some((confirm, token)) = self.confirm.clone() else {
+            self.control
+                .extend(std::iter::repeat_n(offer.clone(), LOGIN_COPIES - 1));
+            self.emit(now, &offer, buf);
+            return true;
+        };
+        // Confirmations first, then offers: an offer needs one confirmation ahead of it,
+        // and the session's packet numbers then start with no gap in them.
+        let confirm = Body::Confirm { confirm, token };
+        self.control
+            .extend(std::iter::repeat_n(confirm.clone(), LOGIN_COPIES - 1));
+        self.control
+            .extend(std::iter::repeat_n(offer, LOGIN_COPIES));
+        self.emit(now, &confirm, buf);
+        true
     }
 
     /// Encodes `body` under the next packet number with the session's protection.
     fn emit(&mut self, now: Instant, body: &Body<'_>, buf: &mut Vec<u8>) -> Header {
         let h = self.header(body.kind());
-        if h.kind == kind::OFFER {
-            self.offers_sent.push((h.pn, now));
+        let mut target = None;
+        if let Body::Offer(o) = body {
+            self.offers_sent.push((h.pn, now, o.file));
+            target = self.file_index(o.file);
         }
         self.protection.encode(&h, body, buf);
-        self.count_sent(buf.len());
+        self.count_sent(target, buf.len());
         h
     }
 
-    fn count_sent(&mut self, len: usize) {
-        self.stats.datagrams_sent += 1;
-        self.stats.wire_bytes_sent += len as u64;
+    fn count_sent(&mut self, i: Option<usize>, len: usize) {
+        let stats = self.charge(i);
+        stats.datagrams_sent += 1;
+        stats.wire_bytes_sent += len as u64;
     }
 
     fn transmit_data(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
         if self.probes > 0 {
             self.probes -= 1;
-            let chunk = self
+            match self
                 .oldest_unacked_in_flight()
-                .or_else(|| self.next_chunk());
-            match chunk {
+                .or_else(|| self.next_chunk())
+            {
                 Some((c, retx)) => self.send_chunk(now, c, retx, buf),
                 None => {
                     self.emit(now, &Body::Ping, buf);
@@ -999,15 +1277,16 @@ impl Sender {
             }
             return true;
         }
-        if self.phase == Phase::AwaitingDone {
-            return false;
-        }
         let mss = self.config.max_datagram;
         if self.in_flight + mss as u64 > self.rate.window() {
             return false;
         }
-        let chunks_left = !self.retx.is_empty() || self.next_new < self.offer.chunk_count;
-        if !chunks_left && self.repair.as_ref().is_none_or(|(_, q)| q.is_empty()) {
+        let new_left = self.files.iter().any(|f| f.is_active() && !f.all_sent());
+        let repair_left = self
+            .files
+            .iter()
+            .any(|f| f.is_active() && f.has_repair_left());
+        if self.retx.is_empty() && !new_left && !repair_left {
             return false;
         }
         if let Some(t) = self.pacer.delay(now, self.rate.pacing_rate(), mss, mss) {
@@ -1016,48 +1295,30 @@ impl Sender {
         }
         if let Some((chunk, retx)) = self.next_chunk() {
             self.send_chunk(now, chunk, retx, buf);
-            if self.next_new == self.offer.chunk_count && self.repair.is_none() {
-                self.plan_repair();
+            if let Some((i, _)) = self.locate(chunk) {
+                let f = &self.files[i];
+                if f.all_sent() && f.repair.is_none() {
+                    let packets = self.in_flight.div_ceil(mss.max(1) as u64) as usize;
+                    let loss = self.rate.loss_fraction();
+                    self.files[i].plan_repair(packets, loss);
+                }
             }
             return true;
         }
         self.send_repair(now, buf)
     }
 
-    /// The tail's repair block: the last chunks, as many as are in flight when the last new
-    /// one leaves (within what a receiver keeps), and symbols for the loss seen so far.
-    fn plan_repair(&mut self) {
-        let n = self.offer.chunk_count;
-        let size = self.offer.chunk_size;
-        let in_flight = self
-            .in_flight
-            .div_ceil(self.config.max_datagram.max(1) as u64);
-        let len = (in_flight as usize + 4)
-            .min(fec::max_block_len(size))
-            .min(n as usize);
-        let start = n - len as u32;
-        let count = fec::repairs_for(len, self.rate.loss_fraction(), fec::max_repairs(size));
-        let chunks: Vec<&[u8]> = (start..n)
-            .map(|c| {
-                let from = (c as usize * usize::from(size)).min(self.data.len());
-                let len = self.offer.chunk_len(c).unwrap_or(0);
-                &self.data[from..(from + len).min(self.data.len())]
-            })
-            .collect();
-        let Some(symbols) = fec::encode(&chunks, count, fec::shard_bytes(size)) else {
-            return;
-        };
-        let block = fec::Block {
-            start,
-            len: len as u16,
-            repairs: count as u16,
-        };
-        let queue = symbols.into_iter().enumerate().map(|(i, s)| (i as u16, s));
-        self.repair = Some((block, queue.collect()));
-    }
-
     fn send_repair(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
-        let Some((block, queue)) = &mut self.repair else {
+        let Some(i) = self
+            .files
+            .iter()
+            .position(|f| f.is_active() && f.has_repair_left())
+        else {
+            return false;
+        };
+        let f = &mut self.files[i];
+        let file = f.offer.file;
+        let Some((block, queue)) = &mut f.repair else {
             return false;
         };
         let block = *block;
@@ -1066,68 +1327,82 @@ impl Sender {
         };
         let h = self.header(kind::REPAIR);
         let body = Body::Repair {
+            file: file as u8,
             len: block.len,
             count: block.repairs as u8,
             index: index as u8,
             symbol: &symbol,
         };
         self.protection.encode(&h, &body, buf);
-        self.stats.repaired += 1;
+        self.files[i].stats.repaired += 1;
         self.record_sent(now, h.pn, None, false, buf.len());
+        self.count_sent(Some(i), buf.len());
         true
     }
 
+    /// The oldest chunk in flight not acknowledged yet, by session-wide number.
     fn oldest_unacked_in_flight(&self) -> Option<(u32, bool)> {
         self.sent.iter().flatten().find_map(|p| {
             let c = p.chunk?;
-            (!self.chunks[c as usize].acked).then_some((c, true))
+            let (i, local) = self.locate(c)?;
+            (!self.files[i].chunks[local as usize].acked).then_some((c, true))
         })
     }
 
+    /// The next chunk to send, by session-wide number: a lost one first, else the next new
+    /// one of the oldest file with any left.
     fn next_chunk(&mut self) -> Option<(u32, bool)> {
         while let Some(c) = self.retx.pop_front() {
-            let state = &mut self.chunks[c as usize];
+            let Some((i, local)) = self.locate(c) else {
+                continue;
+            };
+            let state = &mut self.files[i].chunks[local as usize];
             state.queued = false;
             if !state.acked {
                 return Some((c, true));
             }
         }
-        if self.next_new < self.offer.chunk_count {
-            let c = self.next_new;
-            self.next_new += 1;
-            return Some((c, false));
-        }
-        None
+        let f = self
+            .files
+            .iter_mut()
+            .find(|f| f.is_active() && !f.all_sent())?;
+        let c = f.offer.first_chunk + f.next_new;
+        f.next_new += 1;
+        Some((c, false))
     }
 
-    fn send_chunk(&mut self, now: Instant, chunk: u32, retransmit: bool, buf: &mut Vec<u8>) {
-        let start = (chunk as usize * usize::from(self.offer.chunk_size)).min(self.data.len());
-        let len = self
-            .offer
-            .chunk_len(chunk)
-            .unwrap_or(0)
-            .min(self.data.len() - start);
+    fn send_chunk(&mut self, now: Instant, global: u32, retransmit: bool, buf: &mut Vec<u8>) {
+        let Some((i, chunk)) = self.locate(global) else {
+            return;
+        };
         let h = self.header(if retransmit {
             kind::DATA_RETX
         } else {
             kind::DATA
         });
+        let f = &self.files[i];
         self.protection.encode(
             &h,
             &Body::Data {
-                chunk,
+                chunk: global,
                 retransmit,
-                payload: &self.data[start..start + len],
+                payload: f.chunk_bytes(chunk),
             },
             buf,
         );
-        self.record_sent(now, h.pn, Some(chunk), retransmit, buf.len());
-        self.chunks[chunk as usize].latest_pn = Some(h.pn);
+        self.record_sent(now, h.pn, Some(global), retransmit, buf.len());
+        self.count_sent(Some(i), buf.len());
+        let f = &mut self.files[i];
+        f.chunks[chunk as usize].latest_pn = Some(h.pn);
         if retransmit {
-            self.stats.retransmitted += 1;
+            f.stats.retransmitted += 1;
         }
-        self.events
-            .push_back(SenderEvent::ChunkSent { chunk, retransmit });
+        let file = f.offer.file;
+        self.events.push_back(SenderEvent::ChunkSent {
+            file,
+            chunk,
+            retransmit,
+        });
     }
 
     /// Enters a packet just sent into the sent-packet table, in flight and paced.
@@ -1143,7 +1418,8 @@ impl Sender {
             self.first_sent_time = now;
             self.delivered_time = now;
         }
-        let app_limited = self.retx.is_empty() && self.next_new >= self.offer.chunk_count;
+        let app_limited =
+            self.retx.is_empty() && self.files.iter().all(|f| !f.is_active() || f.all_sent());
         // Keep the sent-packet table contiguous by packet number.
         if self.sent.is_empty() {
             self.sent_base = pn;
@@ -1165,6 +1441,5 @@ impl Sender {
         self.in_flight += size as u64;
         self.pacer.on_sent(size);
         self.last_eliciting = Some(now);
-        self.count_sent(size);
     }
 }
