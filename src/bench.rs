@@ -224,31 +224,22 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
     };
     let start = Instant::now();
     let sender = tokio::spawn(async move {
-        let mut reports = Vec::new();
-        for (i, data) in files.into_iter().enumerate() {
+        let mut files = files.into_iter().enumerate();
+        let next = || {
+            let (i, data) = files.next()?;
             let name = format!("bench-{i}.bin");
             let offer = engine::offer_file(&config, &name, &data);
-            // Nobody reads this transfer's events: a subscriber kept alive unread would make the
-            // engine wait for it to take the last one.
-            let (publisher, unread) = engine::channel(1);
-            drop(unread);
-            let report = engine::send(
-                &socket,
-                proxy_addr,
-                config.clone(),
+            Some(engine::Outgoing {
+                id: i as u64,
                 offer,
                 data,
-                i as u64,
-                publisher,
-            )
-            .await?;
-            let failed = report.result.is_err();
-            reports.push(report);
-            if failed {
-                break;
-            }
-        }
-        std::io::Result::Ok(reports)
+            })
+        };
+        // Nobody reads the sender's events: a subscriber kept alive unread would make the
+        // engine wait for it to take the last one.
+        let (publisher, unread) = engine::channel(1);
+        drop(unread);
+        engine::send_files(&socket, proxy_addr, config.clone(), next, publisher).await
     });
 
     let mut first_bytes = None;
@@ -319,37 +310,35 @@ pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
         ok: true,
         ..Sample::default()
     };
-    for (i, &len) in case.files.iter().enumerate() {
-        let data = content(len, seed ^ ((i as u64) << 32));
-        let limit = RUN_TIMEOUT;
-        let r = crate::sim::run_transfer(
-            &data,
-            case.spec(),
-            case.spec(),
-            sender.clone(),
-            receiver.clone(),
-            seed.wrapping_add(i as u64),
-            limit,
-        );
-        if sample.first_bytes.is_none() {
-            sample.first_bytes = r.first_bytes.map(|t| sample.time + t);
-        }
-        let last = i + 1 == case.files.len();
-        sample.time += match (last, r.completed) {
-            (true, Some(t)) => t,
-            _ => r.elapsed,
-        };
-        sample.wire_bytes +=
-            r.sender.wire_bytes_sent + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
-        sample.datagrams_up += r.up.offered;
-        sample.queue_drops_up += r.up.queue_drops;
-        sample.retransmitted += r.sender.retransmitted;
-        sample.duplicates += r.receiver.as_ref().map_or(0, |s| s.duplicates);
-        if let Err(e) = r.outcome {
-            sample.ok = false;
-            sample.error = Some(format!("file {i}: {e}"));
-            break;
-        }
+    let files: Vec<Bytes> = (0..case.files.len())
+        .map(|i| content(case.files[i], seed ^ ((i as u64) << 32)))
+        .collect();
+    let link = (case.spec(), case.spec());
+    let r = crate::sim::run_session(&files, link, (sender, receiver), seed, RUN_TIMEOUT);
+    sample.first_bytes = r.first_bytes;
+    // Until the receiver holds the last file, as on loopback; its DONE is half an RTT on.
+    sample.time = r.completed.unwrap_or(r.elapsed);
+    sample.wire_bytes = r
+        .files
+        .iter()
+        .map(|f| f.sender.wire_bytes_sent)
+        .sum::<u64>()
+        + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
+    sample.datagrams_up = r.up.offered;
+    sample.queue_drops_up = r.up.queue_drops;
+    sample.retransmitted = r.files.iter().map(|f| f.sender.retransmitted).sum();
+    sample.duplicates = r.receiver.as_ref().map_or(0, |s| s.duplicates);
+    let failed = r.files.iter().enumerate().find(|(_, f)| f.outcome.is_err());
+    if let Some((i, f)) = failed {
+        sample.ok = false;
+        sample.error = f.outcome.as_ref().err().map(|e| format!("file {i}: {e}"));
+    } else if r.files.len() < files.len() {
+        sample.ok = false;
+        sample.error = Some(format!(
+            "only {} of {} files ended",
+            r.files.len(),
+            files.len()
+        ));
     }
     sample
 }

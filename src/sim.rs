@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent};
-use crate::proto::sender::{SendError, Sender, SenderConfig};
+use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::stats::TransferStats;
 
 /// Impairments of one direction of a simulated path.
@@ -318,74 +318,234 @@ fn run_filtered(
     data: &[u8],
     up: LinkSpec,
     down: LinkSpec,
+    configs: (SenderConfig, ReceiverConfig),
+    seed: u64,
+    limit: Duration,
+    lose: impl FnMut(Way, &[u8]) -> bool,
+) -> SimResult {
+    let files = [Bytes::copy_from_slice(data)];
+    let mut r = run_files(&files, (up, down), configs, seed, limit, lose);
+    let file = r.files.pop().unwrap_or_else(|| FileResult {
+        outcome: Err(SendError::Cancelled("simulation time limit".into())),
+        received: Vec::new(),
+        sender: TransferStats::default(),
+    });
+    SimResult {
+        outcome: file.outcome,
+        received: file.received,
+        elapsed: r.elapsed,
+        completed: r.completed,
+        first_bytes: r.first_bytes,
+        sender: file.sender,
+        receiver: r.receiver,
+        up: r.up,
+        down: r.down,
+    }
+}
+
+/// How one file of a simulated session ended.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    /// The sender's verdict.
+    pub outcome: Result<String, SendError>,
+    /// Bytes the receiver assembled.
+    pub received: Vec<u8>,
+    /// Sender's counters for the file.
+    pub sender: TransferStats,
+}
+
+/// How a simulated session of several files ended.
+#[derive(Debug, Clone)]
+pub struct SessionResult {
+    /// Each file's result, in order; files the session never reached are missing.
+    pub files: Vec<FileResult>,
+    /// Virtual time from the first offer to the last verdict.
+    pub elapsed: Duration,
+    /// Virtual time from the first offer until the receiver held every chunk of every file.
+    pub completed: Option<Duration>,
+    /// Virtual time from the first offer until the receiver held its first chunk.
+    pub first_bytes: Option<Duration>,
+    /// Receiver's counters for the whole session.
+    pub receiver: Option<TransferStats>,
+    /// Sender-to-receiver link counters.
+    pub up: LinkCounters,
+    /// Receiver-to-sender link counters.
+    pub down: LinkCounters,
+}
+
+/// Sends `files` one after another in one session (one login) over a simulated path, as
+/// `udpix send` does with several files; deterministic for a given `seed`.
+pub fn run_session(
+    files: &[Bytes],
+    link: (LinkSpec, LinkSpec),
+    configs: (SenderConfig, ReceiverConfig),
+    seed: u64,
+    limit: Duration,
+) -> SessionResult {
+    run_files(files, link, configs, seed, limit, |_, _| false)
+}
+
+/// A simulated session: the sender, the receiver, the path between them and what arrived.
+struct Sim {
+    rng: StdRng,
+    start: Instant,
+    now: Instant,
+    sender: Sender,
+    receiver: Receiver,
+    up: Link,
+    down: Link,
+    flight: BinaryHeap<InFlight>,
+    seq: u64,
+    /// What the receiver assembled, by file.
+    assembled: Vec<Vec<u8>>,
+    results: Vec<Option<FileResult>>,
+    key: Option<crate::proto::receiver::SessionKey>,
+    complete: usize,
+    completed: Option<Duration>,
+    first_bytes: Option<Duration>,
+}
+
+const SENDER_ADDR: ([u8; 4], u16) = ([10, 0, 0, 1], 4000);
+
+fn run_files(
+    files: &[Bytes],
+    (up, down): (LinkSpec, LinkSpec),
     (sender_config, receiver_config): (SenderConfig, ReceiverConfig),
     seed: u64,
     limit: Duration,
     mut lose: impl FnMut(Way, &[u8]) -> bool,
-) -> SimResult {
+) -> SessionResult {
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Instant::now();
-    let mut now = start;
-    let sender_addr: SocketAddr = ([10, 0, 0, 1], 4000).into();
-    let offer = Sender::offer_for(&sender_config, "sim.bin", data, "", None);
+    let offer_of = |i: usize, d: &Bytes| {
+        Sender::offer_for(&sender_config, &format!("sim-{i}.bin"), d, "", None)
+    };
+    let first = files.first().cloned().unwrap_or_default();
     let mut sender = Sender::new(
-        now,
-        sender_config,
+        start,
+        sender_config.clone(),
         rng.random::<u64>() | 1,
-        offer,
-        Bytes::copy_from_slice(data),
+        offer_of(0, &first),
+        first,
     );
-    let mut receiver = Receiver::new(receiver_config);
-    let mut up_link = Link::new(up);
-    let mut down_link = Link::new(down);
-    let mut flight: BinaryHeap<InFlight> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut assembled = vec![0u8; data.len()];
-    let mut buf = Vec::with_capacity(2048);
-    let mut key = None;
-    let mut completed = None;
-    let mut first_bytes = None;
+    if files.len() > 1 {
+        sender.keep_open();
+    }
+    let mut sim = Sim {
+        rng,
+        start,
+        now: start,
+        sender,
+        receiver: Receiver::new(receiver_config),
+        up: Link::new(up),
+        down: Link::new(down),
+        flight: BinaryHeap::new(),
+        seq: 0,
+        assembled: files.iter().map(|f| vec![0u8; f.len()]).collect(),
+        results: vec![None; files.len()],
+        key: None,
+        complete: 0,
+        completed: None,
+        first_bytes: None,
+    };
+    let mut pushed = 1;
     loop {
-        while sender.poll_transmit(now, &mut buf) {
-            if lose(Way::Up, &buf) {
-                continue;
-            }
-            for (at, corrupt) in up_link.admit(now, buf.len() + 28, &mut rng) {
-                let mut d = buf.clone();
-                if corrupt {
-                    flip_bit(&mut d, &mut rng);
-                }
-                seq += 1;
-                flight.push(Reverse((at, seq, true, d)));
+        while pushed < files.len() && sim.sender.wants_file() {
+            let offer = offer_of(pushed, &files[pushed]);
+            sim.sender.push_file(sim.now, offer, files[pushed].clone());
+            pushed += 1;
+            if pushed == files.len() {
+                sim.sender.close_input();
             }
         }
-        while let Some(t) = receiver.poll_transmit(now) {
-            if lose(Way::Down, &t.payload) {
-                continue;
-            }
-            for (at, corrupt) in down_link.admit(now, t.payload.len() + 28, &mut rng) {
-                let mut d = t.payload.clone();
-                if corrupt {
-                    flip_bit(&mut d, &mut rng);
-                }
-                seq += 1;
-                flight.push(Reverse((at, seq, false, d)));
+        sim.transmit(&mut lose);
+        sim.apply_receiver_events();
+        sim.apply_sender_events();
+        if sim.sender.is_finished() || sim.now - sim.start > limit {
+            break;
+        }
+        if !sim.advance() {
+            break;
+        }
+    }
+    let receiver = sim.key.and_then(|k| sim.receiver.session_totals(&k));
+    SessionResult {
+        files: sim
+            .results
+            .into_iter()
+            .zip(sim.assembled)
+            .map_while(|(r, a)| {
+                r.map(|mut r| {
+                    r.received = a;
+                    r
+                })
+            })
+            .collect(),
+        elapsed: sim.now - sim.start,
+        completed: sim.completed,
+        first_bytes: sim.first_bytes,
+        receiver,
+        up: sim.up.counters,
+        down: sim.down.counters,
+    }
+}
+
+impl Sim {
+    /// Puts what both ends have to send on the path.
+    fn transmit(&mut self, lose: &mut impl FnMut(Way, &[u8]) -> bool) {
+        let mut buf = Vec::with_capacity(2048);
+        while self.sender.poll_transmit(self.now, &mut buf) {
+            if !lose(Way::Up, &buf) {
+                let d = buf.clone();
+                self.admit(true, d);
             }
         }
-        while let Some(ev) = receiver.poll_event() {
+        while let Some(t) = self.receiver.poll_transmit(self.now) {
+            if !lose(Way::Down, &t.payload) {
+                self.admit(false, t.payload);
+            }
+        }
+    }
+
+    fn admit(&mut self, to_receiver: bool, d: Vec<u8>) {
+        let link = if to_receiver {
+            &mut self.up
+        } else {
+            &mut self.down
+        };
+        for (at, corrupt) in link.admit(self.now, d.len() + 28, &mut self.rng) {
+            let mut d = d.clone();
+            if corrupt {
+                flip_bit(&mut d, &mut self.rng);
+            }
+            self.seq += 1;
+            self.flight.push(Reverse((at, self.seq, to_receiver, d)));
+        }
+    }
+
+    fn place(&mut self, file: u32, offset: u64, data: &[u8]) {
+        if let Some(buf) = self.assembled.get_mut(file as usize) {
+            let off = offset as usize;
+            buf[off..off + data.len()].copy_from_slice(data);
+        }
+    }
+
+    fn apply_receiver_events(&mut self) {
+        while let Some(ev) = self.receiver.poll_event() {
             match ev {
-                ReceiverEvent::Accepted { key: k, .. } => key = Some(k),
-                ReceiverEvent::Repaired { offset, data, .. } => {
-                    let off = offset as usize;
-                    assembled[off..off + data.len()].copy_from_slice(&data);
-                }
-                ReceiverEvent::Complete { key: k } => {
-                    completed = Some(now - start);
-                    let ok = blake3::hash(&assembled).as_bytes()
-                        == &receiver
-                            .session_offer(&k)
-                            .map(|o| o.blake3)
-                            .unwrap_or_default();
+                ReceiverEvent::Accepted { key, .. } => self.key = Some(key.session_key()),
+                ReceiverEvent::Repaired {
+                    key, offset, data, ..
+                } => self.place(key.file, offset, &data),
+                ReceiverEvent::Complete { key } => {
+                    self.complete += 1;
+                    if self.complete == self.assembled.len() {
+                        self.completed = Some(self.now - self.start);
+                    }
+                    let assembled = self.assembled.get(key.file as usize);
+                    let expected = self.receiver.session_offer(&key).map(|o| o.blake3);
+                    let ok =
+                        assembled.is_some_and(|a| Some(*blake3::hash(a).as_bytes()) == expected);
                     let verdict = if ok {
                         Ok("saved".to_owned())
                     } else {
@@ -394,58 +554,64 @@ fn run_filtered(
                             "hash mismatch".to_owned(),
                         ))
                     };
-                    receiver.finish(now, k, verdict);
+                    self.receiver.finish(self.now, key, verdict);
                 }
                 _ => {}
             }
         }
-        while sender.poll_event().is_some() {}
-        if sender.is_finished() || now - start > limit {
-            break;
+    }
+
+    fn apply_sender_events(&mut self) {
+        while let Some(ev) = self.sender.poll_event() {
+            let (file, outcome) = match ev {
+                SenderEvent::Delivered { file, message } => (file, Ok(message)),
+                SenderEvent::Failed { file, error } => (file, Err(error)),
+                _ => continue,
+            };
+            let sender = self.sender.stats_of(file).unwrap_or_default();
+            if let Some(slot) = self.results.get_mut(file as usize) {
+                *slot = Some(FileResult {
+                    outcome,
+                    received: Vec::new(),
+                    sender,
+                });
+            }
         }
-        let mut next = flight.peek().map(|Reverse((t, ..))| *t);
-        for t in [sender.poll_timeout(), receiver.poll_timeout()]
+    }
+
+    /// Moves the clock to the next arrival or timer and handles it; false when nothing
+    /// is left to happen.
+    fn advance(&mut self) -> bool {
+        let mut next = self.flight.peek().map(|Reverse((t, ..))| *t);
+        for t in [self.sender.poll_timeout(), self.receiver.poll_timeout()]
             .into_iter()
             .flatten()
         {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         }
-        let Some(next) = next else { break };
-        now = now.max(next);
-        while flight.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
-            let Some(Reverse((_, _, to_receiver, mut d))) = flight.pop() else {
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        let now = self.now;
+        let from: SocketAddr = SENDER_ADDR.into();
+        while self.flight.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
+            let Some(Reverse((_, _, to_receiver, mut d))) = self.flight.pop() else {
                 break;
             };
             if to_receiver {
-                if let Some(p) = receiver.handle(now, sender_addr, &mut d) {
-                    first_bytes.get_or_insert(now - start);
-                    let off = p.offset as usize;
-                    assembled[off..off + p.data.len()].copy_from_slice(p.data);
+                if let Some(p) = self.receiver.handle(now, from, &mut d) {
+                    self.first_bytes.get_or_insert(now - self.start);
+                    self.place(p.key.file, p.offset, p.data);
                 }
             } else {
-                sender.handle(now, &mut d);
+                self.sender.handle(now, &mut d);
             }
         }
-        if sender.poll_timeout().is_some_and(|t| t <= now) {
-            sender.handle_timeout(now);
+        if self.sender.poll_timeout().is_some_and(|t| t <= now) {
+            self.sender.handle_timeout(now);
         }
-        if receiver.poll_timeout().is_some_and(|t| t <= now) {
-            receiver.handle_timeout(now);
+        if self.receiver.poll_timeout().is_some_and(|t| t <= now) {
+            self.receiver.handle_timeout(now);
         }
-    }
-    let outcome = sender
-        .outcome()
-        .cloned()
-        .unwrap_or(Err(SendError::Cancelled("simulation time limit".into())));
-    SimResult {
-        outcome,
-        received: assembled,
-        elapsed: now - start,
-        completed,
-        first_bytes,
-        sender: sender.stats(),
-        receiver: key.and_then(|k| receiver.session_stats(&k)),
-        up: up_link.counters,
-        down: down_link.counters,
+        true
     }
 }

@@ -351,12 +351,10 @@ struct Session {
     progress_base: u64,
     /// Bytes of every datagram that came for this session, its OFFER included.
     bytes_in: u64,
-    /// Traffic of no file still kept (an ACK or PING once every file is forgotten).
+    /// Traffic of no file still kept: the files forgotten, and what came after them.
     stats: TransferStats,
 }
 
-/// Finished files a session remembers, to repeat their DONE to a sender that missed it.
-const FINISHED_FILES_KEPT: usize = 4;
 /// Bytes each ACK range after the first takes (gap u32, length u32).
 const ACK_RANGE_BYTES: u64 = 8;
 /// Ranges an ACK reports, newest first. Every range is repeated in the ACKs that follow
@@ -528,16 +526,22 @@ impl Session {
         payload
     }
 
-    /// Forgets finished files past [`FINISHED_FILES_KEPT`], oldest first.
+    /// Forgets the finished files the sender can no longer ask about: it keeps at most
+    /// [`MAX_FILES_IN_FLIGHT`] files without a verdict, so once it offered that many after
+    /// one, it had that one's DONE.
     fn forget_old_files(&mut self) {
-        let finished = self.files.iter().filter(|f| !f.is_active()).count();
-        let mut excess = finished.saturating_sub(FINISHED_FILES_KEPT);
-        while excess > 0 {
-            let Some(i) = self.files.iter().position(|f| !f.is_active()) else {
-                return;
-            };
-            self.files.remove(i);
-            excess -= 1;
+        let horizon = self.next_file.saturating_sub(MAX_FILES_IN_FLIGHT as u32);
+        while let Some(i) = self
+            .files
+            .iter()
+            .position(|f| !f.is_active() && f.offer.file < horizon)
+        {
+            if let Some(f) = self.files.remove(i) {
+                // Its counters stay in the session's, so the session's totals stay whole.
+                let mut st = f.stats;
+                st.chunks_done = f.held_count;
+                self.stats.add(&st);
+            }
         }
     }
 }
@@ -647,6 +651,7 @@ impl Receiver {
             total.add(&f.stats);
             total.chunks_done += f.held_count;
         }
+        total.lost = s.lost();
         Some(total)
     }
 

@@ -42,6 +42,7 @@ pub(super) struct OutFile {
     /// Every chunk acknowledged since then: the verdict is due; a probe asks for it when
     /// it does not come.
     pub awaiting_since: Option<Instant>,
+    pub next_done_probe: Option<Instant>,
     pub done_probes: u32,
     pub stats: TransferStats,
     pub outcome: Option<Result<String, SendError>>,
@@ -66,6 +67,7 @@ impl OutFile {
             offer_backoff,
             queued_at: now,
             awaiting_since: None,
+            next_done_probe: None,
             done_probes: 0,
             stats,
             outcome: None,

@@ -398,18 +398,22 @@ impl Sender {
         }
     }
 
-    /// True when the session would take another file now: it is up, fewer than
-    /// [`MAX_FILES_IN_FLIGHT`] files and [`MAX_BYTES_IN_FLIGHT`] bytes are in flight, and
-    /// the newest file has sent every chunk once (files go one after another).
+    /// True when the session would take another file now: it is up, the next file would
+    /// be within [`MAX_FILES_IN_FLIGHT`] of the oldest without its verdict (so a receiver
+    /// that sees file `k + MAX_FILES_IN_FLIGHT` offered knows we have file `k`'s DONE),
+    /// fewer than [`MAX_BYTES_IN_FLIGHT`] bytes are held, and the newest file has sent
+    /// every chunk once (files go one after another).
     pub fn wants_file(&self) -> bool {
         if self.input_closed || self.phase != Phase::Established {
             return false;
         }
         let active: Vec<&OutFile> = self.files.iter().filter(|f| f.is_active()).collect();
         let bytes: u64 = active.iter().map(|f| f.offer.size).sum();
-        active.len() < MAX_FILES_IN_FLIGHT
-            && bytes < MAX_BYTES_IN_FLIGHT
-            && active.last().is_none_or(|f| f.all_sent())
+        let next = self.files.back().map_or(0, |f| f.offer.file + 1);
+        let window = active
+            .first()
+            .is_none_or(|f| next - f.offer.file < MAX_FILES_IN_FLIGHT as u32);
+        window && bytes < MAX_BYTES_IN_FLIGHT && active.last().is_none_or(|f| f.all_sent())
     }
 
     /// Queues the next file of the session (see [`Sender::wants_file`]); returns its place
@@ -874,9 +878,11 @@ impl Sender {
 
     /// Starts the wait for the verdict of each accepted file whose chunks are all acknowledged.
     fn note_all_acked(&mut self, now: Instant) {
+        let pto = self.backed_off(1);
         for f in self.files.iter_mut() {
             if f.is_active() && f.accepted && f.all_acked() && f.awaiting_since.is_none() {
                 f.awaiting_since = Some(now);
+                f.next_done_probe = Some(now + pto);
             }
         }
     }
@@ -931,6 +937,9 @@ impl Sender {
             return;
         };
         let f = &mut self.files[i];
+        // A receiver acknowledges a file's chunks only once it took the offer: this is
+        // as good as its ACCEPT, which may have been lost.
+        f.accepted = true;
         let state = &mut f.chunks[chunk as usize];
         if state.acked {
             f.stats.duplicates += 1;
@@ -1035,7 +1044,7 @@ impl Sender {
         self.files
             .iter()
             .filter(|f| f.is_active())
-            .filter_map(|f| Some(f.awaiting_since? + self.backed_off(f.done_probes + 1)))
+            .filter_map(|f| f.next_done_probe)
             .min()
     }
 
@@ -1125,13 +1134,14 @@ impl Sender {
         let mut due = false;
         for i in 0..self.files.len() {
             let f = &self.files[i];
-            let Some(since) = f.awaiting_since.filter(|_| f.is_active()) else {
+            if !f.is_active() || f.next_done_probe.is_none_or(|t| now < t) {
                 continue;
-            };
-            if now >= since + self.backed_off(f.done_probes + 1) {
-                self.files[i].done_probes += 1;
-                due = true;
             }
+            let wait = self.backed_off(f.done_probes + 2);
+            let f = &mut self.files[i];
+            f.done_probes += 1;
+            f.next_done_probe = Some(now + wait);
+            due = true;
         }
         if due {
             self.probes = self.probes.max(1);
