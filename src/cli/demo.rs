@@ -103,39 +103,50 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         passphrase: Some(pass),
         ..SenderConfig::default()
     };
-    let mut failed = 0;
-    for (i, (name, data)) in files.into_iter().enumerate() {
+    let total = files.len();
+    let mut queue = files.into_iter().enumerate();
+    let next = || {
+        let (i, (name, data)) = queue.next()?;
         let offer = engine::offer_file(&config, &name, &data);
-        // Nobody reads this transfer's events: a subscriber kept alive unread would make the
-        // engine wait for it to take the last one.
-        let (publisher, unread) = engine::channel(1);
-        drop(unread);
-        let report = engine::send(
-            &socket,
-            proxy_addr,
-            config.clone(),
+        Some(engine::Outgoing {
+            id: i as u64,
             offer,
-            Bytes::from(data),
-            i as u64,
-            publisher,
-        )
-        .await?;
-        println!("{}", human_line(&report));
-        if report.result.is_err() {
-            failed += 1;
-        }
-        // The receiver's own line, once it has renamed the file.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()).await {
+            data: Bytes::from(data),
+        })
+    };
+    // One login carries every file; each side's line is printed as its verdict comes.
+    let (publisher, mut send_sub) = engine::channel(1024);
+    let sending = engine::send_files(&socket, proxy_addr, config.clone(), next, publisher);
+    tokio::pin!(sending);
+    let mut sent: Option<Vec<engine::Report>> = None;
+    let mut received = 0;
+    while sent.is_none() || received < total {
+        tokio::select! {
+            r = &mut sending, if sent.is_none() => sent = Some(r?),
+            Some(ev) = send_sub.events.recv() => {
+                if let Event::Finished(r) = ev {
+                    println!("{}", human_line(&r));
+                }
+            }
+            ev = tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()) => match ev {
                 Ok(Some(Event::Finished(r))) => {
                     println!("{}", human_line(&r));
-                    break;
+                    received += 1;
                 }
                 Ok(Some(_)) => {}
-                _ => break,
-            }
+                // The receiver is quiet: files that failed on the way have no line there.
+                _ if sent.is_some() => break,
+                _ => {}
+            },
         }
     }
+    while let Ok(ev) = send_sub.events.try_recv() {
+        if let Event::Finished(r) = ev {
+            println!("{}", human_line(&r));
+        }
+    }
+    let delivered = sent.iter().flatten().filter(|r| r.result.is_ok()).count();
+    let failed = total - delivered;
     let _ = stop_tx.send(true);
     if let Ok(Ok(Ok(c))) = tokio::time::timeout(Duration::from_secs(2), proxy).await {
         eprint!("{c}");

@@ -420,37 +420,35 @@ async fn send_all(
         passphrase: passphrase.as_deref().map(Passphrase::new),
         ..SenderConfig::default()
     };
-    let mut failures = 0;
-    for (id, path) in files {
-        let data = match std::fs::read(&path) {
-            Ok(d) => d,
-            Err(e) => {
-                failures += 1;
-                publisher.notice(format!("cannot read {}: {e}", path.display()));
-                continue;
-            }
-        };
-        let name = engine::offered_name(&path);
-        let offer = engine::offer_file(&config, &name, &data);
-        let report = engine::send(
-            &socket,
-            peer,
-            config.clone(),
-            offer,
-            Bytes::from(data),
-            id,
-            publisher.clone(),
-        )
-        .await?;
-        if report.result.is_err() {
-            failures += 1;
-            if report.ends_session {
-                // A wrong passphrase fails every file alike, and each try would count as
-                // another failed login at the receiver.
-                break;
+    let total = files.len();
+    let mut queue = files.into_iter();
+    // Files are read as the session has room for them; one login carries them all.
+    let next = || {
+        for (id, path) in queue.by_ref() {
+            match std::fs::read(&path) {
+                Ok(data) => {
+                    let name = engine::offered_name(&path);
+                    let offer = engine::offer_file(&config, &name, &data);
+                    return Some(engine::Outgoing {
+                        id,
+                        offer,
+                        data: Bytes::from(data),
+                    });
+                }
+                Err(e) => {
+                    publisher.notice(format!("cannot read {}: {e}", path.display()));
+                }
             }
         }
-    }
+        None
+    };
+    // A wrong passphrase fails every file alike, and the engine stops at the first such
+    // failure rather than count another failed login at the receiver for each.
+    let reports =
+        engine::send_files(&socket, peer, config.clone(), next, publisher.clone()).await?;
+    // Unreadable files, failed ones and those never sent all count.
+    let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
+    let failures = total - delivered;
     Ok(failures)
 }
 
