@@ -144,3 +144,86 @@ async fn lifecycle_events_and_snapshots_reach_a_reader() {
         ]
     );
 }
+
+/// Six files in one `send_files`: one login carries them all, and the one the receiver
+/// refuses (over its size limit) fails alone while those after it arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
+    use udpix::proto::crypto::Passphrase;
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, rsub) = engine::channel(4096);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig {
+            passphrase: Some(Passphrase::new(common::PASSPHRASE)),
+            max_size: 300_000,
+            ..ReceiverConfig::default()
+        },
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let sizes = [100_000, 200_000, 400_000, 50_000, 0, 150_000];
+    let config = SenderConfig {
+        passphrase: Some(Passphrase::new(common::PASSPHRASE)),
+        ..SenderConfig::default()
+    };
+    let contents: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| common::seeded_bytes(n, i as u64 + 100))
+        .collect();
+    let mut queue = contents.iter().enumerate();
+    let next = || {
+        let (i, d) = queue.next()?;
+        let name = format!("f{i}.bin");
+        Some(engine::Outgoing {
+            id: i as u64,
+            offer: Sender::offer_for(&config, &name, d, "", None),
+            data: Bytes::from(d.clone()),
+        })
+    };
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, _ssub) = engine::channel(4096);
+    let reports = tokio::time::timeout(
+        common::WAIT,
+        engine::send_files(&ssock, raddr, config.clone(), next, spub),
+    )
+    .await
+    .expect("sent in time")
+    .expect("no socket error");
+    let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
+    by_id.sort_by_key(|(id, _)| *id);
+    assert_eq!(by_id.len(), sizes.len(), "{by_id:?}");
+    for (id, result) in &by_id {
+        if *id == 2 {
+            let e = result.as_ref().expect_err("the large file is refused");
+            assert!(e.contains("over the receiver's limit"), "{e}");
+        } else {
+            assert_eq!(result, &Ok(()), "file {id}");
+        }
+    }
+    // Every file but the refused one is on disk, byte for byte.
+    for (i, d) in contents.iter().enumerate() {
+        let path = out.path().join(format!("f{i}.bin"));
+        if i == 2 {
+            assert!(!path.exists(), "the refused file was written");
+        } else {
+            let written = common::wait_for("the file saved", common::WAIT, || {
+                std::fs::read(&path).ok().filter(|w| w.len() == d.len())
+            });
+            assert!(written == *d, "f{i}.bin differs");
+        }
+    }
+    // One login did it: the SPAKE2 runs of one login's HELLO copies at the receiver, not
+    // one login per file.
+    let mut snap = rsub.snapshot;
+    let stats = common::wait_for("the receiver's counters", common::WAIT, || {
+        let s = snap.borrow_and_update().endpoint.clone();
+        (s.completed == 5).then_some(s)
+    });
+    let one_login = udpix::proto::sender::LOGIN_COPIES as u64;
+    assert!(stats.pake_runs <= one_login, "{stats:?}");
+    assert_eq!((stats.refused, stats.failed), (1, 0), "{stats:?}");
+}

@@ -1323,3 +1323,154 @@ fn a_forged_repair_symbol_cannot_get_a_wrong_file_written_or_past_the_keys() {
         w.receiver.stats()
     );
 }
+
+/// The packets a receiver queued for `from`, decoded (clear sessions only).
+fn replies(r: &mut Receiver, now: Instant) -> Vec<Body<'static>> {
+    let mut out = Vec::new();
+    while let Some(t) = r.poll_transmit(now) {
+        let p = wire::decode(&t.payload).expect("clear reply");
+        out.push(match p.body {
+            Body::Done {
+                file,
+                status,
+                blake3,
+                message,
+            } => Body::Done {
+                file,
+                status,
+                blake3,
+                message,
+            },
+            Body::Accept { offer_pn, confirm } => Body::Accept { offer_pn, confirm },
+            Body::Ack(a) => Body::Ack(a),
+            other => Body::Close {
+                code: other.kind(),
+                reason: String::new(),
+            },
+        });
+    }
+    out
+}
+
+#[test]
+fn a_session_takes_files_only_in_order_and_only_four_in_flight() {
+    let mut r = plain_receiver();
+    let now = Instant::now();
+    let from = addr(90);
+    let session = 9000;
+    // Files of 3 chunks, offered one after another, none of them sent.
+    let nth = |n: u32| Offer {
+        file: n,
+        first_chunk: 3 * n,
+        ..offer(&format!("f{n}.png"), 30, 10)
+    };
+    let mut pn = 10;
+    let mut offer_it = |r: &mut Receiver, o: Offer| {
+        pn += 1;
+        let mut d = clear(kind::OFFER, session, pn, &Body::Offer(o));
+        let _ = r.handle(now, from, &mut d);
+        while r.poll_event().is_some() {}
+        replies(r, now)
+    };
+    for n in 0..4 {
+        let got = offer_it(&mut r, nth(n));
+        assert!(
+            matches!(got[..], [Body::Accept { .. }]),
+            "file {n}: {got:?}"
+        );
+    }
+    // A fifth while four wait: refused on its own, by DONE, and kept as settled.
+    let got = offer_it(&mut r, nth(4));
+    assert!(
+        matches!(&got[..], [Body::Done { file: 4, status: wire::done::REFUSED, message, .. }] if message.contains("in flight")),
+        "{got:?}"
+    );
+    // Out of order (a file skipped, or chunk numbers that overlap an earlier file):
+    // dropped, with no state made for it.
+    let skipped = offer_it(&mut r, nth(6));
+    let overlapping = offer_it(
+        &mut r,
+        Offer {
+            first_chunk: 2,
+            ..nth(5)
+        },
+    );
+    assert!(
+        skipped.is_empty() && overlapping.is_empty(),
+        "{skipped:?} {overlapping:?}"
+    );
+    let key = |n: u32| FileKey {
+        peer: from,
+        session,
+        file: n,
+    };
+    assert!(r.session_offer(&key(5)).is_none() && r.session_offer(&key(6)).is_none());
+    assert_eq!(
+        r.session_totals(&key(0).session_key()).map(|s| s.malformed),
+        Some(2)
+    );
+    // Once file 0 has its verdict, the file in line after the refused one is taken.
+    for c in 0..3 {
+        let body = Body::Data {
+            chunk: c,
+            retransmit: false,
+            payload: &[3; 10],
+        };
+        let mut d = clear(kind::DATA, session, 100 + c, &body);
+        let _ = r.handle(now, from, &mut d);
+    }
+    while let Some(ev) = r.poll_event() {
+        if let ReceiverEvent::Complete { key } = ev {
+            r.finish(now, key, Ok("saved".into()));
+        }
+    }
+    let _ = replies(&mut r, now);
+    let got = offer_it(&mut r, nth(5));
+    assert!(matches!(got[..], [Body::Accept { .. }]), "{got:?}");
+    assert!(r.session_offer(&key(5)).is_some());
+}
+
+#[test]
+fn chunks_of_a_file_not_offered_yet_are_neither_stored_nor_acknowledged() {
+    let mut r = plain_receiver();
+    let now = Instant::now();
+    let from = addr(91);
+    let session = 9100;
+    let mut d = clear(
+        kind::OFFER,
+        session,
+        0,
+        &Body::Offer(offer("a.png", 20, 10)),
+    );
+    let _ = r.handle(now, from, &mut d);
+    while r.poll_event().is_some() {}
+    let _ = replies(&mut r, now);
+    // Chunk 5 belongs to no file offered: the sender's next file, whose offer is late.
+    let early = Body::Data {
+        chunk: 5,
+        retransmit: false,
+        payload: &[1; 10],
+    };
+    let mut d = clear(kind::DATA, session, 7, &early);
+    assert!(
+        r.handle(now, from, &mut d).is_none(),
+        "stored a chunk of no file"
+    );
+    // Its packet number is left out of the next ACK, so the sender sends it again.
+    let mut ping = clear(kind::PING, session, 8, &Body::Ping);
+    let _ = r.handle(now, from, &mut ping);
+    let acks: Vec<_> = replies(&mut r, now)
+        .into_iter()
+        .filter_map(|b| match b {
+            Body::Ack(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let [ack] = &acks[..] else {
+        panic!("one ACK: {acks:?}")
+    };
+    let acked = |pn: u32| ack.ranges.iter().any(|x| x.start <= pn && pn <= x.end);
+    assert!(acked(8) && acked(0), "{ack:?}");
+    assert!(!acked(7), "the early chunk was acknowledged: {ack:?}");
+    assert_eq!(ack.settled_below, 0, "{ack:?}");
+}
