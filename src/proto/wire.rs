@@ -96,7 +96,7 @@ pub mod kind {
     pub const PING: u8 = 0x08;
     /// Either side ends the session early, with a reason.
     pub const CLOSE: u8 = 0x09;
-    /// A forward-error-correction repair symbol over the last chunks of the image.
+    /// A forward-error-correction repair symbol over the last chunks of a file.
     pub const REPAIR: u8 = 0x0a;
     /// Sender starts the passphrase handshake (SPAKE2 message, padded to 1200 bytes).
     pub const HELLO: u8 = 0x10;
@@ -113,7 +113,7 @@ pub mod kind {
 pub struct Header {
     /// Packet type code, one of [`kind`].
     pub kind: u8,
-    /// Picked at random by the sender; names one transfer together with the peer address.
+    /// Picked at random by the sender; names one session (one login, one or more files) together with the peer address.
     pub session: u64,
     /// Per direction, starts at 0 and grows by one per datagram: never reused.
     pub pn: u32,
@@ -291,7 +291,7 @@ pub enum Body<'a> {
         /// The chunk's bytes.
         payload: &'a [u8],
     },
-    /// See [`kind::REPAIR`]: Reed-Solomon symbol `index` of the block of the image's last
+    /// See [`kind::REPAIR`]: Reed-Solomon symbol `index` of the block of the file's last
     /// `len` chunks, one of `count` made for it (see `proto::fec`). As long as a DATA
     /// packet, so it fits wherever DATA does.
     Repair {
