@@ -6,6 +6,7 @@
 //! The limit of a case is the image bits over the rate the link delivers under its loss, plus
 //! one one-way delay: `bits / (rate × (1 − loss)) + delay`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,6 +46,8 @@ pub struct Case {
     pub files: Vec<usize>,
     /// Largest UDP payload the sender uses.
     pub datagram: usize,
+    /// Senders sending `files` at once through the one link, each in its own session.
+    pub flows: usize,
 }
 
 impl Case {
@@ -58,12 +61,13 @@ impl Case {
             queue: 100,
             files,
             datagram: crate::proto::DEFAULT_MAX_DATAGRAM,
+            flows: 1,
         }
     }
 
-    /// Total image bytes of the case.
+    /// Total image bytes of the case, every flow's.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|&n| n as u64).sum()
+        self.files.iter().map(|&n| n as u64).sum::<u64>() * self.flows as u64
     }
 
     /// The time the link allows: the bits at the rate loss leaves, plus one one-way delay.
@@ -117,6 +121,9 @@ pub fn matrix(quick: bool) -> Vec<Case> {
         let name = format!("50 files {:.0}%", p * 100.0);
         cases.push(Case::link(&name, 20.0, 20, p, folder(50, 50)));
     }
+    let mut two_flows = Case::link("2 flows 2×4MiB 0%", 20.0, 20, 0.0, vec![4 * MIB]);
+    two_flows.flows = 2;
+    cases.push(two_flows);
     cases
 }
 
@@ -143,6 +150,9 @@ pub struct Sample {
     pub retransmitted: u64,
     /// Chunks that reached the receiver more than once (sent again needlessly).
     pub duplicates: u64,
+    /// With several flows: the smallest share of the image bytes the receiver held that any
+    /// flow had when the first flow completed (0.5 each for two flows sharing fairly).
+    pub min_share: Option<f64>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -213,48 +223,75 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
     };
     let proxy = tokio::spawn(netsim::run(proxy_socket, link, stop_rx, None, |_| {}));
 
-    let files: Vec<Bytes> = (0..case.files.len())
-        .map(|i| content(case.files[i], seed ^ ((i as u64) << 32)))
-        .collect();
-    let socket = engine::bind(loopback)?;
     let config = SenderConfig {
         passphrase: Some(pass),
         max_datagram: case.datagram,
         ..SenderConfig::default()
     };
     let start = Instant::now();
-    let sender = tokio::spawn(async move {
-        let mut files = files.into_iter().enumerate();
-        let next = || {
-            let (i, data) = files.next()?;
-            let name = format!("bench-{i}.bin");
-            let offer = engine::offer_file(&config, &name, &data);
-            Some(engine::Outgoing {
-                id: i as u64,
-                offer,
-                data,
+    let mut senders = Vec::new();
+    for flow in 0..case.flows {
+        let files: Vec<Bytes> = (0..case.files.len())
+            .map(|i| {
+                content(
+                    case.files[i],
+                    seed ^ ((i as u64) << 32) ^ ((flow as u64) << 48),
+                )
             })
-        };
-        // Nobody reads the sender's events: a subscriber kept alive unread would make the
-        // engine wait for it to take the last one.
-        let (publisher, unread) = engine::channel(1);
-        drop(unread);
-        engine::send_files(&socket, proxy_addr, config.clone(), next, publisher).await
-    });
+            .collect();
+        let socket = engine::bind(loopback)?;
+        let config = config.clone();
+        senders.push(tokio::spawn(async move {
+            let mut files = files.into_iter().enumerate();
+            let next = || {
+                let (i, data) = files.next()?;
+                let name = format!("bench-{flow}-{i}.bin");
+                let offer = engine::offer_file(&config, &name, &data);
+                Some(engine::Outgoing {
+                    id: i as u64,
+                    offer,
+                    data,
+                })
+            };
+            // Nobody reads the sender's events: a subscriber kept alive unread would make
+            // the engine wait for it to take the last one.
+            let (publisher, unread) = engine::channel(1);
+            drop(unread);
+            engine::send_files(&socket, proxy_addr, config.clone(), next, publisher).await
+        }));
+    }
 
     let mut first_bytes = None;
     let mut received = Vec::new();
     let mut error = None;
-    while received.len() < case.files.len() {
+    // Bytes held per sender (by its address), for the flows' shares.
+    let mut held: HashMap<SocketAddr, u64> = HashMap::new();
+    let mut transfers: HashMap<u64, (SocketAddr, u64)> = HashMap::new();
+    let mut min_share = None;
+    while received.len() < case.files.len() * case.flows {
         let Some(event) = recv_sub.events.recv().await else {
             error = Some("the receiver stopped".to_owned());
             break;
         };
         match event {
-            Event::Chunk(c) if first_bytes.is_none() && c.what == ChunkWhat::Received => {
-                first_bytes = Some(start.elapsed());
+            Event::Started {
+                id, peer, offer, ..
+            } => {
+                transfers.insert(id, (peer, u64::from(offer.chunk_size)));
+            }
+            Event::Chunk(c) if matches!(c.what, ChunkWhat::Received | ChunkWhat::Recovered) => {
+                first_bytes.get_or_insert(start.elapsed());
+                if let Some(&(peer, size)) = transfers.get(&c.id) {
+                    *held.entry(peer).or_default() += size;
+                }
             }
             Event::Finished(r) if r.direction == Direction::Receive => {
+                if case.flows > 1 && min_share.is_none() {
+                    let total: u64 = held.values().sum();
+                    let least = held.values().copied().min().unwrap_or(0);
+                    let least = if held.len() < case.flows { 0 } else { least };
+                    min_share = Some(least as f64 / total.max(1) as f64);
+                }
                 if let Err(e) = &r.result {
                     error = Some(format!("{}: {e}", r.offer.name));
                     break;
@@ -265,7 +302,10 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
         }
     }
     let time = start.elapsed();
-    let sent = sender.await.map_err(std::io::Error::other)??;
+    let mut sent = Vec::new();
+    for s in senders {
+        sent.extend(s.await.map_err(std::io::Error::other)??);
+    }
     if error.is_none()
         && let Some(Err(e)) = sent.iter().map(|r| &r.result).find(|r| r.is_err())
     {
@@ -289,12 +329,14 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
         queue_drops_up: counters.up.queue_drops,
         retransmitted: sent.iter().map(|r| r.stats.retransmitted).sum(),
         duplicates: received.iter().map(|r| r.stats.duplicates).sum(),
+        min_share,
     })
 }
 
 /// Runs `case` once in the in-memory simulator instead of over sockets: the same link model
 /// and protocol core in virtual time, so deterministic for a seed, exact in its timing, and
-/// fast. The files go one after another, each in its own session, as `udpix send` does.
+/// fast. The files go one after another in one session, as `udpix send` sends them; one flow
+/// only (cases of several flows are for the real sockets).
 pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
     let pass = Passphrase::new("bench correct horse battery");
     let sender = SenderConfig {
@@ -364,6 +406,9 @@ pub struct Summary {
     pub first_bytes_rtt: Option<f64>,
     /// Median share of the sender's datagrams the full queue dropped.
     pub queue_drop_fraction: f64,
+    /// With several flows: the median of the smallest flow's share (see
+    /// [`Sample::min_share`]).
+    pub min_share: Option<f64>,
     /// Why runs failed, when some did.
     pub errors: Vec<String>,
 }
@@ -407,21 +452,27 @@ pub fn summarize(case: &Case, samples: &[Sample]) -> Summary {
                 .map(|s| s.queue_drops_up as f64 / s.datagrams_up.max(1) as f64)
                 .collect(),
         ),
+        min_share: {
+            let shares: Vec<f64> = ok.iter().filter_map(|s| s.min_share).collect();
+            (!shares.is_empty()).then(|| median(shares))
+        },
         errors: samples.iter().filter_map(|s| s.error.clone()).collect(),
     }
 }
 
 /// The table's heading line.
-pub const TABLE_HEADING: &str =
-    "case                  runs  median     limit    ratio  wire/image  first bytes  queue drops";
+pub const TABLE_HEADING: &str = "case                  runs  median     limit    ratio  wire/image  first bytes  queue drops  least share";
 
 /// One summary as a line of the table.
 pub fn table_line(s: &Summary) -> String {
     let first = s
         .first_bytes_rtt
         .map_or_else(|| "-".to_owned(), |r| format!("{r:.2} RTT"));
+    let share = s
+        .min_share
+        .map_or_else(|| "-".to_owned(), |x| format!("{:.0}%", x * 100.0));
     format!(
-        "{:<21} {:>2}/{:<2} {:>7.3} s {:>7.3} s {:>6.2}× {:>10.3} {:>12} {:>11.2}%",
+        "{:<21} {:>2}/{:<2} {:>7.3} s {:>7.3} s {:>6.2}× {:>10.3} {:>12} {:>11.2}% {:>12}",
         s.case,
         s.ok_runs,
         s.runs,
@@ -430,7 +481,8 @@ pub fn table_line(s: &Summary) -> String {
         s.ratio,
         s.wire_per_byte,
         first,
-        s.queue_drop_fraction * 100.0
+        s.queue_drop_fraction * 100.0,
+        share
     )
 }
 
