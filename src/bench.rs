@@ -335,8 +335,8 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
 
 /// Runs `case` once in the in-memory simulator instead of over sockets: the same link model
 /// and protocol core in virtual time, so deterministic for a seed, exact in its timing, and
-/// fast. The files go one after another in one session, as `udpix send` sends them; one flow
-/// only (cases of several flows are for the real sockets).
+/// fast. The files go one after another in one session, as `udpix send` sends them; the
+/// flows of a case run at once through the one path.
 pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
     let pass = Passphrase::new("bench correct horse battery");
     let sender = SenderConfig {
@@ -352,35 +352,49 @@ pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
         ok: true,
         ..Sample::default()
     };
-    let files: Vec<Bytes> = (0..case.files.len())
-        .map(|i| content(case.files[i], seed ^ ((i as u64) << 32)))
+    let flows: Vec<Vec<Bytes>> = (0..case.flows)
+        .map(|flow| {
+            (0..case.files.len())
+                .map(|i| {
+                    let seed = seed ^ ((i as u64) << 32) ^ ((flow as u64) << 48);
+                    content(case.files[i], seed)
+                })
+                .collect()
+        })
         .collect();
     let link = (case.spec(), case.spec());
-    let r = crate::sim::run_session(&files, link, (sender, receiver), seed, RUN_TIMEOUT);
-    sample.first_bytes = r.first_bytes;
+    let runs = crate::sim::run_concurrent(&flows, link, (sender, receiver), seed, RUN_TIMEOUT);
+    sample.first_bytes = runs.iter().filter_map(|r| r.first_bytes).min();
     // Until the receiver holds the last file, as on loopback; its DONE is half an RTT on.
-    sample.time = r.completed.unwrap_or(r.elapsed);
-    sample.wire_bytes = r
-        .files
+    sample.time = runs
         .iter()
-        .map(|f| f.sender.wire_bytes_sent)
-        .sum::<u64>()
-        + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
-    sample.datagrams_up = r.up.offered;
-    sample.queue_drops_up = r.up.queue_drops;
-    sample.retransmitted = r.files.iter().map(|f| f.sender.retransmitted).sum();
-    sample.duplicates = r.receiver.as_ref().map_or(0, |s| s.duplicates);
-    let failed = r.files.iter().enumerate().find(|(_, f)| f.outcome.is_err());
-    if let Some((i, f)) = failed {
-        sample.ok = false;
-        sample.error = f.outcome.as_ref().err().map(|e| format!("file {i}: {e}"));
-    } else if r.files.len() < files.len() {
-        sample.ok = false;
-        sample.error = Some(format!(
-            "only {} of {} files ended",
-            r.files.len(),
-            files.len()
-        ));
+        .map(|r| r.completed.unwrap_or(r.elapsed))
+        .max()
+        .unwrap_or_default();
+    if case.flows > 1 {
+        let held: Vec<u64> = runs.iter().map(|r| r.held_when_first_done).collect();
+        let total: u64 = held.iter().sum();
+        let least = held.iter().copied().min().unwrap_or(0);
+        sample.min_share = Some(least as f64 / total.max(1) as f64);
+    }
+    for (n, r) in runs.iter().enumerate() {
+        sample.wire_bytes += r.files.iter().map(|f| f.sender.wire_bytes_sent).sum::<u64>()
+            + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
+        sample.retransmitted += r.files.iter().map(|f| f.sender.retransmitted).sum::<u64>();
+        sample.duplicates += r.receiver.as_ref().map_or(0, |s| s.duplicates);
+        let failed = r.files.iter().enumerate().find(|(_, f)| f.outcome.is_err());
+        if let Some((i, f)) = failed {
+            sample.ok = false;
+            sample.error = f.outcome.as_ref().err().map(|e| format!("flow {n} file {i}: {e}"));
+        } else if r.files.len() < case.files.len() {
+            sample.ok = false;
+            let ended = r.files.len();
+            sample.error = Some(format!("flow {n}: only {ended} of {} files ended", case.files.len()));
+        }
+    }
+    if let Some(r) = runs.first() {
+        sample.datagrams_up = r.up.offered;
+        sample.queue_drops_up = r.up.queue_drops;
     }
     sample
 }

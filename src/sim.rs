@@ -226,8 +226,8 @@ pub fn flip_bit(buf: &mut [u8], rng: &mut impl Rng) {
     buf[i] ^= 1 << rng.random_range(0..8);
 }
 
-/// A datagram on the simulated wire: (deliver at, sequence, to the receiver, bytes).
-type InFlight = Reverse<(Instant, u64, bool, Vec<u8>)>;
+/// A datagram on the simulated wire: (deliver at, sequence, to the receiver, flow, bytes).
+type InFlight = Reverse<(Instant, u64, bool, usize, Vec<u8>)>;
 
 /// How a simulated transfer ended.
 #[derive(Debug, Clone)]
@@ -323,8 +323,9 @@ fn run_filtered(
     limit: Duration,
     lose: impl FnMut(Way, &[u8]) -> bool,
 ) -> SimResult {
-    let files = [Bytes::copy_from_slice(data)];
-    let mut r = run_files(&files, (up, down), configs, seed, limit, lose);
+    let flows = [vec![Bytes::copy_from_slice(data)]];
+    let mut all = run_flows(&flows, (up, down), configs, seed, limit, lose);
+    let mut r = all.pop().unwrap_or_else(empty_session);
     let file = r.files.pop().unwrap_or_else(|| FileResult {
         outcome: Err(SendError::Cancelled("simulation time limit".into())),
         received: Vec::new(),
@@ -371,6 +372,9 @@ pub struct SessionResult {
     pub up: LinkCounters,
     /// Receiver-to-sender link counters.
     pub down: LinkCounters,
+    /// Image bytes of this session the receiver held when the first of several concurrent
+    /// sessions had all its files (all of them, with one session).
+    pub held_when_first_done: u64,
 }
 
 /// Sends `files` one after another in one session (one login) over a simulated path, as
@@ -382,20 +386,44 @@ pub fn run_session(
     seed: u64,
     limit: Duration,
 ) -> SessionResult {
-    run_files(files, link, configs, seed, limit, |_, _| false)
+    let flows = [files.to_vec()];
+    let mut r = run_flows(&flows, link, configs, seed, limit, |_, _| false);
+    r.pop().unwrap_or_else(empty_session)
 }
 
-/// A simulated session: the sender, the receiver, the path between them and what arrived.
-struct Sim {
-    rng: StdRng,
-    start: Instant,
-    now: Instant,
+/// The result of a session that never ran.
+fn empty_session() -> SessionResult {
+    SessionResult {
+        files: Vec::new(),
+        elapsed: Duration::ZERO,
+        completed: None,
+        first_bytes: None,
+        receiver: None,
+        up: LinkCounters::default(),
+        down: LinkCounters::default(),
+        held_when_first_done: 0,
+    }
+}
+
+/// Several senders at once, each sending its files in its own session, through one path
+/// (its bottleneck shared) to one receiver: how they share it. Each result's link counters
+/// are the shared path's.
+pub fn run_concurrent(
+    flows: &[Vec<Bytes>],
+    link: (LinkSpec, LinkSpec),
+    configs: (SenderConfig, ReceiverConfig),
+    seed: u64,
+    limit: Duration,
+) -> Vec<SessionResult> {
+    run_flows(flows, link, configs, seed, limit, |_, _| false)
+}
+
+/// One sender of a simulation, and what arrived of its files.
+struct Flow {
+    addr: SocketAddr,
     sender: Sender,
-    receiver: Receiver,
-    up: Link,
-    down: Link,
-    flight: BinaryHeap<InFlight>,
-    seq: u64,
+    files: Vec<Bytes>,
+    pushed: usize,
     /// What the receiver assembled, by file.
     assembled: Vec<Vec<u8>>,
     results: Vec<Option<FileResult>>,
@@ -403,115 +431,163 @@ struct Sim {
     complete: usize,
     completed: Option<Duration>,
     first_bytes: Option<Duration>,
+    /// Bytes of chunks the receiver held, and their count when the first flow completed.
+    held: u64,
+    held_when_first_done: Option<u64>,
 }
 
-const SENDER_ADDR: ([u8; 4], u16) = ([10, 0, 0, 1], 4000);
+/// A simulation: the senders, the receiver, the path between them.
+struct Sim {
+    rng: StdRng,
+    start: Instant,
+    now: Instant,
+    flows: Vec<Flow>,
+    receiver: Receiver,
+    up: Link,
+    down: Link,
+    flight: BinaryHeap<InFlight>,
+    seq: u64,
+}
 
-fn run_files(
-    files: &[Bytes],
+fn run_flows(
+    flows: &[Vec<Bytes>],
     (up, down): (LinkSpec, LinkSpec),
     (sender_config, receiver_config): (SenderConfig, ReceiverConfig),
     seed: u64,
     limit: Duration,
     mut lose: impl FnMut(Way, &[u8]) -> bool,
-) -> SessionResult {
+) -> Vec<SessionResult> {
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Instant::now();
     let offer_of = |i: usize, d: &Bytes| {
         Sender::offer_for(&sender_config, &format!("sim-{i}.bin"), d, "", None)
     };
-    let first = files.first().cloned().unwrap_or_default();
-    let mut sender = Sender::new(
-        start,
-        sender_config.clone(),
-        rng.random::<u64>() | 1,
-        offer_of(0, &first),
-        first,
-    );
-    if files.len() > 1 {
-        sender.keep_open();
-    }
+    let flows = flows
+        .iter()
+        .enumerate()
+        .map(|(n, files)| {
+            let first = files.first().cloned().unwrap_or_default();
+            let mut sender = Sender::new(
+                start,
+                sender_config.clone(),
+                rng.random::<u64>() | 1,
+                offer_of(0, &first),
+                first,
+            );
+            if files.len() > 1 {
+                sender.keep_open();
+            }
+            Flow {
+                addr: ([10, 0, 0, 1 + n as u8], 4000).into(),
+                sender,
+                files: files.clone(),
+                pushed: 1,
+                assembled: files.iter().map(|f| vec![0u8; f.len()]).collect(),
+                results: vec![None; files.len()],
+                key: None,
+                complete: 0,
+                completed: None,
+                first_bytes: None,
+                held: 0,
+                held_when_first_done: None,
+            }
+        })
+        .collect();
     let mut sim = Sim {
         rng,
         start,
         now: start,
-        sender,
+        flows,
         receiver: Receiver::new(receiver_config),
         up: Link::new(up),
         down: Link::new(down),
         flight: BinaryHeap::new(),
         seq: 0,
-        assembled: files.iter().map(|f| vec![0u8; f.len()]).collect(),
-        results: vec![None; files.len()],
-        key: None,
-        complete: 0,
-        completed: None,
-        first_bytes: None,
     };
-    let mut pushed = 1;
     loop {
-        while pushed < files.len() && sim.sender.wants_file() {
-            let offer = offer_of(pushed, &files[pushed]);
-            sim.sender.push_file(sim.now, offer, files[pushed].clone());
-            pushed += 1;
-            if pushed == files.len() {
-                sim.sender.close_input();
+        let now = sim.now;
+        for f in &mut sim.flows {
+            while f.pushed < f.files.len() && f.sender.wants_file() {
+                let offer = offer_of(f.pushed, &f.files[f.pushed]);
+                f.sender.push_file(now, offer, f.files[f.pushed].clone());
+                f.pushed += 1;
+                if f.pushed == f.files.len() {
+                    f.sender.close_input();
+                }
             }
         }
         sim.transmit(&mut lose);
         sim.apply_receiver_events();
         sim.apply_sender_events();
-        if sim.sender.is_finished() || sim.now - sim.start > limit {
-            break;
-        }
-        if !sim.advance() {
+        let done = sim.flows.iter().all(|f| f.sender.is_finished());
+        if done || sim.now - sim.start > limit || !sim.advance() {
             break;
         }
     }
-    let receiver = sim.key.and_then(|k| sim.receiver.session_totals(&k));
-    SessionResult {
-        files: sim
-            .results
-            .into_iter()
-            .zip(sim.assembled)
-            .map_while(|(r, a)| {
-                r.map(|mut r| {
-                    r.received = a;
-                    r
-                })
-            })
-            .collect(),
-        elapsed: sim.now - sim.start,
-        completed: sim.completed,
-        first_bytes: sim.first_bytes,
+    let Sim {
         receiver,
-        up: sim.up.counters,
-        down: sim.down.counters,
-    }
+        flows,
+        up,
+        down,
+        now,
+        start,
+        ..
+    } = sim;
+    flows
+        .into_iter()
+        .map(|f| SessionResult {
+            files: f
+                .results
+                .into_iter()
+                .zip(f.assembled)
+                .map_while(|(r, a)| {
+                    r.map(|mut r| {
+                        r.received = a;
+                        r
+                    })
+                })
+                .collect(),
+            elapsed: now - start,
+            completed: f.completed,
+            first_bytes: f.first_bytes,
+            receiver: f.key.and_then(|k| receiver.session_totals(&k)),
+            up: up.counters.clone(),
+            down: down.counters.clone(),
+            held_when_first_done: f.held_when_first_done.unwrap_or(f.held),
+        })
+        .collect()
 }
 
 impl Sim {
-    /// Puts what both ends have to send on the path.
+    /// Puts what every end has to send on the path.
     fn transmit(&mut self, lose: &mut impl FnMut(Way, &[u8]) -> bool) {
         let mut buf = Vec::with_capacity(2048);
-        while self.sender.poll_transmit(self.now, &mut buf) {
-            if !lose(Way::Up, &buf) {
-                let d = buf.clone();
-                self.admit(true, d);
+        for i in 0..self.flows.len() {
+            while self.flows[i].sender.poll_transmit(self.now, &mut buf) {
+                if !lose(Way::Up, &buf) {
+                    let d = buf.clone();
+                    self.admit(Some(i), None, d);
+                }
             }
         }
         while let Some(t) = self.receiver.poll_transmit(self.now) {
             if !lose(Way::Down, &t.payload) {
-                self.admit(false, t.payload);
+                self.admit(None, Some(t.dest), t.payload);
             }
         }
     }
 
-    fn admit(&mut self, to_receiver: bool, d: Vec<u8>) {
-        let link = if to_receiver {
-            &mut self.up
-        } else {
-            &mut self.down
+    /// Puts a datagram on the path: up from flow `from`, or down to `to`.
+    fn admit(&mut self, from: Option<usize>, to: Option<SocketAddr>, d: Vec<u8>) {
+        let (link, flow) = match (from, to) {
+            (Some(i), _) => (&mut self.up, i),
+            (None, Some(dest)) => {
+                let Some(i) = self.flows.iter().position(|f| f.addr == dest) else {
+                    return;
+                };
+                (&mut self.down, i)
+            }
+            (None, None) => return,
         };
         for (at, corrupt) in link.admit(self.now, d.len() + 28, &mut self.rng) {
             let mut d = d.clone();
@@ -519,12 +595,21 @@ impl Sim {
                 flip_bit(&mut d, &mut self.rng);
             }
             self.seq += 1;
-            self.flight.push(Reverse((at, self.seq, to_receiver, d)));
+            self.flight
+                .push(Reverse((at, self.seq, from.is_some(), flow, d)));
         }
     }
 
-    fn place(&mut self, file: u32, offset: u64, data: &[u8]) {
-        if let Some(buf) = self.assembled.get_mut(file as usize) {
+    fn flow_of(&self, peer: SocketAddr) -> Option<usize> {
+        self.flows.iter().position(|f| f.addr == peer)
+    }
+
+    fn place(&mut self, flow: usize, file: u32, offset: u64, data: &[u8]) {
+        let Some(f) = self.flows.get_mut(flow) else {
+            return;
+        };
+        f.held += data.len() as u64;
+        if let Some(buf) = f.assembled.get_mut(file as usize) {
             let off = offset as usize;
             buf[off..off + data.len()].copy_from_slice(data);
         }
@@ -533,48 +618,70 @@ impl Sim {
     fn apply_receiver_events(&mut self) {
         while let Some(ev) = self.receiver.poll_event() {
             match ev {
-                ReceiverEvent::Accepted { key, .. } => self.key = Some(key.session_key()),
+                ReceiverEvent::Accepted { key, .. } => {
+                    if let Some(i) = self.flow_of(key.peer) {
+                        self.flows[i].key = Some(key.session_key());
+                    }
+                }
                 ReceiverEvent::Repaired {
                     key, offset, data, ..
-                } => self.place(key.file, offset, &data),
-                ReceiverEvent::Complete { key } => {
-                    self.complete += 1;
-                    if self.complete == self.assembled.len() {
-                        self.completed = Some(self.now - self.start);
+                } => {
+                    if let Some(i) = self.flow_of(key.peer) {
+                        self.place(i, key.file, offset, &data);
                     }
-                    let assembled = self.assembled.get(key.file as usize);
-                    let expected = self.receiver.session_offer(&key).map(|o| o.blake3);
-                    let ok =
-                        assembled.is_some_and(|a| Some(*blake3::hash(a).as_bytes()) == expected);
-                    let verdict = if ok {
-                        Ok("saved".to_owned())
-                    } else {
-                        Err((
-                            crate::proto::wire::done::HASH_MISMATCH,
-                            "hash mismatch".to_owned(),
-                        ))
-                    };
-                    self.receiver.finish(self.now, key, verdict);
                 }
+                ReceiverEvent::Complete { key } => self.complete(key),
                 _ => {}
             }
         }
     }
 
+    /// A file is complete at the receiver: check it as a store would, give the verdict.
+    fn complete(&mut self, key: crate::proto::receiver::FileKey) {
+        let Some(i) = self.flow_of(key.peer) else {
+            return;
+        };
+        let at = self.now - self.start;
+        let f = &mut self.flows[i];
+        f.complete += 1;
+        if f.complete == f.assembled.len() {
+            f.completed = Some(at);
+            if self.flows.iter().all(|f| f.held_when_first_done.is_none()) {
+                for f in &mut self.flows {
+                    f.held_when_first_done = Some(f.held);
+                }
+            }
+        }
+        let assembled = self.flows[i].assembled.get(key.file as usize);
+        let expected = self.receiver.session_offer(&key).map(|o| o.blake3);
+        let ok = assembled.is_some_and(|a| Some(*blake3::hash(a).as_bytes()) == expected);
+        let verdict = if ok {
+            Ok("saved".to_owned())
+        } else {
+            Err((
+                crate::proto::wire::done::HASH_MISMATCH,
+                "hash mismatch".to_owned(),
+            ))
+        };
+        self.receiver.finish(self.now, key, verdict);
+    }
+
     fn apply_sender_events(&mut self) {
-        while let Some(ev) = self.sender.poll_event() {
-            let (file, outcome) = match ev {
-                SenderEvent::Delivered { file, message } => (file, Ok(message)),
-                SenderEvent::Failed { file, error } => (file, Err(error)),
-                _ => continue,
-            };
-            let sender = self.sender.stats_of(file).unwrap_or_default();
-            if let Some(slot) = self.results.get_mut(file as usize) {
-                *slot = Some(FileResult {
-                    outcome,
-                    received: Vec::new(),
-                    sender,
-                });
+        for f in &mut self.flows {
+            while let Some(ev) = f.sender.poll_event() {
+                let (file, outcome) = match ev {
+                    SenderEvent::Delivered { file, message } => (file, Ok(message)),
+                    SenderEvent::Failed { file, error } => (file, Err(error)),
+                    _ => continue,
+                };
+                let sender = f.sender.stats_of(file).unwrap_or_default();
+                if let Some(slot) = f.results.get_mut(file as usize) {
+                    *slot = Some(FileResult {
+                        outcome,
+                        received: Vec::new(),
+                        sender,
+                    });
+                }
             }
         }
     }
@@ -583,31 +690,38 @@ impl Sim {
     /// is left to happen.
     fn advance(&mut self) -> bool {
         let mut next = self.flight.peek().map(|Reverse((t, ..))| *t);
-        for t in [self.sender.poll_timeout(), self.receiver.poll_timeout()]
-            .into_iter()
-            .flatten()
-        {
+        let timers = self
+            .flows
+            .iter()
+            .filter_map(|f| f.sender.poll_timeout())
+            .chain(self.receiver.poll_timeout());
+        for t in timers {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         }
         let Some(next) = next else { return false };
         self.now = self.now.max(next);
         let now = self.now;
-        let from: SocketAddr = SENDER_ADDR.into();
         while self.flight.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
-            let Some(Reverse((_, _, to_receiver, mut d))) = self.flight.pop() else {
+            let Some(Reverse((_, _, to_receiver, flow, mut d))) = self.flight.pop() else {
                 break;
+            };
+            let Some(from) = self.flows.get(flow).map(|f| f.addr) else {
+                continue;
             };
             if to_receiver {
                 if let Some(p) = self.receiver.handle(now, from, &mut d) {
-                    self.first_bytes.get_or_insert(now - self.start);
-                    self.place(p.key.file, p.offset, p.data);
+                    let at = now - self.start;
+                    self.flows[flow].first_bytes.get_or_insert(at);
+                    self.place(flow, p.key.file, p.offset, p.data);
                 }
             } else {
-                self.sender.handle(now, &mut d);
+                self.flows[flow].sender.handle(now, &mut d);
             }
         }
-        if self.sender.poll_timeout().is_some_and(|t| t <= now) {
-            self.sender.handle_timeout(now);
+        for f in &mut self.flows {
+            if f.sender.poll_timeout().is_some_and(|t| t <= now) {
+                f.sender.handle_timeout(now);
+            }
         }
         if self.receiver.poll_timeout().is_some_and(|t| t <= now) {
             self.receiver.handle_timeout(now);

@@ -20,8 +20,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let cases: Vec<_> = bench::matrix(args.quick)
         .into_iter()
         .filter(|c| args.case.is_empty() || args.case.iter().any(|s| c.name.contains(s.as_str())))
-        // The simulator has one sender: cases of several flows need the real sockets.
-        .filter(|c| !(args.sim && c.flows > 1))
         .map(|mut c| {
             if let Some(m) = args.mtu {
                 c.datagram = usize::from(m);
