@@ -378,18 +378,29 @@ pub fn run_case_sim(case: &Case, seed: u64) -> Sample {
         sample.min_share = Some(least as f64 / total.max(1) as f64);
     }
     for (n, r) in runs.iter().enumerate() {
-        sample.wire_bytes += r.files.iter().map(|f| f.sender.wire_bytes_sent).sum::<u64>()
+        sample.wire_bytes += r
+            .files
+            .iter()
+            .map(|f| f.sender.wire_bytes_sent)
+            .sum::<u64>()
             + r.receiver.as_ref().map_or(0, |s| s.wire_bytes_sent);
         sample.retransmitted += r.files.iter().map(|f| f.sender.retransmitted).sum::<u64>();
         sample.duplicates += r.receiver.as_ref().map_or(0, |s| s.duplicates);
         let failed = r.files.iter().enumerate().find(|(_, f)| f.outcome.is_err());
         if let Some((i, f)) = failed {
             sample.ok = false;
-            sample.error = f.outcome.as_ref().err().map(|e| format!("flow {n} file {i}: {e}"));
+            sample.error = f
+                .outcome
+                .as_ref()
+                .err()
+                .map(|e| format!("flow {n} file {i}: {e}"));
         } else if r.files.len() < case.files.len() {
             sample.ok = false;
             let ended = r.files.len();
-            sample.error = Some(format!("flow {n}: only {ended} of {} files ended", case.files.len()));
+            sample.error = Some(format!(
+                "flow {n}: only {ended} of {} files ended",
+                case.files.len()
+            ));
         }
     }
     if let Some(r) = runs.first() {

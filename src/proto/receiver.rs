@@ -296,6 +296,9 @@ impl FileState {
     fn refused(offer: Offer, message: String) -> Self {
         let mut f = Self::new(offer, 0);
         f.held = Vec::new();
+        // Nothing of it is coming: the session's totals count no size for it.
+        f.stats.bytes = 0;
+        f.stats.chunks = 0;
         f.phase = Phase::Finished {
             status: wire::done::REFUSED,
             message,
@@ -919,6 +922,7 @@ impl Receiver {
                 self.stats.refused += 1;
                 s.files.push_back(FileState::refused(offer, reason.clone()));
                 let i = s.files.len() - 1;
+                s.files[i].stats.datagrams_received += 1;
                 s.send_done(key, i, &mut self.outbox, limited);
                 s.forget_old_files();
                 self.events.push_back(ReceiverEvent::Refused {
@@ -930,9 +934,14 @@ impl Receiver {
                 let empty = offer.chunk_count == 0;
                 let lost = s.lost();
                 s.files.push_back(FileState::new(offer.clone(), lost));
+                if fresh_session {
+                    // A session taken up again after a pause: its progress window starts
+                    // now. One still receiving keeps its window, so that offering (empty)
+                    // files cannot hide a file that makes no progress.
+                    s.progress_start = now;
+                    s.progress_base = s.progress_bytes;
+                }
                 s.finished_at = None;
-                s.progress_start = now;
-                s.progress_base = s.progress_bytes;
                 let i = s.files.len() - 1;
                 s.files[i].stats.datagrams_received += 1;
                 let accept = Body::Accept {

@@ -38,7 +38,6 @@ pub(super) struct OutFile {
     /// When the offer is next repeated while not accepted, and the wait after that.
     pub next_offer: Instant,
     pub offer_backoff: Duration,
-    pub queued_at: Instant,
     /// Every chunk acknowledged since then: the verdict is due; a probe asks for it when
     /// it does not come.
     pub awaiting_since: Option<Instant>,
@@ -65,7 +64,6 @@ impl OutFile {
             repair: None,
             next_offer: now + offer_backoff,
             offer_backoff,
-            queued_at: now,
             awaiting_since: None,
             next_done_probe: None,
             done_probes: 0,

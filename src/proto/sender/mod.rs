@@ -40,6 +40,9 @@ const MAX_PTO: Duration = Duration::from_secs(1);
 /// Bytes of files held in memory for sending, past which no further file is taken until
 /// one concludes (one file may go over it on its own).
 pub const MAX_BYTES_IN_FLIGHT: u64 = 64 << 20;
+/// Packet numbers and session-wide chunk numbers a session uses at most before it takes no
+/// further file: half their range, so neither can wrap (about 2.5 TB of 1,166-byte chunks).
+const SESSION_BUDGET: u32 = 1 << 31;
 /// Concluded files whose figures and outcome are kept for the caller to read.
 const CONCLUDED_KEPT: usize = 16;
 
@@ -409,7 +412,14 @@ impl Sender {
         }
         let active: Vec<&OutFile> = self.files.iter().filter(|f| f.is_active()).collect();
         let bytes: u64 = active.iter().map(|f| f.offer.size).sum();
-        let next = self.files.back().map_or(0, |f| f.offer.file + 1);
+        let last = self.files.back().map(|f| &f.offer);
+        let next = last.map_or(0, |o| o.file + 1);
+        // Far from where packet numbers (the AEAD nonce) or chunk numbers could wrap; past
+        // it the session ends with its files and the rest go in a new one.
+        let first_chunk = last.map_or(0, |o| o.chunk_range().end);
+        if self.next_pn >= SESSION_BUDGET || first_chunk >= SESSION_BUDGET {
+            return false;
+        }
         let window = active
             .first()
             .is_none_or(|f| next - f.offer.file < MAX_FILES_IN_FLIGHT as u32);
@@ -537,6 +547,8 @@ impl Sender {
 
     /// Ends every file in flight with `error`, and the session with them.
     fn fail_session(&mut self, error: SendError) {
+        // Offers still queued would start files nobody will send.
+        self.control.clear();
         for i in 0..self.files.len() {
             if self.files[i].is_active() {
                 self.conclude(i, Err(error.clone()));
@@ -669,7 +681,14 @@ impl Sender {
         }
         self.files[i].accepted = true;
         self.events.push_back(SenderEvent::Accepted { file });
+        if self.phase == Phase::Established {
+            // Only unanswered offers are looked up again: the list stays as short as the
+            // files in flight.
+            self.offers_sent.retain(|&(_, _, f)| f != file);
+        }
         if self.phase != Phase::Offering {
+            // An empty file has no chunk to acknowledge: its verdict is due at once.
+            self.note_all_acked(now);
             return;
         }
         // The session's first ACCEPT: the receiver is proven, and the round trip measured.
@@ -891,6 +910,9 @@ impl Sender {
     /// packets were never acknowledged: none is sent again.
     fn all_held(&mut self, i: usize) {
         let f = &mut self.files[i];
+        if f.all_acked() {
+            return;
+        }
         let range = f.offer.chunk_range();
         self.retx.retain(|c| !range.contains(c));
         f.next_new = f.offer.chunk_count;
@@ -1056,7 +1078,7 @@ impl Sender {
         self.files
             .iter()
             .filter(|f| f.is_active() && !f.accepted)
-            .map(|f| f.next_offer.min(f.queued_at + self.config.offer_timeout))
+            .map(|f| f.next_offer)
             .min()
     }
 
@@ -1148,8 +1170,10 @@ impl Sender {
         }
     }
 
-    /// Repeats the offers of later files still unanswered, and gives up on those past the
-    /// offer timeout.
+    /// Repeats the offers of later files still unanswered. They are repeated for as long
+    /// as the session lives: the receiver takes files only in order, so giving up on one
+    /// would leave every later one unanswered too. A receiver that stops answering at all
+    /// ends the session by the idle timeout.
     fn repeat_offers(&mut self, now: Instant) {
         if self.phase != Phase::Established {
             return;
@@ -1157,10 +1181,6 @@ impl Sender {
         for i in 0..self.files.len() {
             let f = &self.files[i];
             if !f.is_active() || f.accepted {
-                continue;
-            }
-            if now >= f.queued_at + self.config.offer_timeout {
-                self.conclude(i, Err(SendError::NoAnswer(self.config.offer_timeout)));
                 continue;
             }
             if now >= f.next_offer {
