@@ -242,22 +242,20 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
         let socket = engine::bind(loopback)?;
         let config = config.clone();
         senders.push(tokio::spawn(async move {
-            let mut files = files.into_iter().enumerate();
-            let next = || {
-                let (i, data) = files.next()?;
+            let mut files = engine::queue(files.into_iter().enumerate().map(|(i, data)| {
                 let name = format!("bench-{flow}-{i}.bin");
                 let offer = engine::offer_file(&config, &name, &data);
-                Some(engine::Outgoing {
+                engine::Outgoing {
                     id: i as u64,
                     offer,
                     data,
-                })
-            };
+                }
+            }));
             // Nobody reads the sender's events: a subscriber kept alive unread would make
             // the engine wait for it to take the last one.
             let (publisher, unread) = engine::channel(1);
             drop(unread);
-            engine::send_files(&socket, proxy_addr, config.clone(), next, publisher).await
+            engine::send_files(&socket, proxy_addr, config.clone(), &mut files, publisher).await
         }));
     }
 

@@ -174,25 +174,31 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
         .enumerate()
         .map(|(i, &n)| common::seeded_bytes(n, i as u64 + 100))
         .collect();
-    let mut queue = contents.iter().enumerate();
-    let next = || {
-        let (i, d) = queue.next()?;
-        let name = format!("f{i}.bin");
-        Some(engine::Outgoing {
-            id: i as u64,
-            offer: Sender::offer_for(&config, &name, d, "", None),
-            data: Bytes::from(d.clone()),
+    // Read from disk one ahead, as `udpix send` does.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths: Vec<(u64, std::path::PathBuf)> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let path = dir.path().join(format!("f{i}.bin"));
+            std::fs::write(&path, d).expect("write");
+            (i as u64, path)
         })
-    };
+        .collect();
+    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), |p, e| {
+        panic!("cannot read {}: {e}", p.display())
+    });
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let (spub, _ssub) = engine::channel(4096);
     let reports = tokio::time::timeout(
         common::WAIT,
-        engine::send_files(&ssock, raddr, config.clone(), next, spub),
+        engine::send_files(&ssock, raddr, config.clone(), &mut queue, spub),
     )
     .await
     .expect("sent in time")
     .expect("no socket error");
+    drop(queue);
+    assert_eq!(reader.await.expect("reader"), 0, "no file was unreadable");
     let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
     by_id.sort_by_key(|(id, _)| *id);
     assert_eq!(by_id.len(), sizes.len(), "{by_id:?}");

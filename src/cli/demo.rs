@@ -104,19 +104,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..SenderConfig::default()
     };
     let total = files.len();
-    let mut queue = files.into_iter().enumerate();
-    let next = || {
-        let (i, (name, data)) = queue.next()?;
+    let mut queue = engine::queue(files.into_iter().enumerate().map(|(i, (name, data))| {
         let offer = engine::offer_file(&config, &name, &data);
-        Some(engine::Outgoing {
+        engine::Outgoing {
             id: i as u64,
             offer,
             data: Bytes::from(data),
-        })
-    };
+        }
+    }));
     // One login carries every file; each side's line is printed as its verdict comes.
     let (publisher, mut send_sub) = engine::channel(1024);
-    let sending = engine::send_files(&socket, proxy_addr, config.clone(), next, publisher);
+    let sending = engine::send_files(&socket, proxy_addr, config.clone(), &mut queue, publisher);
     tokio::pin!(sending);
     let mut sent: Option<Vec<engine::Report>> = None;
     let mut received = 0;

@@ -1,14 +1,13 @@
 //! `udpix send`: send files one after another over one login; succeed only if every one
 //! verified.
 
-use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use udpix::engine::{self, Event, Outgoing, Report};
+use udpix::engine::{self, Event, Report};
 use udpix::passphrase;
 use udpix::proto::sender::SenderConfig;
 use udpix::report::{human_line, json_line};
@@ -39,37 +38,26 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         passphrase,
     };
     let bars = RefCell::new(Bars::new());
-    let unreadable = Cell::new(0usize);
-    let taken = Cell::new(0usize);
-    let paths = &args.files;
-    // Files are read when the session has room for them, so only a few are in memory.
-    let next = || {
-        while let Some(path) = paths.get(taken.get()) {
-            let id = taken.get() as u64;
-            taken.set(taken.get() + 1);
-            match read(&config, path, id) {
-                Ok(o) => return Some(o),
-                Err(e) => {
-                    bars.borrow().eprintln(&format!("udpix: error: {e}"));
-                    unreadable.set(unreadable.get() + 1);
-                }
-            }
-        }
-        None
-    };
+    let paths: Vec<(u64, PathBuf)> = (0u64..).zip(args.files.iter().cloned()).collect();
+    // Files are read (and hashed) one ahead of the transfer, on a thread of their own.
+    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), |path, e| {
+        eprintln!("udpix: error: cannot read {}: {e}", path.display());
+    });
     let (publisher, mut sub) = engine::channel(1024);
-    let transfer = engine::send_files(&socket, peer, config.clone(), next, publisher);
-    tokio::pin!(transfer);
     let mut shutdown = super::shutdown::Shutdown::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let reports = loop {
-        tokio::select! {
-            r = &mut transfer => break r.context("sending failed")?,
-            _ = tick.tick() => bars.borrow().update(&sub.snapshot.borrow()),
-            Some(ev) = sub.events.recv() => show(&mut bars.borrow_mut(), ev, &args.files, args.common.json),
-            _ = shutdown.recv() => {
-                eprintln!("udpix: interrupted");
-                return Ok(ExitCode::from(130));
+    let reports = {
+        let transfer = engine::send_files(&socket, peer, config.clone(), &mut queue, publisher);
+        tokio::pin!(transfer);
+        loop {
+            tokio::select! {
+                r = &mut transfer => break r.context("sending failed")?,
+                _ = tick.tick() => bars.borrow().update(&sub.snapshot.borrow()),
+                Some(ev) = sub.events.recv() => show(&mut bars.borrow_mut(), ev, &args.files, args.common.json),
+                _ = shutdown.recv() => {
+                    eprintln!("udpix: interrupted");
+                    return Ok(ExitCode::from(130));
+                }
             }
         }
     };
@@ -77,26 +65,17 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     while let Ok(ev) = sub.events.try_recv() {
         show(&mut bars.borrow_mut(), ev, &args.files, args.common.json);
     }
-    let left = args.files.len() - taken.get();
+    drop(queue);
+    let unreadable = reader.await.unwrap_or(0);
+    let left = args.files.len() - reports.len() - unreadable;
     if left > 0 && reports.last().is_some_and(|r: &Report| r.ends_session) {
         eprintln!("udpix: not sending the {left} remaining file(s): they would fail the same way");
     }
-    let failed = reports.iter().filter(|r| r.result.is_err()).count() + unreadable.get() + left;
+    let failed = reports.iter().filter(|r| r.result.is_err()).count() + unreadable + left;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
-}
-
-fn read(config: &SenderConfig, path: &Path, id: u64) -> anyhow::Result<Outgoing> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = engine::offered_name(path);
-    let offer = engine::offer_file(config, &name, &data);
-    Ok(Outgoing {
-        id,
-        offer,
-        data: Bytes::from(data),
     })
 }
 

@@ -20,7 +20,7 @@ mod receive;
 mod send;
 
 pub use receive::{ReceiveOptions, run_receiver};
-pub use send::{Outgoing, send, send_files};
+pub use send::{Outgoing, queue, read_ahead, send, send_files};
 
 use crate::proto::receiver::EndpointStats;
 use crate::proto::sender::{Sender, SenderConfig};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 use super::{
     ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
@@ -37,42 +38,76 @@ pub async fn send(
     id: TransferId,
     publisher: Publisher,
 ) -> std::io::Result<Report> {
-    let mut one = Some(Outgoing { id, offer, data });
-    let reports = send_files(socket, peer, config, || one.take(), publisher).await?;
+    let mut one = queue([Outgoing { id, offer, data }]);
+    let reports = send_files(socket, peer, config, &mut one, publisher).await?;
     reports
         .into_iter()
         .next()
         .ok_or_else(|| std::io::Error::other("the transfer ended without a verdict"))
 }
 
-/// Sends the files `next` yields, one after another, each with its own verdict, over one
-/// session: one login, the next file's offer going out as the previous one's last chunk
-/// leaves. `next` is asked for a file whenever the session has room for one, so at most a
-/// few are held in memory. A session that fails in a way the next file would not (the
-/// receiver restarted, went silent) is followed by a new one for the files left; one that
-/// fails in a way every file would ([`Report::ends_session`]: wrong passphrase, refused
-/// login) stops there, with the files not yet taken left in `next`. Returns the reports in
-/// the order the verdicts came.
+/// A channel holding `files`, for [`send_files`].
+pub fn queue(files: impl IntoIterator<Item = Outgoing>) -> mpsc::Receiver<Outgoing> {
+    let files: Vec<Outgoing> = files.into_iter().collect();
+    let (tx, rx) = mpsc::channel(files.len().max(1));
+    for f in files {
+        // Room for every one was made above.
+        let _ = tx.try_send(f);
+    }
+    rx
+}
+
+/// Reads `paths` on a blocking thread, one file ahead of the sender, with their offers
+/// (hash included) made there, so neither a slow disk nor hashing a large file stalls a
+/// transfer. A file that cannot be read is passed to `unreadable` and skipped. The task
+/// returns how many were unreadable.
+pub fn read_ahead(
+    paths: Vec<(TransferId, std::path::PathBuf)>,
+    config: SenderConfig,
+    unreadable: impl Fn(&std::path::Path, std::io::Error) + Send + 'static,
+) -> (mpsc::Receiver<Outgoing>, tokio::task::JoinHandle<usize>) {
+    let (tx, rx) = mpsc::channel(1);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut failed = 0;
+        for (id, path) in paths {
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    failed += 1;
+                    unreadable(&path, e);
+                    continue;
+                }
+            };
+            let offer = super::offer_file(&config, &super::offered_name(&path), &data);
+            let data = Bytes::from(data);
+            if tx.blocking_send(Outgoing { id, offer, data }).is_err() {
+                break;
+            }
+        }
+        failed
+    });
+    (rx, task)
+}
+
+/// Sends the files that come on `files`, one after another, each with its own verdict,
+/// over one session: one login, the next file's offer going out as the previous one's last
+/// chunk leaves. A file is taken whenever the session has room for one, so at most a few
+/// are held in memory. A session that fails in a way the next file would not (the receiver
+/// restarted, went silent) is followed by a new one for the files left; one that fails in a
+/// way every file would ([`Report::ends_session`]: wrong passphrase, refused login) stops
+/// there, with the files not yet taken left in `files`. Returns the reports in the order
+/// the verdicts came.
 pub async fn send_files(
     socket: &UdpSocket,
     peer: SocketAddr,
     config: SenderConfig,
-    mut next: impl FnMut() -> Option<Outgoing>,
+    files: &mut mpsc::Receiver<Outgoing>,
     publisher: Publisher,
 ) -> std::io::Result<Vec<Report>> {
     let mut out = Outlet::new(publisher);
     let mut reports = Vec::new();
-    while let Some(first) = next() {
-        let stop = run_session(
-            socket,
-            peer,
-            &config,
-            first,
-            &mut next,
-            &mut out,
-            &mut reports,
-        )
-        .await?;
+    while let Some(first) = files.recv().await {
+        let stop = run_session(socket, peer, &config, first, files, &mut out, &mut reports).await?;
         if stop {
             break;
         }
@@ -102,7 +137,7 @@ async fn run_session(
     peer: SocketAddr,
     config: &SenderConfig,
     first: Outgoing,
-    next: &mut impl FnMut() -> Option<Outgoing>,
+    files: &mut mpsc::Receiver<Outgoing>,
     out: &mut Outlet,
     reports: &mut Vec<Report>,
 ) -> std::io::Result<bool> {
@@ -119,12 +154,14 @@ async fn run_session(
     loop {
         let now = Instant::now();
         while !exhausted && core.wants_file() {
-            match next() {
-                Some(o) => {
+            match files.try_recv() {
+                Ok(o) => {
                     let file = core.push_file(now, o.offer, o.data);
                     start_file(&core, &mut active, out, peer, file, o.id, now);
                 }
-                None => {
+                // Still being read: taken when it comes (below).
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
                     exhausted = true;
                     core.close_input();
                 }
@@ -161,6 +198,17 @@ async fn run_session(
                 })?;
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            o = files.recv(), if !exhausted && core.wants_file() => match o {
+                Some(o) => {
+                    let now = Instant::now();
+                    let file = core.push_file(now, o.offer, o.data);
+                    start_file(&core, &mut active, out, peer, file, o.id, now);
+                }
+                None => {
+                    exhausted = true;
+                    core.close_input();
+                }
+            },
         }
     }
 }

@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crossterm::event::{
     DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
     MouseButton, MouseEventKind,
@@ -421,31 +420,15 @@ async fn send_all(
         ..SenderConfig::default()
     };
     let total = files.len();
-    let mut queue = files.into_iter();
-    // Files are read as the session has room for them; one login carries them all.
-    let next = || {
-        for (id, path) in queue.by_ref() {
-            match std::fs::read(&path) {
-                Ok(data) => {
-                    let name = engine::offered_name(&path);
-                    let offer = engine::offer_file(&config, &name, &data);
-                    return Some(engine::Outgoing {
-                        id,
-                        offer,
-                        data: Bytes::from(data),
-                    });
-                }
-                Err(e) => {
-                    publisher.notice(format!("cannot read {}: {e}", path.display()));
-                }
-            }
-        }
-        None
-    };
+    // Files are read ahead on a thread of their own; one login carries them all.
+    let notices = publisher.clone();
+    let (mut queue, _reader) = engine::read_ahead(files, config.clone(), move |path, e| {
+        notices.notice(format!("cannot read {}: {e}", path.display()));
+    });
     // A wrong passphrase fails every file alike, and the engine stops at the first such
     // failure rather than count another failed login at the receiver for each.
     let reports =
-        engine::send_files(&socket, peer, config.clone(), next, publisher.clone()).await?;
+        engine::send_files(&socket, peer, config.clone(), &mut queue, publisher.clone()).await?;
     // Unreadable files, failed ones and those never sent all count.
     let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
     let failures = total - delivered;

@@ -141,10 +141,10 @@ pub enum SendError {
 
 impl SendError {
     /// True when sending another file to the same receiver with the same settings would
-    /// fail the same way (wrong passphrase, mode mismatch, throttled).
+    /// fail the same way (wrong passphrase, mode mismatch, throttled, nothing answering).
     pub fn ends_session(&self) -> bool {
         match self {
-            SendError::AuthFailed => true,
+            SendError::AuthFailed | SendError::NoAnswer(_) => true,
             SendError::Refused(code, _) => {
                 matches!(*code, wire::reason::MODE_MISMATCH | wire::reason::THROTTLED)
             }
