@@ -999,8 +999,12 @@ impl Sender {
                 let Some(p) = self.sent[i].take() else {
                     continue;
                 };
-                lost += 1;
                 let at = p.chunk.and_then(|c| self.locate(c)).map(|(f, _)| f);
+                // Data of a file the receiver has not taken yet (its offer lost or late) was
+                // dropped there, not on the path: no word on the path's loss.
+                if at.is_none_or(|f| self.files[f].accepted) {
+                    lost += 1;
+                }
                 self.charge(at).lost += 1;
                 self.requeue_lost(pn, &p);
             } else {
