@@ -486,7 +486,8 @@ impl Sender {
         }
     }
 
-    /// The first file's offer.
+    /// The offer of the oldest file kept: the first file's, in a session of one (or of up
+    /// to [`CONCLUDED_KEPT`] files).
     pub fn offer(&self) -> &Offer {
         &self.files[0].offer
     }
@@ -496,9 +497,10 @@ impl Sender {
         Some(&self.files[self.file_index(file)?].offer)
     }
 
-    /// The first file's figures so far (see [`Sender::stats_of`]).
+    /// The first file's figures so far (see [`Sender::stats_of`]); default ones once it is
+    /// no longer kept.
     pub fn stats(&self) -> TransferStats {
-        self.stats_of(self.files[0].offer.file).unwrap_or_default()
+        self.stats_of(0).unwrap_or_default()
     }
 
     /// A file's figures so far, while the sender keeps it.
@@ -522,9 +524,10 @@ impl Sender {
         self.started
     }
 
-    /// `Some` once the first file has ended: the receiver's message, or the failure.
+    /// `Some` once the first file has ended, while it is kept: the receiver's message, or
+    /// the failure.
     pub fn outcome(&self) -> Option<&Result<String, SendError>> {
-        self.files[0].outcome.as_ref()
+        self.outcome_of(0)
     }
 
     /// `Some` once file `file` has ended, while the sender keeps it.
