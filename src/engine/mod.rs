@@ -288,9 +288,63 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    forbid_fragmentation(&socket, addr.is_ipv6());
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
+}
+
+/// Sets don't-fragment on the socket (Linux): a datagram larger than the path allows is then
+/// refused by the kernel (EMSGSIZE, see [`too_large_for_the_path`]) or dropped on the way,
+/// instead of going out in IP fragments, where losing any fragment loses the datagram.
+/// Best effort: where the option is missing, datagrams may fragment as before.
+fn forbid_fragmentation(socket: &socket2::Socket, ipv6: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+            // SAFETY: a plain setsockopt on a socket we own, with a pointer to an int that
+            // lives for the call and its exact size.
+            unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    level,
+                    name,
+                    (&value as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
+        };
+        // An IPv6 socket also carries IPv4 (mapped addresses): both options, where they apply.
+        set(
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        );
+        if ipv6 {
+            set(
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IPV6_PMTUDISC_DO,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, ipv6);
+}
+
+/// True for the error a send gets when its datagram is larger than the path's MTU as the
+/// kernel knows it (don't-fragment is set).
+pub(crate) fn too_large_for_the_path(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::EMSGSIZE)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// Sleeps until `t`, or forever when there is no deadline.
@@ -401,4 +455,36 @@ pub fn bind_for(peer: SocketAddr) -> std::io::Result<UdpSocket> {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
     bind(local)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[tokio::test]
+    async fn sockets_forbid_fragmentation() {
+        use std::os::fd::AsRawFd;
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(socket) = super::bind(addr.parse().expect("addr")) else {
+                continue; // no IPv6 on this machine
+            };
+            let (level, name) = if addr.starts_with('[') {
+                (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+            };
+            let mut value: libc::c_int = -1;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: getsockopt into an int of the size given, on a socket we own.
+            let rc = unsafe {
+                libc::getsockopt(
+                    socket.as_raw_fd(),
+                    level,
+                    name,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0, "{addr}");
+            assert_eq!(value, 2, "{addr}: PMTUDISC_DO (2), so nothing fragments");
+        }
+    }
 }

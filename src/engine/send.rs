@@ -171,6 +171,17 @@ async fn run_session(
             match socket.send_to(&tx, peer).await {
                 Ok(_) => {}
                 Err(e) if is_transient(&e) => {}
+                Err(e) if super::too_large_for_the_path(&e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "a {}-byte datagram does not fit the path to {peer} (its MTU is \
+                             smaller, and udpix does not let IP fragment it): lower --mtu \
+                             (1200 fits virtually every path)",
+                            tx.len()
+                        ),
+                    ));
+                }
                 Err(e) => return Err(e),
             }
         }
