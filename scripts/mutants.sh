@@ -7,7 +7,7 @@
 #   FILE     default: src/proto/*.rs src/store.rs src/engine/*.rs
 #   --full   run the whole suite against each mutant (the end-to-end tests too; about
 #            ten times slower). By default only the in-memory suites run: the library's
-#            unit tests and tests/{security,login,sim,engine}.rs.
+#            unit tests and tests/{security,login,sim,engine,sessions,session_mutants}.rs.
 #   --shard  run every N-th mutant only (round robin), e.g. 1/4 for a quick sample.
 # Environment: MUTANTS_OUT (default target/mutants), MUTANTS_IN_PLACE=1 mutates this
 # checkout in place and reuses its target dir (much faster; the tree must be clean).
@@ -52,7 +52,8 @@ fi
 tests=()
 if [ "$full" = 0 ]; then
   # Given to the build as well, so the end-to-end test binaries are not rebuilt either.
-  for t in --lib --test=security --test=login --test=sim --test=engine; do tests+=(-C "$t"); done
+  for t in --lib --test=security --test=login --test=sim --test=engine --test=sessions \
+    --test=session_mutants; do tests+=(-C "$t"); done
 fi
 
 # cargo-mutants exits non-zero when it misses mutants: the summary still follows.
