@@ -7,10 +7,14 @@ use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod session_parts;
+
 use bytes::Bytes;
 use udpix::proto::receiver::{FileKey, Receiver, ReceiverConfig, ReceiverEvent, SessionKey};
 use udpix::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
-use udpix::proto::wire::{self, Body, Header, Offer};
+use udpix::proto::wire::{self, Body, Offer};
+
+use session_parts::{data, decode, dgram, dgram_in, offer};
 
 const PEER: ([u8; 4], u16) = ([10, 0, 0, 1], 4000);
 
@@ -213,49 +217,6 @@ impl Net {
             _ => None,
         })
     }
-}
-
-fn data(n: usize, seed: u8) -> Bytes {
-    Bytes::from(
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-            .collect::<Vec<_>>(),
-    )
-}
-
-fn decode(d: &[u8]) -> Option<Body<'_>> {
-    wire::decode(d).ok().map(|p| p.body)
-}
-
-fn offer(file: u32, first_chunk: u32, size: u64) -> Offer {
-    let chunk_size = 1000u16;
-    Offer {
-        name: format!("x{file}"),
-        size,
-        chunk_size,
-        chunk_count: size.div_ceil(u64::from(chunk_size)) as u32,
-        blake3: [0; 32],
-        format: String::new(),
-        width: 0,
-        height: 0,
-        file,
-        first_chunk,
-    }
-}
-
-fn dgram(pn: u32, body: &Body<'_>) -> Vec<u8> {
-    dgram_in(5, pn, body)
-}
-
-fn dgram_in(session: u64, pn: u32, body: &Body<'_>) -> Vec<u8> {
-    wire::encode_vec(
-        &Header {
-            kind: body.kind(),
-            session,
-            pn,
-        },
-        body,
-    )
 }
 
 fn skey() -> SessionKey {

@@ -6,10 +6,14 @@ use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod session_parts;
+
 use bytes::Bytes;
 use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent};
 use udpix::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
-use udpix::proto::wire::{self, Body, Header, Offer};
+use udpix::proto::wire::{Body, Offer};
+
+use session_parts::{data, decode, dgram, offer};
 
 const PEER: ([u8; 4], u16) = ([10, 0, 0, 1], 4000);
 
@@ -128,18 +132,6 @@ fn run(
     }
 }
 
-fn data(n: usize, seed: u8) -> Bytes {
-    Bytes::from(
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-            .collect::<Vec<_>>(),
-    )
-}
-
-fn decode(d: &[u8]) -> Option<Body<'_>> {
-    wire::decode(d).ok().map(|p| p.body)
-}
-
 /// The DONE of an empty last file, lost once, is asked for again (an empty file has no
 /// chunk whose ACK would start the wait for its verdict).
 #[test]
@@ -193,33 +185,6 @@ fn a_later_offer_lost_for_seconds_holds_up_no_file_for_good() {
             out.when[f]
         );
     }
-}
-
-fn offer(file: u32, first_chunk: u32, size: u64) -> Offer {
-    let chunk_size = 1000u16;
-    Offer {
-        name: format!("x{file}"),
-        size,
-        chunk_size,
-        chunk_count: size.div_ceil(u64::from(chunk_size)) as u32,
-        blake3: [0; 32],
-        format: String::new(),
-        width: 0,
-        height: 0,
-        file,
-        first_chunk,
-    }
-}
-
-fn dgram(pn: u32, body: &Body<'_>) -> Vec<u8> {
-    wire::encode_vec(
-        &Header {
-            kind: body.kind(),
-            session: 5,
-            pn,
-        },
-        body,
-    )
 }
 
 /// A hostile sender cannot park a large file at zero progress by offering an empty file
