@@ -239,11 +239,7 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
             );
             let name = format!("bench-{flow}-{i}.bin");
             let offer = engine::offer_file(&config, &name, &data);
-            engine::Outgoing {
-                id: i as u64,
-                offer,
-                data,
-            }
+            engine::Outgoing::bytes(i as u64, offer, data)
         });
         queues.push((engine::queue(files), engine::bind(loopback)?));
     }

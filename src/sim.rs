@@ -248,6 +248,8 @@ pub struct SimResult {
     pub receiver: Option<TransferStats>,
     /// Sender-to-receiver link counters.
     pub up: LinkCounters,
+    /// The most file bytes the sender held in memory at once.
+    pub sender_most_held: u64,
     /// Receiver-to-sender link counters.
     pub down: LinkCounters,
 }
@@ -341,6 +343,7 @@ fn run_filtered(
         receiver: r.receiver,
         up: r.up,
         down: r.down,
+        sender_most_held: r.sender_most_held,
     }
 }
 
@@ -368,6 +371,8 @@ pub struct SessionResult {
     pub first_bytes: Option<Duration>,
     /// Receiver's counters for the whole session.
     pub receiver: Option<TransferStats>,
+    /// The most file bytes the sender held in memory at once.
+    pub sender_most_held: u64,
     /// Sender-to-receiver link counters.
     pub up: LinkCounters,
     /// Receiver-to-sender link counters.
@@ -402,6 +407,7 @@ fn empty_session() -> SessionResult {
         up: LinkCounters::default(),
         down: LinkCounters::default(),
         held_when_first_done: 0,
+        sender_most_held: 0,
     }
 }
 
@@ -434,6 +440,26 @@ struct Flow {
     /// Bytes of chunks the receiver held, and their count when the first flow completed.
     held: u64,
     held_when_first_done: Option<u64>,
+    /// The most file bytes the sender held at once.
+    most_held: u64,
+}
+
+impl Flow {
+    /// Gives the sender the bytes it asks for, as the engine does from disk (at once here).
+    fn feed(&mut self) {
+        while let Some((file, at)) = self.sender.wants_data() {
+            let Some(data) = self.files.get(file as usize) else {
+                return;
+            };
+            let size = self.sender.offer_of(file).map_or(0, |o| o.chunk_size);
+            let at = at as usize;
+            let end = (at + crate::proto::sender::segment_len(size)).min(data.len());
+            if self.sender.push_data(file, data.slice(at..end)).is_err() {
+                return;
+            }
+        }
+        self.most_held = self.most_held.max(self.sender.held_bytes());
+    }
 }
 
 /// A simulation: the senders, the receiver, the path between them.
@@ -467,12 +493,13 @@ fn run_flows(
         .enumerate()
         .map(|(n, files)| {
             let first = files.first().cloned().unwrap_or_default();
+            // Every file's bytes are given as the sender asks for them, as from disk.
             let mut sender = Sender::new(
                 start,
                 sender_config.clone(),
                 rng.random::<u64>() | 1,
                 offer_of(0, &first),
-                first,
+                Bytes::new(),
             );
             if files.len() > 1 {
                 sender.keep_open();
@@ -490,6 +517,7 @@ fn run_flows(
                 first_bytes: None,
                 held: 0,
                 held_when_first_done: None,
+                most_held: 0,
             }
         })
         .collect();
@@ -509,12 +537,14 @@ fn run_flows(
         for f in &mut sim.flows {
             while f.pushed < f.files.len() && f.sender.wants_file() {
                 let offer = offer_of(f.pushed, &f.files[f.pushed]);
-                f.sender.push_file(now, offer, f.files[f.pushed].clone());
+                f.sender.push_file(now, offer, Bytes::new());
                 f.pushed += 1;
                 if f.pushed == f.files.len() {
                     f.sender.close_input();
                 }
+                f.feed();
             }
+            f.feed();
         }
         sim.transmit(&mut lose);
         sim.apply_receiver_events();
@@ -554,6 +584,7 @@ fn run_flows(
             up: up.counters.clone(),
             down: down.counters.clone(),
             held_when_first_done: f.held_when_first_done.unwrap_or(f.held),
+            sender_most_held: f.most_held,
         })
         .collect()
 }

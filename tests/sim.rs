@@ -390,3 +390,27 @@ fn many_files_in_one_session_each_arrive_exact_under_loss() {
         }
     }
 }
+
+#[test]
+fn a_large_file_streams_through_bounded_sender_memory() {
+    use udpix::proto::sender::{READ_AHEAD, segment_len};
+    // Three times what the sender may hold, so it must let go of acknowledged bytes as it
+    // goes; loss makes it hold some while they are sent again.
+    let big = bytes::Bytes::from(data(3 * READ_AHEAD as usize, 7));
+    let link = LinkSpec {
+        rate: Some(12_500_000.0),
+        ..path(0.05, 0.0)
+    };
+    let r = session(std::slice::from_ref(&big), link, 7);
+    let f = r.files.first().expect("the file ended");
+    assert!(f.outcome.is_ok(), "{:?}", f.outcome);
+    assert!(f.received == big[..], "content differs");
+    // The tail's repair symbols are made from bytes kept for them.
+    assert!(f.sender.repaired > 0, "{:?}", f.sender);
+    let bound = READ_AHEAD + segment_len(SenderConfig::default().chunk_size()) as u64;
+    assert!(
+        r.sender_most_held <= bound && r.sender_most_held >= READ_AHEAD / 2,
+        "held {} bytes at most, for a bound of {bound}",
+        r.sender_most_held
+    );
+}

@@ -106,11 +106,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let total = files.len();
     let mut queue = engine::queue(files.into_iter().enumerate().map(|(i, (name, data))| {
         let offer = engine::offer_file(&config, &name, &data);
-        engine::Outgoing {
-            id: i as u64,
-            offer,
-            data: Bytes::from(data),
-        }
+        engine::Outgoing::bytes(i as u64, offer, Bytes::from(data))
     }));
     // One login carries every file; each side's line is printed as its verdict comes.
     let (publisher, mut send_sub) = engine::channel(1024);

@@ -20,7 +20,7 @@ mod receive;
 mod send;
 
 pub use receive::{ReceiveOptions, run_receiver};
-pub use send::{Outgoing, queue, read_ahead, send, send_files};
+pub use send::{Content, Outgoing, queue, read_ahead, send, send_files};
 
 use crate::proto::receiver::EndpointStats;
 use crate::proto::sender::{Sender, SenderConfig};
@@ -397,10 +397,11 @@ pub fn image_info(data: &[u8]) -> (String, Option<(u32, u32)>) {
     header_info(image::ImageReader::new(std::io::Cursor::new(data)))
 }
 
-/// [`image_info`] for a file on disk, reading only its header.
+/// [`image_info`] for a file on disk, reading only its header. The format is the one its
+/// bytes say, whatever its name: a text file named `notes.png` is no PNG.
 pub fn image_info_path(path: &std::path::Path) -> (String, Option<(u32, u32)>) {
-    match image::ImageReader::open(path) {
-        Ok(r) => header_info(r),
+    match std::fs::File::open(path) {
+        Ok(f) => header_info(image::ImageReader::new(std::io::BufReader::new(f))),
         Err(_) => (String::new(), None),
     }
 }

@@ -17,15 +17,36 @@ use super::{
 use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::wire::Offer;
 
+/// Where a file's bytes come from.
+#[derive(Debug)]
+pub enum Content {
+    /// Held in memory already.
+    Bytes(Bytes),
+    /// Read from this open file as it is sent, so memory stays bounded whatever its size
+    /// (see [`crate::proto::sender::READ_AHEAD`]). Its first `offer.size` bytes are sent.
+    File(std::fs::File),
+}
+
 /// A file to send: its offer (see [`super::offer_file`]), its bytes, and its id in events.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Outgoing {
     /// Names the transfer in events and its report.
     pub id: TransferId,
     /// What is offered.
     pub offer: Offer,
     /// The content.
-    pub data: Bytes,
+    pub content: Content,
+}
+
+impl Outgoing {
+    /// A file whose bytes are in memory.
+    pub fn bytes(id: TransferId, offer: Offer, data: Bytes) -> Self {
+        Self {
+            id,
+            offer,
+            content: Content::Bytes(data),
+        }
+    }
 }
 
 /// Sends one file's bytes to `peer` and waits for the receiver's verdict.
@@ -38,7 +59,7 @@ pub async fn send(
     id: TransferId,
     publisher: Publisher,
 ) -> std::io::Result<Report> {
-    let mut one = queue([Outgoing { id, offer, data }]);
+    let mut one = queue([Outgoing::bytes(id, offer, data)]);
     let reports = send_files(socket, peer, config, &mut one, publisher).await?;
     reports
         .into_iter()
@@ -57,10 +78,10 @@ pub fn queue(files: impl IntoIterator<Item = Outgoing>) -> mpsc::Receiver<Outgoi
     rx
 }
 
-/// Reads `paths` on a blocking thread, one file ahead of the sender, with their offers
-/// (hash included) made there, so neither a slow disk nor hashing a large file stalls a
-/// transfer. A file that cannot be read is passed to `unreadable` and skipped. The task
-/// returns how many were unreadable.
+/// Opens and hashes `paths` on a blocking thread, one file ahead of the sender, so neither
+/// a slow disk nor hashing a large file stalls a transfer; their bytes are read again as
+/// they are sent. Only regular files are sent. A file that cannot be read is passed to
+/// `unreadable` and skipped. The task returns how many were unreadable.
 pub fn read_ahead(
     paths: Vec<(TransferId, std::path::PathBuf)>,
     config: SenderConfig,
@@ -70,23 +91,169 @@ pub fn read_ahead(
     let task = tokio::task::spawn_blocking(move || {
         let mut failed = 0;
         for (id, path) in paths {
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
+            let (offer, file) = match open_and_offer(&config, &path) {
+                Ok(o) => o,
                 Err(e) => {
                     failed += 1;
                     unreadable(&path, e);
                     continue;
                 }
             };
-            let offer = super::offer_file(&config, &super::offered_name(&path), &data);
-            let data = Bytes::from(data);
-            if tx.blocking_send(Outgoing { id, offer, data }).is_err() {
+            let content = Content::File(file);
+            if tx.blocking_send(Outgoing { id, offer, content }).is_err() {
                 break;
             }
         }
         failed
     });
     (rx, task)
+}
+
+/// Opens a regular file and makes its offer, hashing it in one streaming pass.
+fn open_and_offer(
+    config: &SenderConfig,
+    path: &std::path::Path,
+) -> std::io::Result<(Offer, std::fs::File)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so opening a FIFO with no writer returns (to be turned away below)
+    // instead of waiting for one; reads of a regular file are not affected.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let why = if meta.is_dir() {
+            "it is a folder: give the files in it (e.g. DIR/*)"
+        } else {
+            "it is not a regular file (a pipe, socket or device): udpix sends regular files only"
+        };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    }
+    let size = meta.len();
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    while read < size {
+        let want = buf.len().min((size - read) as usize);
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(shrank(size, read));
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
+    let (format, dims) = super::image_info_path(path);
+    let name = super::offered_name(path);
+    let hash = *hasher.finalize().as_bytes();
+    let offer = Sender::offer_hashed(config, &name, size, hash, &format, dims);
+    Ok((offer, file))
+}
+
+fn shrank(size: u64, read: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!(
+            "the file shrank from {size} to {read} bytes while it was sent; send it again once it is complete"
+        ),
+    )
+}
+
+/// Reads `file`'s first `size` bytes, in order, on a blocking thread, a few segments ahead.
+fn start_reader(
+    file: std::fs::File,
+    size: u64,
+    chunk_size: u16,
+) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    use std::os::unix::fs::FileExt;
+    let (tx, rx) = mpsc::channel(4);
+    let segment = crate::proto::sender::segment_len(chunk_size) as u64;
+    tokio::task::spawn_blocking(move || {
+        let mut at = 0u64;
+        while at < size {
+            let len = segment.min(size - at) as usize;
+            let mut buf = vec![0u8; len];
+            let got = file
+                .read_exact_at(&mut buf, at)
+                .map(|()| Bytes::from(buf))
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => shrank(size, at),
+                    _ => e,
+                });
+            let failed = got.is_err();
+            if tx.blocking_send(got).is_err() || failed {
+                return;
+            }
+            at += len as u64;
+        }
+    });
+    rx
+}
+
+/// The readers of the files being sent from disk, by their place in the session.
+#[derive(Default)]
+struct Feeds(HashMap<u32, mpsc::Receiver<std::io::Result<Bytes>>>);
+
+impl Feeds {
+    /// Gives the core the bytes it wants that have been read; a read that failed ends the
+    /// session, since the receiver could never complete the file.
+    fn give(&mut self, core: &mut Sender) {
+        self.0.retain(|&file, _| core.outcome_of(file).is_none());
+        while let Some((file, _)) = core.wants_data() {
+            let Some(rx) = self.0.get_mut(&file) else {
+                return;
+            };
+            match rx.try_recv() {
+                Ok(got) => self.take(core, file, got),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    let e = std::io::Error::other("the file's reader stopped");
+                    self.take(core, file, Err(e));
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, core: &mut Sender, file: u32, got: std::io::Result<Bytes>) {
+        let taken = got.and_then(|b| core.push_data(file, b).map_err(std::io::Error::other));
+        if let Err(e) = taken {
+            let name = core
+                .offer_of(file)
+                .map(|o| o.name.clone())
+                .unwrap_or_default();
+            core.cancel(&format!("reading {name}: {e}"));
+            self.0.clear();
+        }
+    }
+
+    /// The next segment of the file the core wants bytes of; never ready when it wants
+    /// none or they come from memory.
+    async fn next(&mut self, wanted: Option<(u32, u64)>) -> (u32, std::io::Result<Bytes>) {
+        let Some(rx) = wanted.and_then(|(file, _)| Some((file, self.0.get_mut(&file)?))) else {
+            return std::future::pending().await;
+        };
+        let (file, rx) = rx;
+        let got = rx.recv().await;
+        (
+            file,
+            got.unwrap_or_else(|| Err(std::io::Error::other("the file's reader stopped"))),
+        )
+    }
+}
+
+/// Queues `o` in the session, with a reader when it comes from disk.
+fn push(core: &mut Sender, feeds: &mut Feeds, now: Instant, o: Outgoing) -> (u32, TransferId) {
+    let (size, chunk_size) = (o.offer.size, o.offer.chunk_size);
+    let (data, disk) = match o.content {
+        Content::Bytes(b) => (b, None),
+        Content::File(f) => (Bytes::new(), Some(f)),
+    };
+    let file = core.push_file(now, o.offer, data);
+    if let Some(f) = disk {
+        feeds.0.insert(file, start_reader(f, size, chunk_size));
+    }
+    (file, o.id)
 }
 
 /// Sends the files that come on `files`, one after another, each with its own verdict,
@@ -143,7 +310,16 @@ async fn run_session(
 ) -> std::io::Result<bool> {
     let session = rand::random::<u64>() | 1;
     let start = Instant::now();
-    let mut core = Sender::new(start, config.clone(), session, first.offer, first.data);
+    let mut feeds = Feeds::default();
+    let (size, chunk_size) = (first.offer.size, first.offer.chunk_size);
+    let data = match first.content {
+        Content::Bytes(b) => b,
+        Content::File(f) => {
+            feeds.0.insert(0, start_reader(f, size, chunk_size));
+            Bytes::new()
+        }
+    };
+    let mut core = Sender::new(start, config.clone(), session, first.offer, data);
     core.keep_open();
     let mut active: HashMap<u32, Active> = HashMap::new();
     start_file(&core, &mut active, out, peer, 0, first.id, start);
@@ -156,8 +332,8 @@ async fn run_session(
         while !exhausted && core.wants_file() {
             match files.try_recv() {
                 Ok(o) => {
-                    let file = core.push_file(now, o.offer, o.data);
-                    start_file(&core, &mut active, out, peer, file, o.id, now);
+                    let (file, id) = push(&mut core, &mut feeds, now, o);
+                    start_file(&core, &mut active, out, peer, file, id, now);
                 }
                 // Still being read: taken when it comes (below).
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -167,6 +343,7 @@ async fn run_session(
                 }
             }
         }
+        feeds.give(&mut core);
         while core.poll_transmit(now, &mut tx) {
             match socket.send_to(&tx, peer).await {
                 Ok(_) => {}
@@ -209,11 +386,11 @@ async fn run_session(
                 })?;
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            (file, got) = feeds.next(core.wants_data()) => feeds.take(&mut core, file, got),
             o = files.recv(), if !exhausted && core.wants_file() => match o {
                 Some(o) => {
-                    let now = Instant::now();
-                    let file = core.push_file(now, o.offer, o.data);
-                    start_file(&core, &mut active, out, peer, file, o.id, now);
+                    let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
+                    start_file(&core, &mut active, out, peer, file, id, Instant::now());
                 }
                 None => {
                     exhausted = true;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::SendError;
+use super::content::Content;
 use crate::proto::fec;
 use crate::proto::stats::TransferStats;
 use crate::proto::wire::Offer;
@@ -26,13 +27,16 @@ pub(super) struct ChunkState {
 #[derive(Debug)]
 pub(super) struct OutFile {
     pub offer: Offer,
-    pub data: Bytes,
+    /// The bytes that may still be sent.
+    pub content: Content,
     /// The receiver accepted the offer.
     pub accepted: bool,
     pub chunks: Vec<ChunkState>,
     /// The next chunk (within the file) never sent yet.
     pub next_new: u32,
     pub acked_count: u32,
+    /// Every chunk below it is acknowledged.
+    pub acked_below: u32,
     /// The tail's repair block, once the last new chunk left, and its symbols still to send.
     pub repair: Option<(fec::Block, RepairQueue)>,
     /// When the offer is next repeated while not accepted, and the wait after that.
@@ -48,7 +52,11 @@ pub(super) struct OutFile {
 }
 
 impl OutFile {
+    /// `data` is the whole file, or empty when its bytes are given later, in order.
     pub fn new(now: Instant, offer: Offer, data: Bytes, offer_backoff: Duration) -> Self {
+        let mut content = Content::new(offer.size, offer.chunk_size);
+        let taken = content.push(data);
+        debug_assert!(taken.is_ok(), "{taken:?}");
         let stats = TransferStats {
             bytes: offer.size,
             chunks: offer.chunk_count,
@@ -57,10 +65,11 @@ impl OutFile {
         Self {
             chunks: vec![ChunkState::default(); offer.chunk_count as usize],
             offer,
-            data,
+            content,
             accepted: false,
             next_new: 0,
             acked_count: 0,
+            acked_below: 0,
             repair: None,
             next_offer: now + offer_backoff,
             offer_backoff,
@@ -86,18 +95,47 @@ impl OutFile {
         self.next_new >= self.offer.chunk_count
     }
 
-    /// The bytes of chunk `chunk` (within the file).
-    pub fn chunk_bytes(&self, chunk: u32) -> &[u8] {
-        let from = (chunk as usize * usize::from(self.offer.chunk_size)).min(self.data.len());
-        let len = self.offer.chunk_len(chunk).unwrap_or(0);
-        &self.data[from..(from + len).min(self.data.len())]
+    /// The next new chunk is there to send: not all sent, and its bytes given.
+    pub fn has_new_ready(&self) -> bool {
+        !self.all_sent() && self.content.has(self.next_new)
+    }
+
+    /// The bytes of chunk `chunk` (within the file), while they are held.
+    pub fn chunk_bytes(&self, chunk: u32) -> Option<&[u8]> {
+        self.content.chunk(chunk)
+    }
+
+    /// Marks chunk `chunk` acknowledged; false when it already was. Lets go of the bytes
+    /// no longer needed: those of acknowledged chunks below the first one that is not,
+    /// except the tail that repair symbols are made from.
+    pub fn mark_acked(&mut self, chunk: u32) -> bool {
+        let Some(state) = self.chunks.get_mut(chunk as usize) else {
+            return false;
+        };
+        state.queued = false;
+        if state.acked {
+            return false;
+        }
+        state.acked = true;
+        self.acked_count += 1;
+        while self
+            .chunks
+            .get(self.acked_below as usize)
+            .is_some_and(|c| c.acked)
+        {
+            self.acked_below += 1;
+        }
+        let n = self.offer.chunk_count;
+        let tail = n.saturating_sub(fec::max_block_len(self.offer.chunk_size) as u32);
+        self.content.release_below(self.acked_below.min(tail));
+        true
     }
 
     /// Ends the file with its verdict; its bytes and chunk map go.
     pub fn conclude(&mut self, result: Result<String, SendError>) {
         self.outcome = Some(result);
         self.stats.chunks_done = self.acked_count;
-        self.data = Bytes::new();
+        self.content.clear();
         self.chunks = Vec::new();
         self.repair = None;
     }
@@ -112,7 +150,12 @@ impl OutFile {
             .min(n as usize);
         let start = n - len as u32;
         let count = fec::repairs_for(len, loss, fec::max_repairs(size));
-        let chunks: Vec<&[u8]> = (start..n).map(|c| self.chunk_bytes(c)).collect();
+        let Some(chunks) = (start..n)
+            .map(|c| self.chunk_bytes(c))
+            .collect::<Option<Vec<&[u8]>>>()
+        else {
+            return;
+        };
         let Some(symbols) = fec::encode(&chunks, count, fec::shard_bytes(size)) else {
             return;
         };
@@ -127,5 +170,54 @@ impl OutFile {
 
     pub fn has_repair_left(&self) -> bool {
         self.repair.as_ref().is_some_and(|(_, q)| !q.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(chunks: u32, chunk_size: u16) -> Offer {
+        let size = u64::from(chunks) * u64::from(chunk_size);
+        Offer {
+            name: "t".into(),
+            size,
+            chunk_size,
+            chunk_count: chunks,
+            blake3: [0; 32],
+            format: String::new(),
+            width: 0,
+            height: 0,
+            file: 0,
+            first_chunk: 0,
+        }
+    }
+
+    #[test]
+    fn acknowledged_bytes_go_but_the_tail_stays_for_repair() {
+        let n = fec::max_block_len(64) as u32 * 2;
+        let mut f = OutFile::new(Instant::now(), offer(n, 64), Bytes::new(), Duration::ZERO);
+        // One chunk per segment, so each acknowledgement can let one go.
+        for c in 0..n {
+            f.content.push(Bytes::from(vec![c as u8; 64])).unwrap();
+        }
+        f.next_new = n;
+        assert!(f.mark_acked(1) && !f.mark_acked(1));
+        assert_eq!(
+            f.content.held(),
+            u64::from(n) * 64,
+            "chunk 0 is not acknowledged"
+        );
+        for c in (0..n - 1).filter(|&c| c != 1) {
+            assert!(f.mark_acked(c));
+        }
+        let tail = fec::max_block_len(64) as u64 * 64;
+        assert_eq!(f.content.held(), tail);
+        assert_eq!(f.chunk_bytes(0), None);
+        // With nothing in flight the block is the last 4 chunks, 3 of them acknowledged.
+        f.plan_repair(0, 0.1);
+        let (block, symbols) = f.repair.as_ref().expect("a repair block");
+        assert_eq!((block.start, block.len), (n - 4, 4));
+        assert!(!symbols.is_empty());
     }
 }

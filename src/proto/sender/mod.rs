@@ -27,8 +27,10 @@ use super::stats::TransferStats;
 use super::wire::{self, Body, Header, Offer, kind};
 use super::{DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY, MAX_FILES_IN_FLIGHT};
 
+mod content;
 mod file;
 
+pub use content::ContentError;
 use file::OutFile;
 
 /// Packets acknowledged after an unacknowledged one before it counts as lost.
@@ -37,9 +39,20 @@ const PACKET_THRESHOLD: u32 = 3;
 const MAX_PTO_BACKOFF: u32 = 6;
 /// Longest wait between probes once backed off: keeps probing a lossy path until idle timeout.
 const MAX_PTO: Duration = Duration::from_secs(1);
-/// Bytes of files held in memory for sending, past which no further file is taken until
-/// one concludes (one file may go over it on its own).
+/// Bytes of files in flight, past which no further file is taken until one concludes (one
+/// file may go over it on its own).
 pub const MAX_BYTES_IN_FLIGHT: u64 = 64 << 20;
+/// Bytes of a file held ahead of its first unacknowledged chunk, at most, when it is given
+/// as it is read ([`Sender::wants_data`]): several round trips' worth on any path udpix is
+/// for, and what bounds the sender's memory whatever the file's size.
+pub const READ_AHEAD: u64 = 16 << 20;
+/// Bytes to read from a file per segment given with [`Sender::push_data`]: whole chunks of
+/// `chunk_size`, about 256 KiB.
+pub fn segment_len(chunk_size: u16) -> usize {
+    let chunk = usize::from(chunk_size).max(1);
+    (256 << 10) / chunk * chunk
+}
+
 /// Packet numbers and session-wide chunk numbers a session uses at most before it takes no
 /// further file: half their range, so neither can wrap (about 2.5 TB of 1,166-byte chunks).
 const SESSION_BUDGET: u32 = 1 << 31;
@@ -131,6 +144,9 @@ pub enum SendError {
     /// This side cancelled the transfer.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// The receiver cancelled the transfer (it was stopped, or its user cancelled it).
+    #[error("cancelled by the receiver: {0}")]
+    CancelledByReceiver(String),
     /// The passphrases differ: the receiver refused our confirmation, or could not prove
     /// it knows ours.
     #[error(
@@ -144,7 +160,10 @@ impl SendError {
     /// fail the same way (wrong passphrase, mode mismatch, throttled, nothing answering).
     pub fn ends_session(&self) -> bool {
         match self {
-            SendError::AuthFailed | SendError::NoAnswer(_) => true,
+            SendError::AuthFailed
+            | SendError::NoAnswer(_)
+            | SendError::Cancelled(_)
+            | SendError::CancelledByReceiver(_) => true,
             SendError::Refused(code, _) => {
                 matches!(*code, wire::reason::MODE_MISMATCH | wire::reason::THROTTLED)
             }
@@ -282,7 +301,6 @@ pub struct Sender {
     last_eliciting: Option<Instant>,
     probes: u32,
     last_recv: Instant,
-    close: Option<(u8, String)>,
     events: VecDeque<SenderEvent>,
     /// Traffic of no file (after every file concluded).
     stats: TransferStats,
@@ -291,7 +309,8 @@ pub struct Sender {
 impl Sender {
     /// A session whose first file is `data` under `offer` (see [`Sender::offer_for`]), in
     /// session `session` (random, non-zero, picked by the caller since the core has no
-    /// randomness). It ends with that file's verdict unless [`Sender::keep_open`] is called.
+    /// randomness). `data` is the whole file, or empty to give its bytes as they are read
+    /// ([`Sender::wants_data`]), as for every file. It ends with that file's verdict unless [`Sender::keep_open`] is called.
     pub fn new(
         now: Instant,
         config: SenderConfig,
@@ -350,7 +369,6 @@ impl Sender {
             last_eliciting: None,
             probes: 0,
             last_recv: now,
-            close: None,
             events: VecDeque::new(),
             stats: TransferStats::default(),
         }
@@ -365,15 +383,28 @@ impl Sender {
         format: &str,
         dims: Option<(u32, u32)>,
     ) -> Offer {
+        let hash = *blake3::hash(data).as_bytes();
+        Self::offer_hashed(config, name, data.len() as u64, hash, format, dims)
+    }
+
+    /// Builds the offer for a file of `size` bytes whose BLAKE3 hash is `blake3` (one read
+    /// ahead of sending, so the file need not be held in memory).
+    pub fn offer_hashed(
+        config: &SenderConfig,
+        name: &str,
+        size: u64,
+        blake3: [u8; 32],
+        format: &str,
+        dims: Option<(u32, u32)>,
+    ) -> Offer {
         let chunk_size = config.chunk_size();
-        let size = data.len() as u64;
         let (width, height) = dims.unwrap_or((0, 0));
         Offer {
             name: name.to_owned(),
             size,
             chunk_size,
             chunk_count: size.div_ceil(u64::from(chunk_size)) as u32,
-            blake3: *blake3::hash(data).as_bytes(),
+            blake3,
             format: format.to_owned(),
             width,
             height,
@@ -440,6 +471,32 @@ impl Sender {
         self.control.extend(std::iter::repeat_n(body, LOGIN_COPIES));
         self.forget_concluded();
         file
+    }
+
+    /// The file whose bytes are wanted next, and the offset they start at, when it was
+    /// pushed without them (or with only some) and holds less than [`READ_AHEAD`] bytes.
+    /// Give them with [`Sender::push_data`]: in order, in segments of whole chunks.
+    pub fn wants_data(&self) -> Option<(u32, u64)> {
+        self.files
+            .iter()
+            .find(|f| f.is_active() && !f.content.is_complete())
+            .filter(|f| f.content.held() < READ_AHEAD)
+            .map(|f| (f.offer.file, f.content.given()))
+    }
+
+    /// The next bytes of file `file` (see [`Sender::wants_data`]).
+    pub fn push_data(&mut self, file: u32, bytes: Bytes) -> Result<(), ContentError> {
+        let f = self
+            .file_index(file)
+            .map(|i| &mut self.files[i])
+            .filter(|f| f.is_active())
+            .ok_or(ContentError::NoSuchFile(file))?;
+        f.content.push(bytes)
+    }
+
+    /// Bytes of file content held now, over every file in flight.
+    pub fn held_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.content.held()).sum()
     }
 
     /// How long to wait for an answer before repeating an offer: a probe timeout.
@@ -537,14 +594,20 @@ impl Sender {
 
     /// True once no more datagrams will be sent.
     pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Finished && self.close.is_none() && self.control.is_empty()
+        self.phase == Phase::Finished && self.control.is_empty()
     }
 
-    /// Abandons the session, telling the receiver with a CLOSE.
+    /// Abandons the session, telling the receiver at once with a CLOSE (in as many copies
+    /// as a login message, so one lost datagram does not leave it waiting for its timeout).
     pub fn cancel(&mut self, reason: &str) {
         if self.phase != Phase::Finished {
-            self.close = Some((wire::reason::CANCELLED, reason.to_owned()));
             self.fail_session(SendError::Cancelled(reason.to_owned()));
+            let close = Body::Close {
+                code: wire::reason::CANCELLED,
+                reason: reason.to_owned(),
+            };
+            self.control
+                .extend(std::iter::repeat_n(close, LOGIN_COPIES));
         }
     }
 
@@ -657,6 +720,7 @@ impl Sender {
                 self.conclude(i, result);
             }
             Body::Close { code, reason } => self.fail_session(match code {
+                wire::reason::CANCELLED => SendError::CancelledByReceiver(reason),
                 wire::reason::UNKNOWN_SESSION => SendError::Forgotten,
                 _ if reason.is_empty() => SendError::Closed(wire::reason::describe(code).into()),
                 _ => SendError::Closed(reason),
@@ -920,14 +984,11 @@ impl Sender {
         self.retx.retain(|c| !range.contains(c));
         f.next_new = f.offer.chunk_count;
         let file = f.offer.file;
-        for (chunk, state) in f.chunks.iter_mut().enumerate() {
-            state.queued = false;
-            if !state.acked {
-                state.acked = true;
-                f.acked_count += 1;
+        for chunk in 0..f.offer.chunk_count {
+            if f.mark_acked(chunk) {
                 self.events.push_back(SenderEvent::ChunkAcked {
                     file,
-                    chunk: chunk as u32,
+                    chunk,
                     recovered: true,
                 });
             }
@@ -965,13 +1026,10 @@ impl Sender {
         // A receiver acknowledges a file's chunks only once it took the offer: this is
         // as good as its ACCEPT, which may have been lost.
         f.accepted = true;
-        let state = &mut f.chunks[chunk as usize];
-        if state.acked {
+        if !f.mark_acked(chunk) {
             f.stats.duplicates += 1;
             return;
         }
-        state.acked = true;
-        f.acked_count += 1;
         let recovered = p.retransmit;
         if recovered {
             f.stats.recovered += 1;
@@ -1218,10 +1276,6 @@ impl Sender {
             self.emit(now, &body, buf);
             return true;
         }
-        if let Some((code, reason)) = self.close.take() {
-            self.emit(now, &Body::Close { code, reason }, buf);
-            return true;
-        }
         match self.phase {
             Phase::Finished => false,
             Phase::Offering if now < self.next_offer && !self.offers_sent.is_empty() => {
@@ -1318,7 +1372,10 @@ impl Sender {
         if self.in_flight + mss as u64 > self.rate.window() {
             return false;
         }
-        let new_left = self.files.iter().any(|f| f.is_active() && !f.all_sent());
+        let new_left = self
+            .files
+            .iter()
+            .any(|f| f.is_active() && f.has_new_ready());
         let repair_left = self
             .files
             .iter()
@@ -1402,7 +1459,7 @@ impl Sender {
         let f = self
             .files
             .iter_mut()
-            .find(|f| f.is_active() && !f.all_sent())?;
+            .find(|f| f.is_active() && f.has_new_ready())?;
         let c = f.offer.first_chunk + f.next_new;
         f.next_new += 1;
         Some((c, false))
@@ -1417,13 +1474,15 @@ impl Sender {
         } else {
             kind::DATA
         });
-        let f = &self.files[i];
+        // Held until acknowledged (see `OutFile::mark_acked`), and new ones only once given.
+        let payload = self.files[i].chunk_bytes(chunk).unwrap_or_default();
+        debug_assert_eq!(Some(payload.len()), self.files[i].offer.chunk_len(chunk));
         self.protection.encode(
             &h,
             &Body::Data {
                 chunk: global,
                 retransmit,
-                payload: f.chunk_bytes(chunk),
+                payload,
             },
             buf,
         );
@@ -1455,8 +1514,11 @@ impl Sender {
             self.first_sent_time = now;
             self.delivered_time = now;
         }
-        let app_limited =
-            self.retx.is_empty() && self.files.iter().all(|f| !f.is_active() || f.all_sent());
+        let app_limited = self.retx.is_empty()
+            && self
+                .files
+                .iter()
+                .all(|f| !f.is_active() || !f.has_new_ready());
         // Keep the sent-packet table contiguous by packet number.
         if self.sent.is_empty() {
             self.sent_base = pn;
