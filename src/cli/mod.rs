@@ -47,8 +47,8 @@ pub enum Command {
 /// `udpix recv`.
 #[derive(Debug, Args)]
 pub struct RecvArgs {
-    /// Address and port to listen on (use [::]:PORT for IPv6 and IPv4).
-    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878")]
+    /// Address and port to listen on, port 7878 if left out (use [::]:PORT for IPv6 and IPv4).
+    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878", value_parser = udpix::addr::listen)]
     pub listen: SocketAddr,
     /// Folder to write received images into.
     #[arg(long, env = "UDPIX_OUT", default_value = ".")]
@@ -89,7 +89,8 @@ pub struct RecvArgs {
 /// `udpix send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The receiver, HOST:PORT (e.g. 192.0.2.7:7878, [::1]:7878, camera.local:7878).
+    /// The receiver, HOST or HOST:PORT, port 7878 if left out (e.g. 192.0.2.7, [::1]:7878,
+    /// camera.local:7878).
     pub to: String,
     /// Image files to send, one after another.
     #[arg(required = true)]
@@ -111,11 +112,11 @@ pub struct SendArgs {
 /// (up = towards --to).
 #[derive(Debug, Args)]
 pub struct NetsimArgs {
-    /// Where clients send their datagrams.
-    #[arg(long)]
+    /// Where clients send their datagrams, HOST[:PORT] (port 7878 if left out).
+    #[arg(long, value_parser = udpix::addr::listen)]
     pub listen: SocketAddr,
-    /// Where the datagrams go (the real receiver).
-    #[arg(long)]
+    /// Where the datagrams go (the real receiver), HOST[:PORT] (port 7878 if left out).
+    #[arg(long, value_parser = udpix::addr::peer)]
     pub to: SocketAddr,
     /// Mean loss, e.g. 10% or 0.1 (or 10%:0 for up only).
     #[arg(long, default_value = "0")]

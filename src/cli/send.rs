@@ -25,7 +25,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             args.common.passphrase_file.as_deref(),
         )?)
     };
-    let peer = engine::resolve(&args.to).await?;
+    let peer = udpix::addr::resolve_peer(&args.to).await?;
     let socket = engine::bind_for(peer).context("cannot open a UDP socket")?;
     let config = SenderConfig {
         max_datagram: usize::from(args.mtu),
