@@ -145,12 +145,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             r = &mut sending, if sent.is_none() => sent = Some(r?),
             Some(ev) = send_sub.events.recv() => {
                 if let Event::Finished(r) = ev {
-                    println!("{}", human_line(&r));
+                    print_verdict(&r);
                 }
             }
             ev = tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()) => match ev {
                 Ok(Some(Event::Finished(r))) => {
-                    println!("{}", human_line(&r));
+                    print_verdict(&r);
                     received += 1;
                 }
                 Ok(Some(_)) => {}
@@ -162,7 +162,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     while let Ok(ev) = send_sub.events.try_recv() {
         if let Event::Finished(r) = ev {
-            println!("{}", human_line(&r));
+            print_verdict(&r);
         }
     }
     let delivered = sent.iter().flatten().filter(|r| r.result.is_ok()).count();
@@ -179,4 +179,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
          or `udpix` on its own for the full-screen UI"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A transfer's line: its figures when it verified, why not otherwise (a failed transfer
+/// has no goodput to show).
+fn print_verdict(r: &engine::Report) {
+    match &r.result {
+        Ok(()) => println!("{}", human_line(r)),
+        Err(e) => eprintln!(
+            "{}",
+            udpix::display::safe(&format!("udpix demo: {} failed: {e}", r.offer.name))
+        ),
+    }
 }
