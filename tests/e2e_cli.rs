@@ -412,3 +412,32 @@ fn the_readme_asks_for_the_rust_the_crate_needs() {
     );
     assert!(readme.contains("cargo install --path ."), "README.md");
 }
+
+#[test]
+fn completions_and_the_manual_page_know_the_subcommands() {
+    let (code, out, err) = run(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err:?}");
+    let script = joined(&out);
+    assert!(
+        script.contains("recv") && script.contains("netsim"),
+        "{script}"
+    );
+    assert!(script.contains("--passphrase-file"), "{script}");
+    let (code, out, err) = run(&["man"]);
+    assert_eq!(code, 0, "{err:?}");
+    let page = joined(&out);
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    for sub in [
+        "recv",
+        "send",
+        "netsim",
+        "demo",
+        "bench",
+        "tui",
+        "completions",
+    ] {
+        assert!(page.contains(sub), "{sub} in the manual page: {page}");
+    }
+    let (code, _, err) = run(&["completions", "no-such-shell"]);
+    assert_eq!(code, 2, "{err:?}");
+}

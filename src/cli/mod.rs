@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod manual;
 pub mod netsim;
 pub mod progress;
 pub mod recv;
@@ -42,6 +43,18 @@ pub enum Command {
     Bench(BenchArgs),
     /// Open the full-screen terminal UI (receive and send, live chunks, stats, preview).
     Tui(TuiArgs),
+    /// Print a completion script for a shell, e.g. `udpix completions bash > /etc/bash_completion.d/udpix`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `udpix man > ~/.local/share/man/man1/udpix.1`.
+    Man,
+}
+
+/// `udpix completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `udpix recv`.
