@@ -38,24 +38,31 @@ pub struct FileConfig {
     pub mouse: Option<bool>,
 }
 
-/// Why the config file could not be used.
+/// Why the config file could not be used. (Each reason is part of the message, not a
+/// `source`: printed as a chain it would show twice.)
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// The file named with `--config` or `$UDPIX_CONFIG` does not exist.
+    #[error("config file {path} does not exist: check --config or $UDPIX_CONFIG")]
+    Missing {
+        /// The file.
+        path: String,
+    },
     /// It exists but cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// It is not valid TOML for udpix.
-    #[error("{path} is not a valid udpix config: {source}")]
+    #[error("{path} is not a valid udpix config: {reason}")]
     Parse {
         /// The file.
         path: String,
         /// What is wrong, with line and column.
-        source: toml::de::Error,
+        reason: toml::de::Error,
     },
 }
 
@@ -68,21 +75,37 @@ pub fn default_path() -> Option<PathBuf> {
     Some(base.join("udpix").join("config.toml"))
 }
 
-/// Reads the file at `path`; a missing file is an empty config.
+/// Reads the file at the default path; a missing file is an empty config.
 pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+    read(path, true)
+}
+
+/// Reads a file the user named (`--config`, `$UDPIX_CONFIG`): a missing one is an error.
+pub fn load_given(path: &Path) -> Result<FileConfig, ConfigError> {
+    read(path, false)
+}
+
+fn read(path: &Path, missing_is_empty: bool) -> Result<FileConfig, ConfigError> {
+    let shown = || path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
-        Err(source) => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if missing_is_empty {
+                Ok(FileConfig::default())
+            } else {
+                Err(ConfigError::Missing { path: shown() })
+            };
+        }
+        Err(reason) => {
             return Err(ConfigError::Read {
-                path: path.display().to_string(),
-                source,
+                path: shown(),
+                reason,
             });
         }
     };
-    parse(&text).map_err(|source| ConfigError::Parse {
-        path: path.display().to_string(),
-        source,
+    parse(&text).map_err(|reason| ConfigError::Parse {
+        path: shown(),
+        reason,
     })
 }
 
@@ -112,5 +135,11 @@ mod tests {
         assert_eq!(parse("").expect("empty"), FileConfig::default());
         let missing = load(Path::new("/nonexistent/udpix.toml")).expect("missing is empty");
         assert_eq!(missing, FileConfig::default());
+        let named = load_given(Path::new("/nonexistent/udpix.toml")).expect_err("named");
+        assert!(matches!(named, ConfigError::Missing { .. }));
+        assert!(
+            named.to_string().contains("/nonexistent/udpix.toml"),
+            "{named}"
+        );
     }
 }

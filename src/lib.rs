@@ -1,5 +1,6 @@
 //! udpix: stream images between machines over UDP with a loss-tolerant transport of its own.
 //!
+//! - [`addr`]: addresses as people type them (`HOST[:PORT]`, port 7878 by default).
 //! - [`proto`]: the sans-IO protocol core (wire format, sender, receiver, recovery, pacing).
 //! - [`engine`]: the tokio driver that owns sockets and timers and publishes events.
 //! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
@@ -8,6 +9,7 @@
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod bench;
 pub mod config;
 pub mod display;

@@ -36,6 +36,8 @@ fn main() -> std::process::ExitCode {
             cli::Command::Netsim(a) => cli::netsim::run(*a).await,
             cli::Command::Demo(a) => cli::demo::run(a).await,
             cli::Command::Bench(a) => cli::bench::run(a).await,
+            cli::Command::Completions(a) => cli::manual::completions(a.shell),
+            cli::Command::Man => cli::manual::man(),
         }
     });
     match result {

@@ -18,6 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::{bind, sleep_until};
+use crate::report::count;
 use crate::sim::{Link, LinkCounters, LinkSpec, flip_bit};
 
 /// Clients remembered at once; the longest idle is forgotten beyond this.
@@ -65,16 +66,76 @@ pub struct NetsimCounters {
     pub down: LinkCounters,
 }
 
+/// `12.5`, `20`, `0.05`: a figure without trailing zeros.
+fn figure(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// One direction's impairments, readably: `20 Mbit/s, 20 ms delay, 10 % loss, queue 100
+/// packets`.
+pub fn describe_link(l: &LinkSpec) -> String {
+    let percent = |p: f64| format!("{} %", figure(p * 100.0));
+    let ms = |d: Duration| format!("{} ms", figure(d.as_secs_f64() * 1e3));
+    let mut parts = vec![match l.rate {
+        Some(r) => format!("{} Mbit/s", figure(r * 8.0 / 1e6)),
+        None => "unlimited rate".to_owned(),
+    }];
+    parts.push(if l.delay.is_zero() {
+        "no delay".to_owned()
+    } else {
+        format!("{} delay", ms(l.delay))
+    });
+    if !l.jitter.is_zero() {
+        parts.push(format!("up to {} jitter", ms(l.jitter)));
+    }
+    if l.loss > 0.0 {
+        let mut loss = format!("{} loss", percent(l.loss));
+        if l.burst > 1.0 {
+            loss.push_str(&format!(" in bursts of {} packets", figure(l.burst)));
+        }
+        parts.push(loss);
+    } else {
+        parts.push("no loss".to_owned());
+    }
+    for (p, what) in [
+        (l.reorder, "reordered"),
+        (l.duplicate, "duplicated"),
+        (l.corrupt, "corrupted"),
+    ] {
+        if p > 0.0 {
+            parts.push(format!("{} {what}", percent(p)));
+        }
+    }
+    if l.rate.is_some() {
+        parts.push(format!(
+            "queue {}",
+            count(l.queue as u64, "packet", "packets")
+        ));
+    }
+    parts.join(", ")
+}
+
+/// Both directions: one description when they are alike, else `up: ...; down: ...`.
+pub fn describe(up: &LinkSpec, down: &LinkSpec) -> String {
+    let (u, d) = (describe_link(up), describe_link(down));
+    if u == d {
+        format!("{u} (up and down)")
+    } else {
+        format!("up: {u}; down: {d}")
+    }
+}
+
 impl std::fmt::Display for NetsimCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, c) in [("up", &self.up), ("down", &self.down)] {
             writeln!(
                 f,
-                "netsim {name:>4}: {} in, {} delivered, {} lost, {} queue drops, {} duplicated, {} corrupted, {} reordered",
+                "netsim {name:>4}: {} in, {} delivered, {} lost, {}, {} duplicated, {} corrupted, {} reordered",
                 c.offered,
                 c.delivered,
                 c.lost,
-                c.queue_drops,
+                count(c.queue_drops, "queue drop", "queue drops"),
                 c.duplicated,
                 c.corrupted,
                 c.reordered
@@ -226,4 +287,46 @@ fn spawn_reader(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_reads_as_words() {
+        let link = LinkSpec {
+            loss: 0.1,
+            burst: 1.0,
+            delay: Duration::from_millis(20),
+            rate: Some(20e6 / 8.0),
+            queue: 100,
+            ..LinkSpec::default()
+        };
+        assert_eq!(
+            describe(&link, &link),
+            "20 Mbit/s, 20 ms delay, 10 % loss, queue 100 packets (up and down)"
+        );
+        let down = LinkSpec {
+            loss: 0.0,
+            jitter: Duration::from_micros(1500),
+            duplicate: 0.02,
+            rate: None,
+            ..link.clone()
+        };
+        assert_eq!(
+            describe(&link, &down),
+            "up: 20 Mbit/s, 20 ms delay, 10 % loss, queue 100 packets; \
+             down: unlimited rate, 20 ms delay, up to 1.5 ms jitter, no loss, 2 % duplicated"
+        );
+        let bursty = LinkSpec {
+            burst: 3.0,
+            queue: 1,
+            ..link
+        };
+        assert_eq!(
+            describe_link(&bursty),
+            "20 Mbit/s, 20 ms delay, 10 % loss in bursts of 3 packets, queue 1 packet"
+        );
+    }
 }

@@ -15,13 +15,14 @@ pub const ENV_VAR: &str = "UDPIX_PASSPHRASE";
 /// Why no passphrase could be had.
 #[derive(Debug, Error)]
 pub enum PassphraseError {
-    /// The file could not be read.
-    #[error("cannot read the passphrase file {path}: {source}")]
+    /// The file could not be read. (The reason is part of the message, not a `source`:
+    /// printed as a chain it would show twice.)
+    #[error("cannot read the passphrase file {path}: {reason}")]
     File {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file or variable holds nothing but white space and separators.
     #[error("the passphrase from {0} is empty")]
@@ -59,9 +60,9 @@ fn non_empty(text: &str, from: &str) -> Result<Passphrase, PassphraseError> {
 /// (trimmed, never empty).
 pub fn text_from_sources(file: Option<&Path>) -> Result<Option<String>, PassphraseError> {
     let (text, from) = if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| PassphraseError::File {
+        let text = std::fs::read_to_string(path).map_err(|reason| PassphraseError::File {
             path: path.display().to_string(),
-            source,
+            reason,
         })?;
         (text, path.display().to_string())
     } else {
@@ -123,9 +124,10 @@ mod tests {
             from_sources(Some(&f)),
             Err(PassphraseError::Empty(_))
         ));
-        assert!(matches!(
-            from_sources(Some(&dir.path().join("missing"))),
-            Err(PassphraseError::File { .. })
-        ));
+        let missing = from_sources(Some(&dir.path().join("missing"))).expect_err("missing");
+        assert!(matches!(missing, PassphraseError::File { .. }));
+        // The reason is told once, also when the error is shown with its chain.
+        let shown = format!("{:#}", anyhow::Error::from(missing));
+        assert_eq!(shown.matches("No such file").count(), 1, "{shown}");
     }
 }

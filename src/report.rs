@@ -1,10 +1,18 @@
 //! How a finished transfer is told to a person (one line) or a script (one JSON object).
 
+use std::net::SocketAddr;
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::display::{needs_escape, safe};
 use crate::engine::{Direction, Report};
 use crate::proto::stats::TransferStats;
+
+/// `1 image`, `2 images`, `0 images`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// `1.5 MB`, `241.5 kB`, `418 B`.
 pub fn human_bytes(n: u64) -> String {
@@ -82,6 +90,9 @@ pub fn human_line(r: &Report) -> String {
     line
 }
 
+/// The JSON object of one file. Field names are stable; a figure that is unknown (a failed
+/// transfer's goodput, an RTT never measured, the size of a file that could not be read) is
+/// `null`, never a made-up number.
 #[derive(Serialize)]
 struct JsonReport<'a> {
     ok: bool,
@@ -90,21 +101,21 @@ struct JsonReport<'a> {
     peer: String,
     name: &'a str,
     path: Option<String>,
-    bytes: u64,
-    chunks: u32,
+    bytes: Option<u64>,
+    chunks: Option<u32>,
     datagrams_sent: u64,
     datagrams_received: u64,
     duplicates: u64,
     lost: u64,
     retransmitted: u64,
     recovered: u64,
-    duration_ms: f64,
-    goodput_bps: f64,
-    rtt_ms: f64,
-    blake3: String,
-    format: &'a str,
-    width: u32,
-    height: u32,
+    duration_ms: Option<f64>,
+    goodput_bps: Option<f64>,
+    rtt_ms: Option<f64>,
+    blake3: Option<String>,
+    format: Option<&'a str>,
+    width: Option<u32>,
+    height: Option<u32>,
 }
 
 /// Writes JSON strings with every character [`safe`] would escape as a `\uXXXX` escape,
@@ -136,34 +147,72 @@ impl serde_json::ser::Formatter for TerminalSafeJson {
 /// or an escape sequence reads back as sent) and escaped so the line is safe on a terminal.
 pub fn json_line(r: &Report) -> String {
     let s = &r.stats;
-    let j = JsonReport {
+    to_line(&JsonReport {
         ok: r.result.is_ok(),
         error: r.result.as_ref().err().map(String::as_str),
-        direction: match r.direction {
-            Direction::Send => "send",
-            Direction::Receive => "receive",
-        },
+        direction: direction_name(r.direction),
         peer: r.peer.to_string(),
         name: &r.offer.name,
         path: r.path.as_ref().map(|p| p.display().to_string()),
-        bytes: r.offer.size,
-        chunks: r.offer.chunk_count,
+        bytes: Some(r.offer.size),
+        chunks: Some(r.offer.chunk_count),
         datagrams_sent: s.datagrams_sent,
         datagrams_received: s.datagrams_received,
         duplicates: s.duplicates,
         lost: s.lost,
         retransmitted: s.retransmitted,
         recovered: s.recovered,
-        duration_ms: r.duration.as_secs_f64() * 1e3,
-        goodput_bps: r.goodput_bps(),
-        rtt_ms: s.rtt.as_secs_f64() * 1e3,
-        blake3: blake3::Hash::from_bytes(r.offer.blake3)
-            .to_hex()
-            .to_string(),
-        format: &r.offer.format,
-        width: r.offer.width,
-        height: r.offer.height,
-    };
+        duration_ms: Some(r.duration.as_secs_f64() * 1e3),
+        // Content that did not arrive was not put through.
+        goodput_bps: r.result.is_ok().then(|| r.goodput_bps()),
+        rtt_ms: (!s.rtt.is_zero()).then_some(s.rtt.as_secs_f64() * 1e3),
+        blake3: Some(
+            blake3::Hash::from_bytes(r.offer.blake3)
+                .to_hex()
+                .to_string(),
+        ),
+        format: Some(&r.offer.format),
+        width: Some(r.offer.width),
+        height: Some(r.offer.height),
+    })
+}
+
+/// The JSON object of a file the sender could not read: the same fields as [`json_line`]'s,
+/// `ok` false, nothing sent, and what is not known `null`.
+pub fn json_unreadable(peer: SocketAddr, path: &Path, error: &str) -> String {
+    to_line(&JsonReport {
+        ok: false,
+        error: Some(error),
+        direction: direction_name(Direction::Send),
+        peer: peer.to_string(),
+        name: &crate::engine::offered_name(path),
+        path: Some(path.display().to_string()),
+        bytes: None,
+        chunks: None,
+        datagrams_sent: 0,
+        datagrams_received: 0,
+        duplicates: 0,
+        lost: 0,
+        retransmitted: 0,
+        recovered: 0,
+        duration_ms: None,
+        goodput_bps: None,
+        rtt_ms: None,
+        blake3: None,
+        format: None,
+        width: None,
+        height: None,
+    })
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Send => "send",
+        Direction::Receive => "receive",
+    }
+}
+
+fn to_line(j: &JsonReport<'_>) -> String {
     let mut out = Vec::with_capacity(512);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, TerminalSafeJson);
     match j.serialize(&mut ser) {
@@ -219,6 +268,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_has_the_same_fields_with_nothing_made_up() {
+        let line = json_unreadable(
+            "192.0.2.7:7878".parse().expect("addr"),
+            Path::new("/no/such/x.png"),
+            "cannot read /no/such/x.png: No such file or directory",
+        );
+        let j: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        let sent: serde_json::Value =
+            serde_json::from_str(&json_line(&report("x.png", Ok(())))).expect("valid JSON");
+        let keys = |v: &serde_json::Value| {
+            v.as_object()
+                .expect("object")
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&j), keys(&sent));
+        assert_eq!(j["ok"], false);
+        assert_eq!(j["name"], "x.png");
+        assert_eq!(j["path"], "/no/such/x.png");
+        assert_eq!(j["direction"], "send");
+        assert!(j["bytes"].is_null() && j["goodput_bps"].is_null() && j["blake3"].is_null());
+        assert_eq!(j["datagrams_sent"], 0);
+    }
+
+    #[test]
     fn the_json_line_keeps_the_exact_strings_and_is_safe_on_a_terminal() {
         let reason = "sender closed the session: bye\u{1b}]0;pwned\u{7}\u{2066}";
         let line = json_line(&report(HOSTILE, Err(reason.to_owned())));
@@ -228,8 +303,21 @@ mod tests {
         assert_eq!(j["error"], reason);
         assert_eq!(j["format"], "png\u{1b}[2J");
         assert_eq!(j["ok"], false);
+        // A failed transfer has no goodput, and an RTT never measured is unknown, not 0.
+        assert!(j["goodput_bps"].is_null(), "{line}");
+        assert!(j["rtt_ms"].is_null(), "{line}");
         // Ordinary text is written as it is.
         let plain = json_line(&report("été.png", Ok(())));
         assert!(plain.contains("\"name\":\"été.png\""), "{plain}");
+        let j: serde_json::Value = serde_json::from_str(&plain).expect("valid JSON");
+        assert!(
+            j["goodput_bps"].as_f64().is_some_and(|g| g > 0.0),
+            "{plain}"
+        );
+        assert!(j["rtt_ms"].is_null(), "{plain}");
+        let mut measured = report("x.png", Ok(()));
+        measured.stats.rtt = std::time::Duration::from_micros(41_200);
+        let j: serde_json::Value = serde_json::from_str(&json_line(&measured)).expect("valid JSON");
+        assert_eq!(j["rtt_ms"].as_f64(), Some(41.2));
     }
 }

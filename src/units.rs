@@ -16,7 +16,8 @@ pub fn probability(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// A duration: `20ms`, `1.5s`, `500us`, or a bare number of milliseconds.
+/// A duration with its unit: `20ms`, `1.5s`, `500us`, `2m`. A bare number is refused: `20`
+/// could mean 20 ms or 20 s.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
@@ -27,8 +28,12 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         (n, 1.0)
     } else if let Some(n) = s.strip_suffix('m') {
         (n, 60.0)
+    } else if s.parse::<f64>().is_ok() {
+        return Err(format!(
+            "`{s}` has no unit: give a unit, e.g. {s}ms or {s}s (also us, m)"
+        ));
     } else {
-        (s, 1e-3)
+        return Err(format!("`{s}` is not a duration (use 20ms, 1.5s, 500us)"));
     };
     let v: f64 = num
         .trim()
@@ -126,6 +131,12 @@ mod tests {
         assert_eq!(duration("20ms"), Ok(Duration::from_millis(20)));
         assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(duration("500us"), Ok(Duration::from_micros(500)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        for bare in ["20", "0", "1.5", " 7 "] {
+            let e = duration(bare).expect_err(bare);
+            assert!(e.contains("give a unit") && e.contains("ms"), "{e}");
+        }
+        assert!(duration("ms").is_err());
         assert_eq!(rate("20mbit"), Ok(2_500_000.0));
         assert_eq!(rate("2MB"), Ok(2_000_000.0));
         assert!(rate("20").is_err());

@@ -13,7 +13,7 @@ use udpix::netsim::{NetsimOptions, run as run_proxy};
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::proto::sender::SenderConfig;
-use udpix::report::human_line;
+use udpix::report::{count, human_line};
 use udpix::sim::LinkSpec;
 
 use super::DemoArgs;
@@ -36,12 +36,27 @@ fn generated_image() -> anyhow::Result<Vec<u8>> {
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let out_dir = match &args.out {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("udpix-demo-{}", std::process::id())),
+    // From the start, so a Ctrl-C at any point still removes the temp folder.
+    let mut shutdown = super::shutdown::Shutdown::new();
+    // Without --out the images go to a temp folder that is removed when the demo ends,
+    // interrupted or not (it is dropped on every way out of this function).
+    let (out_dir, temp) = match &args.out {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("udpix-demo-")
+                .tempdir()
+                .context("cannot create a temp folder for the demo (or pass --out DIR)")?;
+            (t.path().to_owned(), Some(t))
+        }
     };
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let kept = if temp.is_some() {
+        " (removed at the end; --out DIR keeps the images)"
+    } else {
+        ""
+    };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for f in &args.files {
         let data = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
@@ -65,7 +80,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         },
         out_dir: out_dir.clone(),
     };
-    tokio::spawn(engine::run_receiver(
+    let mut receiver = tokio::spawn(engine::run_receiver(
         recv_socket,
         options,
         recv_pub,
@@ -91,7 +106,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let proxy = tokio::spawn(run_proxy(proxy_socket, netsim, stop_rx, None, |_| {}));
     eprintln!(
-        "udpix demo: receiver on {recv_addr} writing to {}; link {proxy_addr} -> {recv_addr}: \
+        "udpix demo: receiver on {recv_addr} writing to {}{kept}; link {proxy_addr} -> {recv_addr}: \
          {} Mbit/s, 10 ms each way, {:.0}% loss in bursts; passphrase login and encryption on",
         out_dir.display(),
         args.rate_mbit,
@@ -116,15 +131,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut received = 0;
     while sent.is_none() || received < total {
         tokio::select! {
+            _ = shutdown.recv() => {
+                let _ = stop_tx.send(true);
+                // Stopped before its folder goes, so it writes nothing there afterwards.
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut receiver).await;
+                eprintln!("udpix demo: interrupted");
+                return Ok(ExitCode::from(130));
+            }
             r = &mut sending, if sent.is_none() => sent = Some(r?),
             Some(ev) = send_sub.events.recv() => {
                 if let Event::Finished(r) = ev {
-                    println!("{}", human_line(&r));
+                    print_verdict(&r);
                 }
             }
             ev = tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()) => match ev {
                 Ok(Some(Event::Finished(r))) => {
-                    println!("{}", human_line(&r));
+                    print_verdict(&r);
                     received += 1;
                 }
                 Ok(Some(_)) => {}
@@ -136,7 +158,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     while let Ok(ev) = send_sub.events.try_recv() {
         if let Event::Finished(r) = ev {
-            println!("{}", human_line(&r));
+            print_verdict(&r);
         }
     }
     let delivered = sent.iter().flatten().filter(|r| r.result.is_ok()).count();
@@ -146,11 +168,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         eprint!("{c}");
     }
     if failed > 0 {
-        bail!("{failed} transfer(s) failed");
+        bail!("{} failed", count(failed as u64, "transfer", "transfers"));
     }
     eprintln!(
         "udpix demo: done; try `udpix recv` and `udpix send HOST:PORT FILE` between two machines,\n\
          or `udpix` on its own for the full-screen UI"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A transfer's line: its figures when it verified, why not otherwise (a failed transfer
+/// has no goodput to show).
+fn print_verdict(r: &engine::Report) {
+    match &r.result {
+        Ok(()) => println!("{}", human_line(r)),
+        Err(e) => eprintln!(
+            "{}",
+            udpix::display::safe(&format!("udpix demo: {} failed: {e}", r.offer.name))
+        ),
+    }
 }

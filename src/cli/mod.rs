@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod manual;
 pub mod netsim;
 pub mod progress;
 pub mod recv;
@@ -42,13 +43,25 @@ pub enum Command {
     Bench(BenchArgs),
     /// Open the full-screen terminal UI (receive and send, live chunks, stats, preview).
     Tui(TuiArgs),
+    /// Print a completion script for a shell, e.g. `udpix completions bash > /etc/bash_completion.d/udpix`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `udpix man > ~/.local/share/man/man1/udpix.1`.
+    Man,
+}
+
+/// `udpix completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `udpix recv`.
 #[derive(Debug, Args)]
 pub struct RecvArgs {
-    /// Address and port to listen on (use [::]:PORT for IPv6 and IPv4).
-    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878")]
+    /// Address and port to listen on, port 7878 if left out (use [::]:PORT for IPv6 and IPv4).
+    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878", value_parser = udpix::addr::listen)]
     pub listen: SocketAddr,
     /// Folder to write received images into.
     #[arg(long, env = "UDPIX_OUT", default_value = ".")]
@@ -89,7 +102,8 @@ pub struct RecvArgs {
 /// `udpix send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The receiver, HOST:PORT (e.g. 192.0.2.7:7878, [::1]:7878, camera.local:7878).
+    /// The receiver, HOST or HOST:PORT, port 7878 if left out (e.g. 192.0.2.7, [::1]:7878,
+    /// camera.local:7878).
     pub to: String,
     /// Image files to send, one after another.
     #[arg(required = true)]
@@ -111,11 +125,11 @@ pub struct SendArgs {
 /// (up = towards --to).
 #[derive(Debug, Args)]
 pub struct NetsimArgs {
-    /// Where clients send their datagrams.
-    #[arg(long)]
+    /// Where clients send their datagrams, HOST[:PORT] (port 7878 if left out).
+    #[arg(long, value_parser = udpix::addr::listen)]
     pub listen: SocketAddr,
-    /// Where the datagrams go (the real receiver).
-    #[arg(long)]
+    /// Where the datagrams go (the real receiver), HOST[:PORT] (port 7878 if left out).
+    #[arg(long, value_parser = udpix::addr::peer)]
     pub to: SocketAddr,
     /// Mean loss, e.g. 10% or 0.1 (or 10%:0 for up only).
     #[arg(long, default_value = "0")]

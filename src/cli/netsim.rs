@@ -59,13 +59,21 @@ fn specs(a: &NetsimArgs) -> anyhow::Result<(LinkSpec, LinkSpec)> {
 
 /// Runs the proxy until SIGINT/SIGTERM, then prints its counters.
 pub async fn run(args: NetsimArgs) -> anyhow::Result<ExitCode> {
-    let (up, down) = specs(&args)?;
+    let (up, down) = match specs(&args) {
+        Ok(s) => s,
+        // A value clap could not check: a usage error all the same.
+        Err(e) => {
+            eprintln!("udpix: error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let listener =
         engine::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!(
-        "udpix netsim: {} -> {} (up: {up:?}; down: {down:?})",
+        "udpix netsim: {} -> {}, {}",
         listener.local_addr()?,
-        args.to
+        args.to,
+        udpix::netsim::describe(&up, &down)
     );
     let options = NetsimOptions {
         listen: args.listen,

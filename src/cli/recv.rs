@@ -11,7 +11,7 @@ use udpix::display::safe;
 use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
-use udpix::report::{human_line, json_line};
+use udpix::report::{count, human_line, json_line};
 use udpix::{passphrase, store};
 
 use super::RecvArgs;
@@ -133,20 +133,31 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     let e = sub.snapshot.borrow().endpoint.clone();
     eprintln!(
-        "udpix: {} images received, {} failed; dropped {} malformed, {} unauthentic, {} replayed \
-         datagrams; {} failed logins, {} throttled, {} cookies sent, {} confirmations without \
-         a token of ours, {} logins over their address's budget, {} transfers dropped as too slow",
-        e.completed,
+        "udpix: {}, {} failed; dropped {} malformed, {} unauthentic, {} replayed datagrams; \
+         {}, {} throttled, {}, {}, {}, {}",
+        count(e.completed, "image received", "images received"),
         e.failed,
         e.malformed,
         e.unauthentic,
         e.replayed,
-        e.auth_failures,
+        count(e.auth_failures, "failed login", "failed logins"),
         e.throttled,
-        e.retries_sent,
-        e.bad_tokens,
-        e.handshakes_dropped,
-        e.too_slow
+        count(e.retries_sent, "cookie sent", "cookies sent"),
+        count(
+            e.bad_tokens,
+            "confirmation without a token of ours",
+            "confirmations without a token of ours"
+        ),
+        count(
+            e.handshakes_dropped,
+            "login over its address's budget",
+            "logins over their address's budget"
+        ),
+        count(
+            e.too_slow,
+            "transfer dropped as too slow",
+            "transfers dropped as too slow"
+        )
     );
     Ok(code)
 }

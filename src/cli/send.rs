@@ -10,7 +10,7 @@ use anyhow::Context;
 use udpix::engine::{self, Event, Report};
 use udpix::passphrase;
 use udpix::proto::sender::SenderConfig;
-use udpix::report::{human_line, json_line};
+use udpix::report::{count, human_line, json_line, json_unreadable};
 
 use super::SendArgs;
 use super::progress::Bars;
@@ -25,7 +25,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             args.common.passphrase_file.as_deref(),
         )?)
     };
-    let peer = engine::resolve(&args.to).await?;
+    let peer = udpix::addr::resolve_peer(&args.to).await?;
     let socket = engine::bind_for(peer).context("cannot open a UDP socket")?;
     let config = SenderConfig {
         max_datagram: usize::from(args.mtu),
@@ -40,8 +40,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let bars = RefCell::new(Bars::new());
     let paths: Vec<(u64, PathBuf)> = (0u64..).zip(args.files.iter().cloned()).collect();
     // Files are read (and hashed) one ahead of the transfer, on a thread of their own.
-    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), |path, e| {
-        eprintln!("udpix: error: cannot read {}: {e}", path.display());
+    // Told on the main task, in turn with the other files' lines.
+    let (unreadable_tx, mut unreadable) = tokio::sync::mpsc::unbounded_channel();
+    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), move |path, e| {
+        let _ = unreadable_tx.send((path.to_owned(), e));
     });
     let (publisher, mut sub) = engine::channel(1024);
     let mut shutdown = super::shutdown::Shutdown::new();
@@ -54,6 +56,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 r = &mut transfer => break r.context("sending failed")?,
                 _ = tick.tick() => bars.borrow().update(&sub.snapshot.borrow()),
                 Some(ev) = sub.events.recv() => show(&mut bars.borrow_mut(), ev, &args.files, args.common.json),
+                Some((path, e)) = unreadable.recv() => {
+                    show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
+                }
                 _ = shutdown.recv() => {
                     eprintln!("udpix: interrupted");
                     return Ok(ExitCode::from(130));
@@ -66,10 +71,17 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         show(&mut bars.borrow_mut(), ev, &args.files, args.common.json);
     }
     drop(queue);
-    let unreadable = reader.await.unwrap_or(0);
+    let unreadable_count = reader.await.unwrap_or(0);
+    while let Ok((path, e)) = unreadable.try_recv() {
+        show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
+    }
+    let unreadable = unreadable_count;
     let left = args.files.len() - reports.len() - unreadable;
     if left > 0 && reports.last().is_some_and(|r: &Report| r.ends_session) {
-        eprintln!("udpix: not sending the {left} remaining file(s): they would fail the same way");
+        eprintln!(
+            "udpix: not sending the {}: they would fail the same way",
+            count(left as u64, "remaining file", "remaining files")
+        );
     }
     let failed = reports.iter().filter(|r| r.result.is_err()).count() + unreadable + left;
     Ok(if failed == 0 {
@@ -88,6 +100,9 @@ fn show(bars: &mut Bars, ev: Event, files: &[PathBuf], json: bool) {
         Event::Finished(report) => {
             bars.finish(report.id);
             if json {
+                // The sender's `path` is the file it sent.
+                let mut report = report.clone();
+                report.path = files.get(report.id as usize).cloned();
                 bars.println(&json_line(&report));
             } else if report.result.is_ok() {
                 bars.println(&human_line(&report));
@@ -102,4 +117,19 @@ fn show(bars: &mut Bars, ev: Event, files: &[PathBuf], json: bool) {
         }
         _ => {}
     }
+}
+
+/// Tells of a file that could not be read: a line on stderr, and its JSON object too.
+fn show_unreadable(
+    bars: &Bars,
+    peer: std::net::SocketAddr,
+    path: &std::path::Path,
+    e: &std::io::Error,
+    json: bool,
+) {
+    let error = format!("cannot read {}: {e}", path.display());
+    if json {
+        bars.println(&json_unreadable(peer, path, &error));
+    }
+    bars.eprintln(&udpix::display::safe(&format!("udpix: error: {error}")));
 }

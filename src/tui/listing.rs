@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::app::Entry;
-use crate::engine;
 
 /// Entries listed at most; a bigger folder shows its first ones.
 pub const MAX_ENTRIES: usize = 5000;
@@ -78,6 +77,24 @@ pub fn list_dir(path: &Path) -> Vec<Entry> {
     out
 }
 
+/// Format and dimensions from the file's first bytes, whatever its name says: a text file
+/// named `notes.png` has no format. (`image::ImageReader::open` would take the format from
+/// the extension when the content matches none.)
+pub fn info_by_content(path: &Path) -> Info {
+    let Ok(file) = std::fs::File::open(path) else {
+        return (String::new(), None);
+    };
+    let reader = image::ImageReader::new(std::io::BufReader::new(file));
+    let Ok(reader) = reader.with_guessed_format() else {
+        return (String::new(), None);
+    };
+    let Some(format) = reader.format() else {
+        return (String::new(), None);
+    };
+    let tag = format.extensions_str().first().copied().unwrap_or("");
+    (tag.to_owned(), reader.into_dimensions().ok())
+}
+
 /// Reads the headers of the entries that still lack an info, in list order, handing them
 /// over `INFO_BATCH` at a time; returns early (false) once `cancel` is set or `deliver`
 /// reports the UI gone.
@@ -91,7 +108,7 @@ pub fn read_infos(
         if cancel.load(Ordering::Relaxed) {
             return false;
         }
-        batch.push((e.path.clone(), engine::image_info_path(&e.path)));
+        batch.push((e.path.clone(), info_by_content(&e.path)));
         if batch.len() == INFO_BATCH && !deliver(std::mem::take(&mut batch)) {
             return false;
         }
@@ -172,6 +189,34 @@ mod tests {
         });
         assert!(!done);
         assert_eq!(seen, INFO_BATCH);
+    }
+
+    #[test]
+    fn a_file_is_labelled_by_its_content_not_its_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("notes.png"), "only text, not an image\n").expect("write");
+        // A PNG under a JPEG's name.
+        image::RgbImage::new(3, 2)
+            .save_with_format(dir.path().join("photo.jpg"), image::ImageFormat::Png)
+            .expect("write png");
+        let entries = list_dir(dir.path());
+        let cancel = AtomicBool::new(false);
+        let mut infos = Vec::new();
+        assert!(read_infos(&entries, &cancel, |b| {
+            infos.extend(b);
+            true
+        }));
+        infos.sort();
+        assert_eq!(
+            infos,
+            [
+                (dir.path().join("notes.png"), (String::new(), None)),
+                (
+                    dir.path().join("photo.jpg"),
+                    ("png".to_owned(), Some((3, 2)))
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -243,16 +243,26 @@ pub fn listening_addr(p: &Proc) -> SocketAddr {
 /// (`udpix: N images received, ...`).
 pub fn stop_receiver(p: &Proc) -> String {
     p.terminate();
-    p.wait_stderr("images received", WAIT)
+    p.wait_stderr(" failed; dropped ", WAIT)
 }
 
-/// The number just before `what` in a receiver's summary line (`3 failed logins`).
+/// A word without its plural `s`, and without the punctuation after it.
+fn singular(w: &str) -> &str {
+    let w = w.trim_end_matches([',', ';']);
+    w.strip_suffix('s').unwrap_or(w)
+}
+
+/// The number just before `what` in a receiver's summary line (`3 failed logins`); `what`
+/// in the plural also finds the singular (`1 failed login`).
 pub fn summary_count(summary: &str, what: &str) -> u64 {
-    summary
-        .split(what)
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
+    let want: Vec<&str> = what.split_whitespace().map(singular).collect();
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    (0..words.len())
+        .find_map(|i| {
+            let after = words.get(i + 1..i + 1 + want.len())?;
+            let same = after.iter().map(|w| singular(w)).eq(want.iter().copied());
+            same.then(|| words[i].parse().ok()).flatten()
+        })
         .unwrap_or_else(|| panic!("no count of {what:?} in {summary:?}"))
 }
 
