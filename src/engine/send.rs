@@ -161,11 +161,7 @@ fn shrank(size: u64, read: u64) -> std::io::Error {
 }
 
 /// Reads `file`'s first `size` bytes, in order, on a blocking thread, a few segments ahead.
-fn start_reader(
-    file: std::fs::File,
-    size: u64,
-    chunk_size: u16,
-) -> mpsc::Receiver<std::io::Result<Bytes>> {
+fn start_reader(file: std::fs::File, size: u64, chunk_size: u16) -> Feed {
     use std::os::unix::fs::FileExt;
     let (tx, rx) = mpsc::channel(4);
     let segment = crate::proto::sender::segment_len(chunk_size) as u64;
@@ -191,9 +187,12 @@ fn start_reader(
     rx
 }
 
+/// Segments of one file as its reader reads them.
+type Feed = mpsc::Receiver<std::io::Result<Bytes>>;
+
 /// The readers of the files being sent from disk, by their place in the session.
 #[derive(Default)]
-struct Feeds(HashMap<u32, mpsc::Receiver<std::io::Result<Bytes>>>);
+struct Feeds(HashMap<u32, Feed>);
 
 impl Feeds {
     /// Gives the core the bytes it wants that have been read; a read that failed ends the
@@ -242,17 +241,23 @@ impl Feeds {
     }
 }
 
+/// The bytes to give the core with a file's offer: all of them from memory, none from disk
+/// (a reader of `offer`'s bytes then gives them as asked).
+fn split(content: Content, offer: &Offer) -> (Bytes, Option<Feed>) {
+    match content {
+        Content::Bytes(b) => (b, None),
+        Content::File(f) => (
+            Bytes::new(),
+            Some(start_reader(f, offer.size, offer.chunk_size)),
+        ),
+    }
+}
+
 /// Queues `o` in the session, with a reader when it comes from disk.
 fn push(core: &mut Sender, feeds: &mut Feeds, now: Instant, o: Outgoing) -> (u32, TransferId) {
-    let (size, chunk_size) = (o.offer.size, o.offer.chunk_size);
-    let (data, disk) = match o.content {
-        Content::Bytes(b) => (b, None),
-        Content::File(f) => (Bytes::new(), Some(f)),
-    };
+    let (data, feed) = split(o.content, &o.offer);
     let file = core.push_file(now, o.offer, data);
-    if let Some(f) = disk {
-        feeds.0.insert(file, start_reader(f, size, chunk_size));
-    }
+    feeds.0.extend(feed.map(|f| (file, f)));
     (file, o.id)
 }
 
@@ -311,14 +316,8 @@ async fn run_session(
     let session = rand::random::<u64>() | 1;
     let start = Instant::now();
     let mut feeds = Feeds::default();
-    let (size, chunk_size) = (first.offer.size, first.offer.chunk_size);
-    let data = match first.content {
-        Content::Bytes(b) => b,
-        Content::File(f) => {
-            feeds.0.insert(0, start_reader(f, size, chunk_size));
-            Bytes::new()
-        }
-    };
+    let (data, feed) = split(first.content, &first.offer);
+    feeds.0.extend(feed.map(|f| (0, f)));
     let mut core = Sender::new(start, config.clone(), session, first.offer, data);
     core.keep_open();
     let mut active: HashMap<u32, Active> = HashMap::new();
