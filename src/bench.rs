@@ -252,7 +252,15 @@ async fn run_in(case: &Case, seed: u64, out_dir: &Path) -> std::io::Result<Sampl
             // the engine wait for it to take the last one.
             let (publisher, unread) = engine::channel(1);
             drop(unread);
-            engine::send_files(&socket, proxy_addr, config, &mut files, publisher).await
+            engine::send_files(
+                &socket,
+                proxy_addr,
+                config,
+                &mut files,
+                publisher,
+                engine::CancelSignal::never(),
+            )
+            .await
         }));
     }
 

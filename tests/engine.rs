@@ -192,7 +192,14 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
     let (spub, _ssub) = engine::channel(4096);
     let reports = tokio::time::timeout(
         common::WAIT,
-        engine::send_files(&ssock, raddr, config.clone(), &mut queue, spub),
+        engine::send_files(
+            &ssock,
+            raddr,
+            config.clone(),
+            &mut queue,
+            spub,
+            engine::CancelSignal::never(),
+        ),
     )
     .await
     .expect("sent in time")

@@ -659,7 +659,10 @@ fn feed(app: &mut App, msg: Msg) -> Vec<Command> {
                 let img = udpix::tui::load_preview(&testdata(&name)).expect("a test image");
                 feed(app, Msg::PreviewReady(*id, img));
             }
-            Command::Send { .. } | Command::ReadDir(_) => {}
+            Command::Send { .. }
+            | Command::ReadDir(_)
+            | Command::StopListening
+            | Command::CancelSend => {}
         }
     }
     cmds
@@ -1643,7 +1646,7 @@ fn peer_text_is_drawn_escaped() {
         "chunk log:\n{text}"
     );
     assert!(
-        has("failed: sender closed the session: bye\\e]0;owned\\x07") == 1,
+        has("failed: cancelled by the sender: bye\\e]0;owned\\x07") == 1,
         "failure:\n{text}"
     );
     // Nothing raw reaches a cell (ratatui would drop the controls, hiding what was sent).
@@ -1934,4 +1937,108 @@ fn chelsea_listing(with_info: bool) -> Msg {
             info: with_info.then(|| engine::image_info_path(&testdata("chelsea.png"))),
         }],
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stop, cancel and quitting mid-transfer.
+
+#[test]
+fn quitting_while_an_image_arrives_asks_first() {
+    let mut app = receiving_app();
+    assert!(app.transferring());
+    feed(&mut app, key(KeyCode::Char('q')));
+    assert!(!app.quit, "q mid-transfer must ask, not quit");
+    assert!(app.confirm_quit);
+    let text = mono(&app, 80, 24);
+    assert!(text.contains("Quit udpix?"), "{text}");
+    assert!(text.contains("the sender is told"), "{text}");
+    // n goes on, with nothing stopped.
+    let cmds = feed(&mut app, key(KeyCode::Char('n')));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(!app.quit && !app.confirm_quit);
+    assert!(matches!(app.state, ConnState::Listening(_)));
+    // Keys other than the answers do nothing while asked.
+    feed(&mut app, key(KeyCode::Char('q')));
+    feed(&mut app, key(KeyCode::Char('r')));
+    assert!(app.confirm_quit && !app.quit);
+    assert_eq!(app.role, Role::Receive);
+    feed(&mut app, key(KeyCode::Char('y')));
+    assert!(app.quit);
+}
+
+#[test]
+fn quitting_when_nothing_runs_needs_no_answer() {
+    let (mut app, _) = App::new(setup(Role::Receive));
+    assert!(!app.transferring());
+    feed(&mut app, key(KeyCode::Char('q')));
+    assert!(app.quit && !app.confirm_quit);
+}
+
+#[test]
+fn x_stops_listening_and_the_state_says_so() {
+    let mut app = receiving_app();
+    let text = mono(&app, 160, 48);
+    assert!(text.contains("[ Stop listening ]"), "{text}");
+    let cmds = feed(&mut app, key(KeyCode::Char('x')));
+    assert_eq!(cmds, vec![Command::StopListening]);
+    assert_eq!(
+        app.state,
+        ConnState::Stopped("stopped listening on 0.0.0.0:7878".into())
+    );
+    assert!(!app.busy(), "stopped: the role and fields may change again");
+    let text = mono(&app, 160, 48);
+    assert!(text.contains("stopped listening on 0.0.0.0:7878"), "{text}");
+    assert!(text.contains("[ Listen ]"), "{text}");
+    // A second x has nothing left to stop.
+    assert!(feed(&mut app, key(KeyCode::Char('x'))).is_empty());
+}
+
+#[test]
+fn cancelling_a_send_waits_for_the_engine_then_says_what_was_not_delivered() {
+    let (mut app, _) = sending();
+    let cmds = feed(&mut app, key(KeyCode::Char('x')));
+    assert_eq!(cmds, vec![Command::CancelSend]);
+    assert_eq!(
+        app.state,
+        ConnState::Cancelling(receiver_addr().to_string())
+    );
+    assert!(
+        app.busy(),
+        "the engine still runs until it has told the receiver"
+    );
+    assert!(feed(&mut app, key(KeyCode::Char('x'))).is_empty());
+    // The engine's verdict on the file comes first: a failure, as asked for.
+    let t = &app.transfers[&SEND_ID];
+    let report = engine::Report {
+        id: SEND_ID,
+        direction: engine::Direction::Send,
+        peer: receiver_addr(),
+        offer: t.offer.clone(),
+        path: None,
+        stats: t.stats.clone(),
+        duration: ms(300),
+        result: Err("cancelled: its user cancelled the send".into()),
+        ends_session: true,
+    };
+    feed(&mut app, Msg::Engine(Event::Finished(Box::new(report))));
+    assert!(matches!(app.state, ConnState::Cancelling(_)));
+    feed(&mut app, Msg::SendFinished(1));
+    assert_eq!(
+        app.state,
+        ConnState::Stopped("send cancelled: 1 file not delivered".into())
+    );
+    let text = mono(&app, 160, 48);
+    assert!(
+        text.contains("send cancelled: 1 file not delivered"),
+        "{text}"
+    );
+}
+
+#[test]
+fn enter_on_the_action_button_stops_what_runs() {
+    let mut app = receiving_app();
+    app.focus = udpix::tui::app::Pane::Connection;
+    app.field = udpix::tui::app::Field::Action;
+    let cmds = feed(&mut app, key(KeyCode::Enter));
+    assert_eq!(cmds, vec![Command::StopListening]);
 }

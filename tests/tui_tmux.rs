@@ -475,3 +475,143 @@ fn listen_removes_the_part_files_dead_receivers_left() {
     ]);
     assert!(!dead.exists(), "the dead part file is still there");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stop, cancel, and quitting mid-transfer: the other side is told at once. Its own timeout is
+// set far beyond these waits, so only the message can explain its prompt verdict.
+
+/// Seeded noise: bytes that no codec shrinks, for a transfer that lasts at 2 Mbit/s.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A TUI listening in a fresh folder, and a headless sender slowly sending it 4 MiB.
+fn tui_receiving(work: &Path) -> (Tmux, Headless, PathBuf) {
+    let exit = work.join("exit-code");
+    std::fs::create_dir(work.join("in")).expect("mkdir");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --listen 127.0.0.1:0 --out {w}/in; echo $? > {e}",
+        w = work.display(),
+        e = exit.display()
+    );
+    let tmux = Tmux::start(&cmd, work, 120, 40);
+    let screen = tmux.wait_for(&["listening on 127.0.0.1:"]);
+    let port = port_after(&screen, "listening on 127.0.0.1:");
+    let big = work.join("big.bin");
+    std::fs::write(&big, noise(4 << 20)).expect("write");
+    let sender = Headless::spawn(&[
+        "send",
+        &format!("127.0.0.1:{port}"),
+        big.to_str().expect("utf8"),
+        "--max-rate",
+        "2mbit",
+        "--timeout",
+        "10m",
+    ]);
+    // The Stats heading, which stays (the log's note scrolls away under the chunks).
+    tmux.wait_for(&["big.bin", "session 0/1"]);
+    (tmux, sender, exit)
+}
+
+#[test]
+fn stopping_the_tui_receiver_tells_the_sender_and_quitting_first_asks() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (tmux, mut sender, exit) = tui_receiving(work.path());
+    // q mid-transfer asks; n goes on.
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["Quit udpix?", "the sender is told"]);
+    tmux.keys(&["n"]);
+    tmux.wait_until("the question gone", |s| !s.contains("Quit udpix?"));
+    // x stops listening: the sender hears of it at once.
+    tmux.keys(&["x"]);
+    sender.wait_line("cancelled by the receiver: the receiver was stopped");
+    assert_eq!(sender.wait(), 1);
+    tmux.wait_for(&["stopped listening on 127.0.0.1:", "[ Listen ]"]);
+    // Nothing runs now: q quits without asking.
+    tmux.keys(&["q"]);
+    assert_eq!(wait_file(&exit).trim(), "0");
+    wait_empty(&work.path().join("in"));
+}
+
+#[test]
+fn quitting_the_tui_mid_transfer_tells_the_sender() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (tmux, mut sender, exit) = tui_receiving(work.path());
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["Quit udpix?"]);
+    tmux.keys(&["y"]);
+    assert_eq!(wait_file(&exit).trim(), "0");
+    sender.wait_line("cancelled by the receiver: the receiver was stopped");
+    assert_eq!(sender.wait(), 1);
+}
+
+#[test]
+fn cancelling_a_tui_send_tells_the_receiver() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let in_dir = tempfile::tempdir().expect("tempdir");
+    let mut recv = Headless::spawn(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        in_dir.path().to_str().expect("utf8"),
+        "--idle-timeout",
+        "10m",
+    ]);
+    let line = recv.wait_line("listening on");
+    let to = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("an address")
+        .to_owned();
+    // The TUI sends at full speed: a 2 Mbit/s link in between makes the send last.
+    let mut netsim = Headless::spawn(&[
+        "netsim",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--rate",
+        "2mbit",
+    ]);
+    let banner = netsim.wait_line("udpix netsim:");
+    let via = banner
+        .trim_start_matches("udpix netsim: ")
+        .split(' ')
+        .next()
+        .expect("netsim's address")
+        .to_owned();
+    // An image the file browser lists: seeded noise as a 1024×1024 PNG (about 3 MB).
+    let img = image::RgbImage::from_raw(1024, 1024, noise(1024 * 1024 * 3)).expect("image");
+    img.save(work.path().join("noise.png")).expect("png");
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {via}");
+    let tmux = Tmux::start(&cmd, work.path(), 120, 40);
+    tmux.wait_for(&["Files:", "noise.png"]);
+    tmux.keys(&["Tab", "j", "Space"]);
+    tmux.wait_for(&["✓ noise.png"]);
+    tmux.keys(&["Enter"]);
+    // Accepted: data flows.
+    tmux.wait_for(&["[ Cancel the send ]", "● connected to"]);
+    tmux.keys(&["x"]);
+    recv.wait_line("cancelled by the sender: its user cancelled the send");
+    tmux.wait_for(&["send cancelled: 1 file not delivered"]);
+    wait_empty(in_dir.path());
+}
+
+/// Waits until nothing is left in `dir` (a cancelled transfer's part file goes with it).
+fn wait_empty(dir: &Path) {
+    let start = Instant::now();
+    while std::fs::read_dir(dir).expect("dir").next().is_some() {
+        assert!(start.elapsed() < T, "{} still holds files", dir.display());
+        std::thread::sleep(POLL);
+    }
+}

@@ -125,7 +125,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }));
     // One login carries every file; each side's line is printed as its verdict comes.
     let (publisher, mut send_sub) = engine::channel(1024);
-    let sending = engine::send_files(&socket, proxy_addr, config.clone(), &mut queue, publisher);
+    let sending = engine::send_files(
+        &socket,
+        proxy_addr,
+        config.clone(),
+        &mut queue,
+        publisher,
+        engine::CancelSignal::never(),
+    );
     tokio::pin!(sending);
     let mut sent: Option<Vec<engine::Report>> = None;
     let mut received = 0;

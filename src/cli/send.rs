@@ -47,9 +47,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     });
     let (publisher, mut sub) = engine::channel(1024);
     let mut shutdown = super::shutdown::Shutdown::new();
+    let (canceller, cancel) = engine::cancellation();
+    let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reports = {
-        let transfer = engine::send_files(&socket, peer, config.clone(), &mut queue, publisher);
+        let transfer =
+            engine::send_files(&socket, peer, config.clone(), &mut queue, publisher, cancel);
         tokio::pin!(transfer);
         loop {
             tokio::select! {
@@ -60,8 +63,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                     show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
                 }
                 _ = shutdown.recv() => {
-                    eprintln!("udpix: interrupted");
-                    return Ok(ExitCode::from(130));
+                    if interrupted {
+                        // A second Ctrl-C: the user will not wait for the receiver to be told.
+                        return Ok(ExitCode::from(130));
+                    }
+                    interrupted = true;
+                    bars.borrow().eprintln("udpix: interrupted, telling the receiver (Ctrl-C again to quit at once)");
+                    canceller.cancel("udpix send was interrupted");
                 }
             }
         }
@@ -77,6 +85,15 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     }
     let unreadable = unreadable_count;
     let left = args.files.len() - reports.len() - unreadable;
+    if interrupted {
+        if left > 0 {
+            eprintln!(
+                "udpix: interrupted: {} not sent",
+                count(left as u64, "file", "files")
+            );
+        }
+        return Ok(ExitCode::from(130));
+    }
     if left > 0 && reports.last().is_some_and(|r: &Report| r.ends_session) {
         eprintln!(
             "udpix: not sending the {}: they would fail the same way",

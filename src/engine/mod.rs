@@ -20,7 +20,9 @@ mod receive;
 mod send;
 
 pub use receive::{ReceiveOptions, run_receiver};
-pub use send::{Content, Outgoing, queue, read_ahead, send, send_files};
+pub use send::{
+    CancelSignal, Canceller, Content, Outgoing, cancellation, queue, read_ahead, send, send_files,
+};
 
 use crate::proto::receiver::EndpointStats;
 use crate::proto::sender::{Sender, SenderConfig};

@@ -83,12 +83,7 @@ pub async fn run_receiver(
             Some((key, verified)) = verdict_rx.recv() => e.conclude(Instant::now(), key, verified),
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
-                    // A last snapshot, so whoever reads the counters after us sees them all.
-                    e.out.publish(Instant::now(), Snapshot {
-                        transfers: Vec::new(),
-                        endpoint: e.core.stats().clone(),
-                        dropped_events: 0,
-                    });
+                    e.stop(&socket).await;
                     return Ok(());
                 }
             }
@@ -97,6 +92,25 @@ pub async fn run_receiver(
 }
 
 impl Engine {
+    /// Stopping: every sender is told at once (CLOSE, cancelled), its files end as failed,
+    /// and a last snapshot lets whoever reads the counters after us see them all.
+    async fn stop(&mut self, socket: &UdpSocket) {
+        let now = Instant::now();
+        self.core
+            .close_all(wire::reason::CANCELLED, "the receiver was stopped");
+        self.apply_events(now);
+        self.transmit(socket, now).await;
+        self.out.publish(
+            now,
+            Snapshot {
+                transfers: Vec::new(),
+                endpoint: self.core.stats().clone(),
+                dropped_events: 0,
+            },
+        );
+        self.out.flush();
+    }
+
     async fn transmit(&mut self, socket: &UdpSocket, now: Instant) {
         while let Some(t) = self.core.poll_transmit(now) {
             if let Err(err) = socket.send_to(&t.payload, t.dest).await {

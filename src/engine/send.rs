@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, watch};
 
 use super::{
     ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
@@ -16,6 +18,67 @@ use super::{
 };
 use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::wire::Offer;
+
+/// Stops a running [`send_files`] from outside (Ctrl-C, the TUI's cancel key): the
+/// receiver is told at once by a CLOSE, the files in flight end as cancelled, and those
+/// not yet taken stay in the queue.
+#[derive(Debug, Clone)]
+pub struct Canceller(Arc<watch::Sender<Option<String>>>);
+
+impl Canceller {
+    /// Cancels with `reason`, which the receiver reports ("cancelled by the sender: …").
+    /// Only the first call counts.
+    pub fn cancel(&self, reason: &str) {
+        self.0.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(reason.to_owned());
+            }
+            first
+        });
+    }
+
+    /// True once the engine it drives is gone (the send ended).
+    pub fn is_done(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// The engine's end of a [`Canceller`].
+#[derive(Debug)]
+pub struct CancelSignal(Option<watch::Receiver<Option<String>>>);
+
+impl CancelSignal {
+    /// For a send nobody cancels.
+    pub fn never() -> Self {
+        Self(None)
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.0.as_ref().and_then(|rx| rx.borrow().clone())
+    }
+
+    /// Resolves with the reason once cancelled; never, if the canceller is gone uncalled.
+    async fn cancelled(&mut self) -> String {
+        if let Some(rx) = &mut self.0 {
+            loop {
+                if let Some(r) = rx.borrow_and_update().clone() {
+                    return r;
+                }
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        std::future::pending().await
+    }
+}
+
+/// A canceller and the signal it drives.
+pub fn cancellation() -> (Canceller, CancelSignal) {
+    let (tx, rx) = watch::channel(None);
+    (Canceller(Arc::new(tx)), CancelSignal(Some(rx)))
+}
 
 /// Where a file's bytes come from.
 #[derive(Debug)]
@@ -60,7 +123,15 @@ pub async fn send(
     publisher: Publisher,
 ) -> std::io::Result<Report> {
     let mut one = queue([Outgoing::bytes(id, offer, data)]);
-    let reports = send_files(socket, peer, config, &mut one, publisher).await?;
+    let reports = send_files(
+        socket,
+        peer,
+        config,
+        &mut one,
+        publisher,
+        CancelSignal::never(),
+    )
+    .await?;
     reports
         .into_iter()
         .next()
@@ -267,20 +338,34 @@ fn push(core: &mut Sender, feeds: &mut Feeds, now: Instant, o: Outgoing) -> (u32
 /// are held in memory. A session that fails in a way the next file would not (the receiver
 /// restarted, went silent) is followed by a new one for the files left; one that fails in a
 /// way every file would ([`Report::ends_session`]: wrong passphrase, refused login) stops
-/// there, with the files not yet taken left in `files`. Returns the reports in the order
-/// the verdicts came.
+/// there, with the files not yet taken left in `files`; so does a cancel. Returns the
+/// reports in the order the verdicts came.
 pub async fn send_files(
     socket: &UdpSocket,
     peer: SocketAddr,
     config: SenderConfig,
     files: &mut mpsc::Receiver<Outgoing>,
     publisher: Publisher,
+    mut cancel: CancelSignal,
 ) -> std::io::Result<Vec<Report>> {
     let mut out = Outlet::new(publisher);
     let mut reports = Vec::new();
-    while let Some(first) = files.recv().await {
-        let stop = run_session(socket, peer, &config, first, files, &mut out, &mut reports).await?;
-        if stop {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            f = files.recv() => f,
+        };
+        let Some(first) = first else { break };
+        let session = Session {
+            socket,
+            peer,
+            config: &config,
+        };
+        if session
+            .run(first, files, &mut out, &mut reports, &mut cancel)
+            .await?
+        {
             break;
         }
     }
@@ -302,100 +387,122 @@ struct Active {
     started: Instant,
 }
 
-/// One session, from `first` until its last verdict; true when it ended in a way that
-/// would end any further session too.
-async fn run_session(
-    socket: &UdpSocket,
+/// Where a session runs.
+struct Session<'a> {
+    socket: &'a UdpSocket,
     peer: SocketAddr,
-    config: &SenderConfig,
-    first: Outgoing,
-    files: &mut mpsc::Receiver<Outgoing>,
-    out: &mut Outlet,
-    reports: &mut Vec<Report>,
-) -> std::io::Result<bool> {
-    let session = rand::random::<u64>() | 1;
-    let start = Instant::now();
-    let mut feeds = Feeds::default();
-    let (data, feed) = split(first.content, &first.offer);
-    feeds.0.extend(feed.map(|f| (0, f)));
-    let mut core = Sender::new(start, config.clone(), session, first.offer, data);
-    core.keep_open();
-    let mut active: HashMap<u32, Active> = HashMap::new();
-    start_file(&core, &mut active, out, peer, 0, first.id, start);
-    let mut exhausted = false;
-    let mut stop = false;
-    let mut buf = vec![0u8; 65_536];
-    let mut tx = Vec::with_capacity(2048);
-    loop {
-        let now = Instant::now();
-        while !exhausted && core.wants_file() {
-            match files.try_recv() {
-                Ok(o) => {
-                    let (file, id) = push(&mut core, &mut feeds, now, o);
-                    start_file(&core, &mut active, out, peer, file, id, now);
-                }
-                // Still being read: taken when it comes (below).
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    exhausted = true;
-                    core.close_input();
+    config: &'a SenderConfig,
+}
+
+impl Session<'_> {
+    /// One session, from `first` until its last verdict; true when it ended in a way that
+    /// would end any further session too, or was cancelled.
+    async fn run(
+        &self,
+        first: Outgoing,
+        files: &mut mpsc::Receiver<Outgoing>,
+        out: &mut Outlet,
+        reports: &mut Vec<Report>,
+        cancel: &mut CancelSignal,
+    ) -> std::io::Result<bool> {
+        let Session {
+            socket,
+            peer,
+            config,
+        } = *self;
+        let session = rand::random::<u64>() | 1;
+        let start = Instant::now();
+        let mut feeds = Feeds::default();
+        let (data, feed) = split(first.content, &first.offer);
+        feeds.0.extend(feed.map(|f| (0, f)));
+        let mut core = Sender::new(start, config.clone(), session, first.offer, data);
+        core.keep_open();
+        let mut active: HashMap<u32, Active> = HashMap::new();
+        start_file(&core, &mut active, out, peer, 0, first.id, start);
+        let mut exhausted = false;
+        let mut stop = false;
+        let mut cancelled = false;
+        if let Some(reason) = cancel.reason() {
+            core.cancel(&reason);
+            cancelled = true;
+        }
+        let mut buf = vec![0u8; 65_536];
+        let mut tx = Vec::with_capacity(2048);
+        loop {
+            let now = Instant::now();
+            while !exhausted && core.wants_file() {
+                match files.try_recv() {
+                    Ok(o) => {
+                        let (file, id) = push(&mut core, &mut feeds, now, o);
+                        start_file(&core, &mut active, out, peer, file, id, now);
+                    }
+                    // Still being read: taken when it comes (below).
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        exhausted = true;
+                        core.close_input();
+                    }
                 }
             }
-        }
-        feeds.give(&mut core);
-        while core.poll_transmit(now, &mut tx) {
-            match socket.send_to(&tx, peer).await {
-                Ok(_) => {}
-                Err(e) if is_transient(&e) => {}
-                Err(e) if super::too_large_for_the_path(&e) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!(
-                            "a {}-byte datagram does not fit the path to {peer} (its MTU is \
+            feeds.give(&mut core);
+            while core.poll_transmit(now, &mut tx) {
+                match socket.send_to(&tx, peer).await {
+                    Ok(_) => {}
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) if super::too_large_for_the_path(&e) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!(
+                                "a {}-byte datagram does not fit the path to {peer} (its MTU is \
                              smaller, and udpix does not let IP fragment it): lower --mtu \
                              (1200 fits virtually every path)",
-                            tx.len()
-                        ),
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        while let Some(ev) = core.poll_event() {
-            if let Some(report) = apply(&core, &mut active, out, peer, now, ev) {
-                stop |= report.ends_session;
-                reports.push(report);
-            }
-        }
-        if core.is_finished() || out.snapshot_due(now) {
-            publish(&core, &active, out, now);
-        }
-        if core.is_finished() {
-            return Ok(stop);
-        }
-        out.flush();
-        let deadline = Some(out.wake_at(core.poll_timeout()));
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let now = Instant::now();
-                drain_batch(socket, &mut buf, r, |d, from| {
-                    if from == peer {
-                        core.handle(now, d);
+                                tx.len()
+                            ),
+                        ));
                     }
-                })?;
+                    Err(e) => return Err(e),
+                }
             }
-            _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
-            (file, got) = feeds.next(core.wants_data()) => feeds.take(&mut core, file, got),
-            o = files.recv(), if !exhausted && core.wants_file() => match o {
-                Some(o) => {
-                    let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
-                    start_file(&core, &mut active, out, peer, file, id, Instant::now());
+            while let Some(ev) = core.poll_event() {
+                if let Some(report) = apply(&core, &mut active, out, peer, now, ev) {
+                    stop |= report.ends_session;
+                    reports.push(report);
                 }
-                None => {
-                    exhausted = true;
-                    core.close_input();
+            }
+            if core.is_finished() || out.snapshot_due(now) {
+                publish(&core, &active, out, now);
+            }
+            if core.is_finished() {
+                return Ok(stop || cancelled);
+            }
+            out.flush();
+            let deadline = Some(out.wake_at(core.poll_timeout()));
+            tokio::select! {
+                r = socket.recv_from(&mut buf) => {
+                    let now = Instant::now();
+                    drain_batch(socket, &mut buf, r, |d, from| {
+                        if from == peer {
+                            core.handle(now, d);
+                        }
+                    })?;
                 }
-            },
+                _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+                reason = cancel.cancelled(), if !cancelled => {
+                    core.cancel(&reason);
+                    cancelled = true;
+                }
+                (file, got) = feeds.next(core.wants_data()) => feeds.take(&mut core, file, got),
+                o = files.recv(), if !exhausted && core.wants_file() => match o {
+                    Some(o) => {
+                        let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
+                        start_file(&core, &mut active, out, peer, file, id, Instant::now());
+                    }
+                    None => {
+                        exhausted = true;
+                        core.close_input();
+                    }
+                },
+            }
         }
     }
 }

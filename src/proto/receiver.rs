@@ -28,6 +28,8 @@ pub const MAX_LINGERING: usize = 1024;
 /// An address that has not proved it receives our replies gets at most this many times the
 /// bytes it sent (QUIC's anti-amplification rule), so it cannot aim us at a victim.
 pub const AMPLIFICATION_FACTOR: usize = 3;
+/// Copies of a CLOSE this side sends: it is never repeated, so one loss must not hide it.
+const CLOSE_COPIES: usize = 2;
 
 /// Knobs for the receiving endpoint.
 #[derive(Debug, Clone)]
@@ -852,8 +854,12 @@ impl Receiver {
                 self.on_offer_in_session(now, key, offer, pn);
                 None
             }
-            (Body::Close { reason, .. }, _) => {
-                let reason = format!("sender closed the session: {reason}");
+            (Body::Close { code, reason }, _) => {
+                let reason = if code == wire::reason::CANCELLED {
+                    format!("cancelled by the sender: {reason}")
+                } else {
+                    format!("sender closed the session: {reason}")
+                };
                 self.end_session(key, &reason);
                 None
             }
@@ -1591,7 +1597,8 @@ impl Receiver {
         self.finish(now, key, Err((wire::done::STORE_FAILED, reason.to_owned())));
     }
 
-    /// Ends a whole session from this side (shutting down): CLOSE to the sender.
+    /// Ends a whole session from this side (shutting down): CLOSE to the sender, twice, so
+    /// one lost datagram does not leave it waiting for its timeout.
     pub fn close(&mut self, key: SessionKey, code: u8, reason: &str) {
         let Some(mut s) = self.end_session(key, reason) else {
             return;
@@ -1601,7 +1608,17 @@ impl Receiver {
             reason: reason.to_owned(),
         };
         let limited = &mut self.stats.amplification_limited;
-        s.send(key, &body, None, &mut self.outbox, limited);
+        for _ in 0..CLOSE_COPIES {
+            s.send(key, &body, None, &mut self.outbox, limited);
+        }
+    }
+
+    /// Ends every session (the receiver is stopping), telling each sender why.
+    pub fn close_all(&mut self, code: u8, reason: &str) {
+        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            self.close(key, code, reason);
+        }
     }
 
     /// Next datagram to send, if any.

@@ -92,7 +92,7 @@ impl Scene {
     /// The scene the app is about to draw.
     pub fn of(app: &App) -> Self {
         Self {
-            help: app.show_help,
+            help: app.popup_open(),
             zoom: app.zoomed(),
             image: app
                 .preview

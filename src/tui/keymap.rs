@@ -38,6 +38,8 @@ pub enum Action {
     Follow,
     /// Show the focused pane alone on the whole screen, or all panes again.
     Zoom,
+    /// Stop listening, or cancel the running send (the other side is told).
+    Stop,
 }
 
 /// One row of the table: a key, its modifiers, the action, and the help text.
@@ -147,6 +149,12 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Mark,
         "mark or unmark a file to send",
+    ),
+    b(
+        KeyCode::Char('x'),
+        NONE,
+        Action::Stop,
+        "stop listening / cancel the send, telling the peer",
     ),
     b(
         KeyCode::Char('r'),

@@ -181,7 +181,10 @@ where
                     Some(Err(e)) => return Err(e.into()),
                     // The terminal's input ended: no key can come to quit with (and the
                     // stream must not be polled again).
-                    None => return Ok(()),
+                    None => {
+                        rt.shutdown().await;
+                        return Ok(());
+                    }
                 }
             }
             Some(msg) = rt.rx.recv() => {
@@ -211,7 +214,7 @@ where
                     let area = frame.area;
                     screen = area;
                     if theme.graphics
-                        && !app.show_help
+                        && !app.popup_open()
                         && let Some(img) = &app.preview.image
                     {
                         overlay.show(protocol, img, view::preview_inner(area, app.zoomed()));
@@ -224,6 +227,7 @@ where
             }
         }
         if app.quit {
+            rt.shutdown().await;
             return Ok(());
         }
     }
@@ -241,7 +245,12 @@ struct Runtime {
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     subs: Vec<Subscriber>,
+    /// The running receiver's stop switch.
     stops: Vec<watch::Sender<bool>>,
+    /// The running sends' cancel switches.
+    cancels: Vec<engine::Canceller>,
+    /// Engine tasks, waited for (briefly) on quit so their last words reach the peer.
+    engines: Vec<tokio::task::JoinHandle<()>>,
     listing: listing::Current,
 }
 
@@ -253,6 +262,8 @@ impl Runtime {
             rx,
             subs: Vec::new(),
             stops: Vec::new(),
+            cancels: Vec::new(),
+            engines: Vec::new(),
             listing: listing::Current::default(),
         }
     }
@@ -322,6 +333,8 @@ impl Runtime {
                     files,
                     passphrase,
                 } => self.send(to, files, passphrase),
+                Command::StopListening => self.stop_listening(),
+                Command::CancelSend => self.cancel_sends(),
             }
         }
     }
@@ -367,22 +380,51 @@ impl Runtime {
             out_dir: out,
         };
         let tx = self.tx.clone();
-        tokio::spawn(async move {
+        self.engines.push(tokio::spawn(async move {
             if let Err(e) = engine::run_receiver(socket, options, publisher, stop_rx).await {
                 let _ = tx.send(Msg::Failed(format!("receiver stopped: {e}")));
             }
-        });
+        }));
         self.subs.push(sub);
         self.stops.push(stop_tx);
         Ok(())
     }
 
+    /// The receiver tells its senders it stopped, and ends.
+    fn stop_listening(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(true);
+        }
+    }
+
+    /// Each running send tells its receiver it was cancelled, and ends.
+    fn cancel_sends(&mut self) {
+        for c in self.cancels.drain(..) {
+            c.cancel("its user cancelled the send");
+        }
+    }
+
+    /// Quitting: stops and cancels everything, and gives the engines a moment to tell their
+    /// peers (a CLOSE each) so the other side does not wait for its timeout.
+    async fn shutdown(&mut self) {
+        self.stop_listening();
+        for c in self.cancels.drain(..) {
+            c.cancel("its user quit udpix");
+        }
+        let all = futures_util::future::join_all(self.engines.drain(..));
+        let _ = tokio::time::timeout(Duration::from_secs(2), all).await;
+    }
+
     fn send(&mut self, to: String, files: Vec<(TransferId, PathBuf)>, passphrase: Option<String>) {
         let (publisher, sub) = engine::channel(4096);
         self.subs.push(sub);
+        self.cancels.retain(|c| !c.is_done());
+        let (canceller, cancel) = engine::cancellation();
+        self.cancels.push(canceller);
         let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let result = send_all(&to, files, passphrase, publisher).await;
+        self.engines.retain(|t| !t.is_finished());
+        self.engines.push(tokio::spawn(async move {
+            let result = send_all(&to, files, passphrase, publisher, cancel).await;
             match result {
                 Ok(failed) => {
                     if failed == 0 {
@@ -395,7 +437,7 @@ impl Runtime {
                     let _ = tx.send(Msg::Failed(format!("{e:#}")));
                 }
             }
-        });
+        }));
     }
 }
 
@@ -412,6 +454,7 @@ async fn send_all(
     files: Vec<(TransferId, PathBuf)>,
     passphrase: Option<String>,
     publisher: engine::Publisher,
+    cancel: engine::CancelSignal,
 ) -> anyhow::Result<usize> {
     let peer = engine::resolve(to).await?;
     let socket = engine::bind_for(peer)?;
@@ -427,8 +470,15 @@ async fn send_all(
     });
     // A wrong passphrase fails every file alike, and the engine stops at the first such
     // failure rather than count another failed login at the receiver for each.
-    let reports =
-        engine::send_files(&socket, peer, config.clone(), &mut queue, publisher.clone()).await?;
+    let reports = engine::send_files(
+        &socket,
+        peer,
+        config.clone(),
+        &mut queue,
+        publisher.clone(),
+        cancel,
+    )
+    .await?;
     // Unreadable files, failed ones and those never sent all count.
     let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
     let failures = total - delivered;

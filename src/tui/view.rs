@@ -198,6 +198,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     if app.show_help {
         draw_help(frame, area, theme);
     }
+    if app.confirm_quit {
+        panes::confirm::render(frame, area, app, theme);
+    }
 }
 
 /// The help's line on the mouse (not a key, so not in the key table).

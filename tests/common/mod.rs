@@ -185,13 +185,22 @@ impl Proc {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends SIGINT, as Ctrl-C in its terminal would.
+    pub fn interrupt(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
         // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        let rc = unsafe { libc::kill(pid, sig) };
         assert_eq!(
             rc,
             0,
-            "kill -TERM {pid}: {}",
+            "kill -{sig} {pid}: {}",
             std::io::Error::last_os_error()
         );
     }

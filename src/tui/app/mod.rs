@@ -103,6 +103,10 @@ pub enum ConnState {
     Connected(String),
     /// Every file of the send was handled.
     Sent,
+    /// Sending: cancelled, the receiver being told; ends when the engine does.
+    Cancelling(String),
+    /// Cancelled or stopped by the user; the text says what ended.
+    Stopped(String),
     /// Something went wrong; the text says what.
     Error(String),
 }
@@ -265,6 +269,8 @@ pub struct App {
     pub now: Duration,
     /// Set when the user quits.
     pub quit: bool,
+    /// Asking whether to quit while a transfer runs.
+    pub confirm_quit: bool,
     /// Id for the next file sent.
     next_send_id: TransferId,
     /// Files asked to be sent whose transfer has not started yet.
@@ -296,6 +302,10 @@ pub enum Command {
     ReadDir(PathBuf),
     /// Decode an image for the preview.
     LoadPreview(TransferId, PathBuf),
+    /// Stop the receiver; it tells its senders.
+    StopListening,
+    /// Cancel the running send; the receiver is told.
+    CancelSend,
 }
 
 /// Messages into [`App::update`].
@@ -380,6 +390,7 @@ impl App {
             zoom: false,
             now: Duration::ZERO,
             quit: false,
+            confirm_quit: false,
             next_send_id: SEND_IDS,
             send_paths: BTreeMap::new(),
         };
@@ -465,7 +476,11 @@ impl App {
             Msg::SendFinished(failed) => {
                 self.send_paths.clear(); // files that could not be read never started
                 // A failure already in the state (say, a failed login) says more than a count.
-                if failed == 0 {
+                if matches!(self.state, ConnState::Cancelling(_)) {
+                    let text = format!("send cancelled: {}", files_not_delivered(failed));
+                    self.note("", text.clone());
+                    self.state = ConnState::Stopped(text);
+                } else if failed == 0 {
                     self.state = ConnState::Sent;
                 } else if !matches!(self.state, ConnState::Error(_)) {
                     self.state =
@@ -491,6 +506,14 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
+        if self.confirm_quit {
+            match k.code {
+                KeyCode::Char('y' | 'Y' | 'q') | KeyCode::Enter => self.quit = true,
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => self.confirm_quit = false,
+                _ => {}
+            }
+            return Vec::new();
+        }
         if self.editing {
             self.edit(k);
             return Vec::new();
@@ -505,7 +528,10 @@ impl App {
             return Vec::new();
         }
         match action {
+            // Quitting mid-transfer cancels it: asked first.
+            Action::Quit if self.transferring() => self.confirm_quit = true,
             Action::Quit => self.quit = true,
+            Action::Stop => return self.stop(),
             Action::Help => self.show_help = true,
             Action::NextPane => self.focus = cycle(self.focus, 1),
             Action::PrevPane => self.focus = cycle(self.focus, PANES.len() - 1),
@@ -598,6 +624,7 @@ impl App {
             Action::Left | Action::Right if self.field == Field::Role => self.toggle_role(),
             Action::Enter => match self.field {
                 Field::Role => self.toggle_role(),
+                Field::Action if self.busy() => return self.stop(),
                 Field::Action => return self.start(),
                 Field::OutDir if self.role == Role::Send => {}
                 _ => self.editing = true,
@@ -646,6 +673,25 @@ impl App {
         self.selected = 0;
         self.entries.clear();
         vec![Command::ReadDir(path)]
+    }
+
+    /// Stops listening, or cancels the running send.
+    fn stop(&mut self) -> Vec<Command> {
+        match &self.state {
+            ConnState::Listening(addr) => {
+                let text = format!("stopped listening on {addr}");
+                self.note("", text.clone());
+                self.state = ConnState::Stopped(text);
+                vec![Command::StopListening]
+            }
+            ConnState::Handshaking(addr) | ConnState::Connected(addr) => {
+                let addr = addr.clone();
+                self.note("", format!("cancelling the send to {addr}"));
+                self.state = ConnState::Cancelling(addr);
+                vec![Command::CancelSend]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Listen or connect with the current fields.
@@ -887,7 +933,10 @@ impl App {
                 if r.direction == Direction::Receive && r.result.is_ok() {
                     self.preview.chunks = None;
                 }
-                if let (Direction::Send, Err(e)) = (r.direction, &r.result) {
+                // A cancel's failures are what was asked for: the state says so at the end.
+                if let (Direction::Send, Err(e)) = (r.direction, &r.result)
+                    && !matches!(self.state, ConnState::Cancelling(_))
+                {
                     self.state = ConnState::Error(e.clone());
                 }
                 // The verified image replaces the chunk map, if the user is looking at it.
@@ -914,8 +963,19 @@ impl App {
     pub fn busy(&self) -> bool {
         matches!(
             self.state,
-            ConnState::Listening(_) | ConnState::Handshaking(_) | ConnState::Connected(_)
+            ConnState::Listening(_)
+                | ConnState::Handshaking(_)
+                | ConnState::Connected(_)
+                | ConnState::Cancelling(_)
         )
+    }
+
+    /// True while quitting would cut a transfer short: a send runs, or a file is arriving.
+    pub fn transferring(&self) -> bool {
+        matches!(
+            self.state,
+            ConnState::Handshaking(_) | ConnState::Connected(_)
+        ) || !self.receiving_from().is_empty()
     }
 
     /// Receive transfers in progress and their peers, for the state line.
@@ -927,6 +987,11 @@ impl App {
             .collect()
     }
 
+    /// True while a popup (help, a question) covers the panes.
+    pub fn popup_open(&self) -> bool {
+        self.show_help || self.confirm_quit
+    }
+
     /// The pane that fills the screen, if one does.
     pub fn zoomed(&self) -> Option<Pane> {
         self.zoom.then_some(self.focus)
@@ -935,6 +1000,13 @@ impl App {
     /// The transfer shown in Stats and Preview.
     pub fn current_transfer(&self) -> Option<&TransferView> {
         self.current.and_then(|id| self.transfers.get(&id))
+    }
+}
+
+fn files_not_delivered(n: usize) -> String {
+    match n {
+        1 => "1 file not delivered".to_owned(),
+        n => format!("{n} files not delivered"),
     }
 }
 

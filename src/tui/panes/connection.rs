@@ -41,9 +41,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     } else {
         "•".repeat(app.passphrase.chars().count().min(16))
     };
-    let action = match app.role {
-        Role::Receive => "[ Listen ]",
-        Role::Send => "[ Connect & send ]",
+    let action = match (&app.state, app.role) {
+        (ConnState::Listening(_), _) => "[ Stop listening ]  x",
+        (ConnState::Handshaking(_) | ConnState::Connected(_), _) => "[ Cancel the send ]  x",
+        (ConnState::Cancelling(_), _) => "[ cancelling… ]",
+        (_, Role::Receive) => "[ Listen ]",
+        (_, Role::Send) => "[ Connect & send ]",
     };
     let (state, color) = match &app.state {
         ConnState::Idle => ("idle".to_owned(), Color::Reset),
@@ -63,6 +66,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         ConnState::Handshaking(a) => (format!("● handshaking with {a}"), Color::Yellow),
         ConnState::Connected(a) => (format!("● connected to {a}"), Color::Green),
         ConnState::Sent => ("all files sent".to_owned(), Color::Green),
+        ConnState::Cancelling(a) => (format!("cancelling: telling {a}"), Color::Yellow),
+        ConnState::Stopped(text) => (text.clone(), Color::Reset),
         ConnState::Error(e) => (e.clone(), Color::Red),
     };
     let address_label = match app.role {
