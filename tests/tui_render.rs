@@ -86,6 +86,7 @@ fn setup(role: Role) -> Setup {
             Role::Receive => "0.0.0.0:7878".into(),
             Role::Send => receiver_addr().to_string(),
         },
+        other_address: String::new(),
         passphrase: Some(PASS.into()),
         generated: false,
         insecure: false,
@@ -662,7 +663,8 @@ fn feed(app: &mut App, msg: Msg) -> Vec<Command> {
             Command::Send { .. }
             | Command::ReadDir(_)
             | Command::StopListening
-            | Command::CancelSend => {}
+            | Command::CancelSend
+            | Command::Open(_) => {}
         }
     }
     cmds
@@ -1061,8 +1063,12 @@ fn a_failed_login_shows_in_the_state_line() {
         panic!("state {:?}", app.state);
     };
     assert!(e.contains("passphrase"), "{e}");
-    // The role and fields are free again for another try.
+    // The role and fields are free again for another try, the file still marked for it.
     assert!(!app.busy());
+    assert!(
+        app.marked.contains(&PathBuf::from(PHOTOS).join("chelsea.png")),
+        "a failed login must not unmark the files"
+    );
     insta::assert_snapshot!("send_auth_failed_80x24", mono(&app, 80, 24));
     insta::assert_snapshot!("send_auth_failed_160x48", mono(&app, 160, 48));
 }
@@ -2041,4 +2047,103 @@ fn enter_on_the_action_button_stops_what_runs() {
     app.field = udpix::tui::app::Field::Action;
     let cmds = feed(&mut app, key(KeyCode::Enter));
     assert_eq!(cmds, vec![Command::StopListening]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// No hidden state: each pane acts on what it shows.
+
+#[test]
+fn the_empty_received_list_ignores_keys_meant_for_a_list() {
+    let (mut app, _) = App::new(setup(Role::Receive));
+    // The browser has entries, but the Receive role's Files pane does not show them.
+    feed(&mut app, chelsea_listing(true));
+    feed(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus, udpix::tui::app::Pane::Files);
+    for k in [KeyCode::Down, KeyCode::Down, KeyCode::Enter, KeyCode::Char(' ')] {
+        let cmds = feed(&mut app, key(k));
+        assert!(cmds.is_empty(), "{k:?} gave {cmds:?}");
+    }
+    assert_eq!(app.role, Role::Receive);
+    assert!(app.marked.is_empty(), "marked {:?}", app.marked);
+    assert_eq!(app.state, ConnState::Idle);
+}
+
+#[test]
+fn the_received_list_moves_previews_and_opens_what_it_shows() {
+    let mut app = second_transfer();
+    feed(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.received_ids(), vec![1, 2]);
+    assert_eq!(app.current, Some(2), "the newest transfer is shown");
+    let cursor_row = |app: &App| {
+        mono(app, 160, 48)
+            .lines()
+            .find(|l| l.contains('▸'))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(cursor_row(&app).contains("rocket.jpg"), "{}", cursor_row(&app));
+    // Up: chelsea.png, saved, previews from its file.
+    let cmds = feed(&mut app, key(KeyCode::Up));
+    let saved = app.transfers[&1].path.clone().expect("saved");
+    assert_eq!(cmds, vec![Command::LoadPreview(1, saved.clone())]);
+    assert_eq!(app.current, Some(1));
+    assert!(cursor_row(&app).contains("chelsea.png"), "{}", cursor_row(&app));
+    assert!(mono(&app, 160, 48).contains("Preview: chelsea.png"));
+    // Up at the top stays; o opens the saved file.
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(app.current, Some(1));
+    assert_eq!(
+        feed(&mut app, key(KeyCode::Char('o'))),
+        vec![Command::Open(saved)]
+    );
+    // Down: rocket.jpg, still arriving: its chunk map, nothing to load; o opens the folder.
+    let cmds = feed(&mut app, key(KeyCode::Down));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(app.current, Some(2));
+    assert!(app.preview.chunks.is_some());
+    assert_eq!(
+        feed(&mut app, key(KeyCode::Char('o'))),
+        vec![Command::Open(PathBuf::from(OUT))]
+    );
+}
+
+#[test]
+fn the_highlighted_file_previews_before_it_is_sent() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    feed(&mut app, chelsea_listing(true));
+    // Not at once: a cursor passing over an image does not decode it.
+    let cmds = app.update(Msg::Tick(ms(50)));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(app.preview.image.is_none());
+    wait(&mut app, ms(50) + udpix::tui::app::BROWSE_SETTLE);
+    let photo = PathBuf::from(PHOTOS).join("chelsea.png");
+    assert_eq!(app.preview.path.as_ref(), Some(&photo));
+    assert!(app.preview.image.is_some(), "decoded once the cursor rested");
+    assert!(app.transfers.is_empty(), "nothing was sent");
+    let text = mono(&app, 160, 48);
+    assert!(text.contains("Preview: chelsea.png"), "{text}");
+    // Resting longer decodes nothing again.
+    let before = app.preview.id;
+    wait(&mut app, ms(2000));
+    assert_eq!(app.preview.id, before);
+}
+
+#[test]
+fn each_role_keeps_its_own_address() {
+    let (mut app, _) = App::new(setup(Role::Receive));
+    assert_eq!(app.address, "0.0.0.0:7878");
+    feed(&mut app, key(KeyCode::Char('r')));
+    assert_eq!(app.role, Role::Send);
+    assert_eq!(app.address, "", "a listen address is no receiver");
+    let text = mono(&app, 160, 48);
+    assert!(text.contains("Receiver   (type HOST or HOST:PORT)"), "{text}");
+    // Sending with no address asks for one, in its field.
+    app.marked.insert(PathBuf::from(PHOTOS).join("chelsea.png"));
+    app.focus = udpix::tui::app::Pane::Connection;
+    app.field = udpix::tui::app::Field::Action;
+    assert!(feed(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(matches!(&app.state, ConnState::Error(e) if e.contains("receiver's address")));
+    assert_eq!(app.field, udpix::tui::app::Field::Address);
+    feed(&mut app, key(KeyCode::Char('r')));
+    assert_eq!(app.address, "0.0.0.0:7878");
 }

@@ -40,6 +40,8 @@ pub enum Action {
     Zoom,
     /// Stop listening, or cancel the running send (the other side is told).
     Stop,
+    /// Open the highlighted image (or the folder) with the desktop's viewer.
+    Open,
 }
 
 /// One row of the table: a key, its modifiers, the action, and the help text.
@@ -155,6 +157,12 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Stop,
         "stop listening / cancel the send, telling the peer",
+    ),
+    b(
+        KeyCode::Char('o'),
+        NONE,
+        Action::Open,
+        "open the image (or folder) in the desktop's viewer",
     ),
     b(
         KeyCode::Char('r'),

@@ -123,14 +123,20 @@ where
     } else {
         app::Role::Receive
     };
+    let listen = opts
+        .listen
+        .clone()
+        .or_else(|| opts.default_listen.clone())
+        .unwrap_or_else(|| "0.0.0.0:7878".to_owned());
+    let connect = opts.connect.clone().unwrap_or_default();
+    let (address, other_address) = match role {
+        app::Role::Receive => (listen, connect),
+        app::Role::Send => (connect, listen),
+    };
     let setup = Setup {
         role,
-        address: opts
-            .listen
-            .clone()
-            .or_else(|| opts.connect.clone())
-            .or_else(|| opts.default_listen.clone())
-            .unwrap_or_else(|| "0.0.0.0:7878".to_owned()),
+        address,
+        other_address,
         passphrase: opts.passphrase.clone(),
         generated: false,
         insecure: opts.insecure,
@@ -334,6 +340,7 @@ impl Runtime {
                     passphrase,
                 } => self.send(to, files, passphrase),
                 Command::StopListening => self.stop_listening(),
+                Command::Open(path) => open_with_desktop(path, self.tx.clone()),
                 Command::CancelSend => self.cancel_sends(),
             }
         }
@@ -483,6 +490,46 @@ async fn send_all(
     let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
     let failures = total - delivered;
     Ok(failures)
+}
+
+/// Hands `path` to the desktop's opener (xdg-open, open), if there is a desktop; over SSH
+/// there is none, and the log says where the file is instead.
+fn open_with_desktop(path: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+    let notice = |text: String| {
+        let _ = tx.send(Msg::Engine(Event::Notice(text)));
+    };
+    let desktop = cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    if !desktop {
+        notice(format!(
+            "no desktop to open it on (an SSH login?): it is at {}",
+            path.display()
+        ));
+        return;
+    }
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let child = std::process::Command::new(opener)
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match child {
+        // Reaped off the UI thread; the viewer may outlive it.
+        Ok(mut child) => background(move || {
+            let _ = child.wait();
+        }),
+        Err(e) => notice(format!(
+            "cannot open {} with {opener}: {e} (is it installed?)",
+            path.display()
+        )),
+    }
 }
 
 /// Runs UI work (image decoding, header reading) on a thread of its own at the lowest CPU

@@ -10,9 +10,12 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use image::RgbImage;
 
+mod browse;
 mod mouse;
+mod received;
 mod session;
 
+pub use browse::{BROWSE_IDS, BROWSE_SETTLE};
 pub use mouse::{Hit, WHEEL};
 pub use session::SessionFigures;
 
@@ -204,8 +207,10 @@ pub struct Preview {
     pub image: Option<Arc<RgbImage>>,
     /// The image as last fitted into the pane in half blocks.
     pub fitted: super::halfblock::FitCache,
-    /// Which transfer it belongs to.
+    /// Which transfer (or browse preview) it belongs to.
     pub id: Option<TransferId>,
+    /// The file it shows, when it came from the file browser.
+    pub path: Option<PathBuf>,
     /// Receive side before verification: the chunks seen so far.
     pub chunks: Option<ChunkMap>,
 }
@@ -223,6 +228,8 @@ pub struct App {
     pub editing: bool,
     /// Listen address (receive) or receiver address (send).
     pub address: String,
+    /// The other role's address, swapped in when the role changes.
+    pub other_address: String,
     /// Passphrase text (never drawn in clear except a generated one on the receiving side).
     pub passphrase: String,
     /// True when the passphrase was generated here (so it is shown to read out).
@@ -275,6 +282,10 @@ pub struct App {
     next_send_id: TransferId,
     /// Files asked to be sent whose transfer has not started yet.
     send_paths: BTreeMap<TransferId, PathBuf>,
+    /// The browser's cursor rests on this image since then: previewed once it settles.
+    browse: Option<(PathBuf, Duration)>,
+    /// Id for the next browse preview.
+    next_browse_id: TransferId,
 }
 
 /// Side effects the runtime carries out.
@@ -306,6 +317,8 @@ pub enum Command {
     StopListening,
     /// Cancel the running send; the receiver is told.
     CancelSend,
+    /// Open a file or folder with the desktop's viewer.
+    Open(PathBuf),
 }
 
 /// Messages into [`App::update`].
@@ -344,6 +357,8 @@ pub struct Setup {
     pub role: Role,
     /// Address field.
     pub address: String,
+    /// The other role's address field (empty: to be typed).
+    pub other_address: String,
     /// Passphrase, if given.
     pub passphrase: Option<String>,
     /// True when `passphrase` was generated here.
@@ -367,6 +382,7 @@ impl App {
             field: Field::Action,
             editing: false,
             address: setup.address,
+            other_address: setup.other_address,
             passphrase: setup.passphrase.unwrap_or_default(),
             passphrase_generated: setup.generated,
             insecure: setup.insecure,
@@ -393,6 +409,8 @@ impl App {
             confirm_quit: false,
             next_send_id: SEND_IDS,
             send_paths: BTreeMap::new(),
+            browse: None,
+            next_browse_id: BROWSE_IDS,
         };
         let mut cmds = vec![Command::ReadDir(setup.cwd)];
         if setup.autostart && setup.role == Role::Receive {
@@ -428,6 +446,7 @@ impl App {
             Msg::Tick(now) => {
                 self.now = now;
                 self.flush_log();
+                let cmds = self.browse_tick();
                 for t in self.transfers.values_mut().filter(|t| t.result.is_none()) {
                     let bps = t.goodput_bps() as u64;
                     t.history.push_back(bps);
@@ -435,12 +454,13 @@ impl App {
                         t.history.pop_front();
                     }
                 }
-                Vec::new()
+                cmds
             }
             Msg::Dir(path, entries) => {
                 if path == self.cwd {
                     self.entries = entries;
                     self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                    self.browse_moved();
                 }
                 Vec::new()
             }
@@ -481,6 +501,9 @@ impl App {
                     self.note("", text.clone());
                     self.state = ConnState::Stopped(text);
                 } else if failed == 0 {
+                    // Sent and verified: the marks have done their job. (A failure keeps
+                    // them, to send again.)
+                    self.marked.clear();
                     self.state = ConnState::Sent;
                 } else if !matches!(self.state, ConnState::Error(_)) {
                     self.state =
@@ -578,6 +601,7 @@ impl App {
             Role::Receive => Role::Send,
             Role::Send => Role::Receive,
         };
+        std::mem::swap(&mut self.address, &mut self.other_address);
         if self.passphrase_generated {
             self.passphrase.clear();
             self.passphrase_generated = false;
@@ -635,6 +659,18 @@ impl App {
     }
 
     fn files_action(&mut self, action: Action) -> Vec<Command> {
+        if self.role == Role::Receive {
+            return self.received_action(action);
+        }
+        let before = self.selected;
+        let cmds = self.browser_action(action);
+        if self.selected != before {
+            self.browse_moved();
+        }
+        cmds
+    }
+
+    fn browser_action(&mut self, action: Action) -> Vec<Command> {
         let Some(entry) = self.entries.get(self.selected).cloned() else {
             return Vec::new();
         };
@@ -660,9 +696,9 @@ impl App {
                 if self.marked.is_empty() {
                     self.marked.insert(entry.path);
                 }
-                self.role = Role::Send;
                 return self.start();
             }
+            Action::Open => return vec![Command::Open(entry.path)],
             _ => {}
         }
         Vec::new()
@@ -725,6 +761,14 @@ impl App {
                 }]
             }
             Role::Send => {
+                if self.address.trim().is_empty() {
+                    self.state = ConnState::Error(
+                        "type the receiver's address first (HOST or HOST:PORT)".to_owned(),
+                    );
+                    self.focus = Pane::Connection;
+                    self.field = Field::Address;
+                    return Vec::new();
+                }
                 if self.marked.is_empty() {
                     self.state = ConnState::Error(
                         "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
@@ -732,7 +776,9 @@ impl App {
                     return Vec::new();
                 }
                 self.state = ConnState::Handshaking(self.address.clone());
-                let files: Vec<(TransferId, PathBuf)> = std::mem::take(&mut self.marked)
+                let files: Vec<(TransferId, PathBuf)> = self
+                    .marked
+                    .clone()
                     .into_iter()
                     .map(|path| {
                         let id = self.next_send_id;

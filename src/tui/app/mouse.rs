@@ -2,7 +2,6 @@
 //! and row; the app decides).
 
 use super::{App, Command, FIELDS, Field, Pane, Role};
-use crate::engine::Direction;
 
 /// Where a mouse event landed, as the view laid the screen out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +57,12 @@ impl App {
                 }
             }
             (Pane::Files, Role::Receive) => {
-                let id = self
-                    .transfers
-                    .iter()
-                    .filter(|(_, t)| t.direction == Direction::Receive)
-                    .nth(row)
-                    .map(|(id, _)| *id);
+                // Scrolled as the list draws it: just enough to show the cursor.
+                let first = self
+                    .received_cursor()
+                    .unwrap_or(0)
+                    .saturating_sub(usize::from(hit.rows).saturating_sub(1));
+                let id = self.received_ids().get(first + row).copied();
                 if let Some(id) = id {
                     return self.show_transfer(id);
                 }

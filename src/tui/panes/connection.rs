@@ -80,7 +80,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     };
     let lines = vec![
         row(Field::Role, "Role", role.to_owned()),
-        row(Field::Address, address_label, app.address.clone()),
+        row(
+            Field::Address,
+            address_label,
+            match (app.role, app.address.is_empty(), app.editing) {
+                (Role::Send, true, false) => "(type HOST or HOST:PORT)".to_owned(),
+                _ => app.address.clone(),
+            },
+        ),
         row(Field::Passphrase, "Passphrase", pass),
         row(Field::OutDir, "Output", out),
         row(Field::Action, "", action.to_owned()),

@@ -97,10 +97,13 @@ fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
         })
         .collect();
     let title = format!("Files: received into {}", safe(&app.out_dir));
-    let list = if items.is_empty() {
-        List::new(vec![ListItem::new("  nothing received yet")])
-    } else {
-        List::new(items)
-    };
-    frame.render_widget(list.block(theme.block(&title, focused)), area);
+    if items.is_empty() {
+        let list = List::new(vec![ListItem::new("  nothing received yet")]);
+        frame.render_widget(list.block(theme.block(&title, focused)), area);
+        return;
+    }
+    // Scrolled so the cursor's row is always in view.
+    let mut state = ListState::default().with_selected(app.received_cursor());
+    let list = List::new(items).block(theme.block(&title, focused));
+    frame.render_stateful_widget(list, area, &mut state);
 }
