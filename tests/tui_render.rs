@@ -1066,7 +1066,8 @@ fn a_failed_login_shows_in_the_state_line() {
     // The role and fields are free again for another try, the file still marked for it.
     assert!(!app.busy());
     assert!(
-        app.marked.contains(&PathBuf::from(PHOTOS).join("chelsea.png")),
+        app.marked
+            .contains(&PathBuf::from(PHOTOS).join("chelsea.png")),
         "a failed login must not unmark the files"
     );
     insta::assert_snapshot!("send_auth_failed_80x24", mono(&app, 80, 24));
@@ -2059,7 +2060,12 @@ fn the_empty_received_list_ignores_keys_meant_for_a_list() {
     feed(&mut app, chelsea_listing(true));
     feed(&mut app, key(KeyCode::Tab));
     assert_eq!(app.focus, udpix::tui::app::Pane::Files);
-    for k in [KeyCode::Down, KeyCode::Down, KeyCode::Enter, KeyCode::Char(' ')] {
+    for k in [
+        KeyCode::Down,
+        KeyCode::Down,
+        KeyCode::Enter,
+        KeyCode::Char(' '),
+    ] {
         let cmds = feed(&mut app, key(k));
         assert!(cmds.is_empty(), "{k:?} gave {cmds:?}");
     }
@@ -2081,13 +2087,21 @@ fn the_received_list_moves_previews_and_opens_what_it_shows() {
             .map(str::to_owned)
             .unwrap_or_default()
     };
-    assert!(cursor_row(&app).contains("rocket.jpg"), "{}", cursor_row(&app));
+    assert!(
+        cursor_row(&app).contains("rocket.jpg"),
+        "{}",
+        cursor_row(&app)
+    );
     // Up: chelsea.png, saved, previews from its file.
     let cmds = feed(&mut app, key(KeyCode::Up));
     let saved = app.transfers[&1].path.clone().expect("saved");
     assert_eq!(cmds, vec![Command::LoadPreview(1, saved.clone())]);
     assert_eq!(app.current, Some(1));
-    assert!(cursor_row(&app).contains("chelsea.png"), "{}", cursor_row(&app));
+    assert!(
+        cursor_row(&app).contains("chelsea.png"),
+        "{}",
+        cursor_row(&app)
+    );
     assert!(mono(&app, 160, 48).contains("Preview: chelsea.png"));
     // Up at the top stays; o opens the saved file.
     feed(&mut app, key(KeyCode::Up));
@@ -2118,7 +2132,10 @@ fn the_highlighted_file_previews_before_it_is_sent() {
     wait(&mut app, ms(50) + udpix::tui::app::BROWSE_SETTLE);
     let photo = PathBuf::from(PHOTOS).join("chelsea.png");
     assert_eq!(app.preview.path.as_ref(), Some(&photo));
-    assert!(app.preview.image.is_some(), "decoded once the cursor rested");
+    assert!(
+        app.preview.image.is_some(),
+        "decoded once the cursor rested"
+    );
     assert!(app.transfers.is_empty(), "nothing was sent");
     let text = mono(&app, 160, 48);
     assert!(text.contains("Preview: chelsea.png"), "{text}");
@@ -2136,7 +2153,10 @@ fn each_role_keeps_its_own_address() {
     assert_eq!(app.role, Role::Send);
     assert_eq!(app.address, "", "a listen address is no receiver");
     let text = mono(&app, 160, 48);
-    assert!(text.contains("Receiver   (type HOST or HOST:PORT)"), "{text}");
+    assert!(
+        text.contains("Receiver   (type HOST or HOST:PORT)"),
+        "{text}"
+    );
     // Sending with no address asks for one, in its field.
     app.marked.insert(PathBuf::from(PHOTOS).join("chelsea.png"));
     app.focus = udpix::tui::app::Pane::Connection;
@@ -2144,6 +2164,70 @@ fn each_role_keeps_its_own_address() {
     assert!(feed(&mut app, key(KeyCode::Enter)).is_empty());
     assert!(matches!(&app.state, ConnState::Error(e) if e.contains("receiver's address")));
     assert_eq!(app.field, udpix::tui::app::Field::Address);
+    // There, typing types (r is no command on a text row).
+    for c in "rx:1".chars() {
+        feed(&mut app, key(KeyCode::Char(c)));
+    }
+    assert_eq!(app.address, "rx:1");
+    feed(&mut app, key(KeyCode::Enter));
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(app.field, udpix::tui::app::Field::Role);
     feed(&mut app, key(KeyCode::Char('r')));
+    assert_eq!(app.role, Role::Receive);
     assert_eq!(app.address, "0.0.0.0:7878");
+    feed(&mut app, key(KeyCode::Char('r')));
+    assert_eq!(app.address, "rx:1", "the receiver typed is kept");
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    // Down from the Receiver row (editing or not) goes to the passphrase, and what is typed
+    // there lands in it: nothing is taken for a command (q would have quit).
+    app.field = udpix::tui::app::Field::Address;
+    feed(&mut app, key(KeyCode::Enter));
+    assert!(app.editing);
+    feed(&mut app, key(KeyCode::Down));
+    assert!(!app.editing);
+    assert_eq!(app.field, udpix::tui::app::Field::Passphrase);
+    feed(&mut app, ctrl('u'));
+    assert_eq!(app.passphrase, PASS, "Ctrl-U outside editing changes nothing");
+    feed(&mut app, key(KeyCode::Char('q')));
+    assert!(!app.quit, "q typed into a field must not quit");
+    assert!(app.editing);
+    assert_eq!(app.passphrase, format!("{PASS}q"));
+    // Ctrl-U clears the line; a paste goes in whole, its line break dropped.
+    feed(&mut app, ctrl('u'));
+    assert_eq!(app.passphrase, "");
+    feed(&mut app, Msg::Paste("correct horse\n".into()));
+    assert_eq!(app.passphrase, "correct horse");
+    // The cursor moves: Home, then typing inserts at the start.
+    feed(&mut app, key(KeyCode::Home));
+    feed(&mut app, key(KeyCode::Char('>')));
+    assert_eq!(app.passphrase, ">correct horse");
+    // Masked, with the cursor on the second cell; Ctrl-R shows it in clear.
+    let row = |app: &App| {
+        mono(app, 160, 48)
+            .lines()
+            .find(|l| l.contains("Passphrase"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(row(&app).contains("••••••••••••••"), "{}", row(&app));
+    assert!(!row(&app).contains("horse"), "{}", row(&app));
+    feed(&mut app, ctrl('r'));
+    assert!(row(&app).contains(">correct horse"), "{}", row(&app));
+    feed(&mut app, key(KeyCode::Enter));
+    assert!(!app.editing);
+    assert!(row(&app).contains(">correct horse"), "{}", row(&app));
+    feed(&mut app, ctrl('r'));
+    assert!(!row(&app).contains("horse"), "{}", row(&app));
+    // A paste while no field is being edited goes nowhere.
+    feed(&mut app, Msg::Paste("qqq".into()));
+    assert_eq!(app.passphrase, ">correct horse");
+    assert!(!app.quit);
 }

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
-    MouseButton, MouseEventKind,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream, KeyEventKind, MouseButton, MouseEventKind,
 };
 use futures_util::StreamExt;
 use ratatui::Terminal;
@@ -73,26 +73,33 @@ pub async fn run(mut opts: TuiOptions) -> anyhow::Result<()> {
     opts.image_protocol = graphics::resolve(opts.image_protocol);
     let mut terminal = ratatui::init();
     let mouse = opts.mouse;
-    if mouse {
-        capture_mouse();
-    }
+    take_input_modes(mouse);
     let result = run_on(&mut terminal, opts, EventStream::new()).await;
-    if mouse {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-    }
+    give_input_modes_back(mouse);
     ratatui::restore();
     result
 }
 
-/// Turns mouse reporting on, and makes a panic turn it off again before ratatui's own hook
-/// (installed by `ratatui::init`) restores the rest of the terminal.
-fn capture_mouse() {
+/// Turns on bracketed paste (a paste arrives as one event, so it goes into a field and is
+/// never read as keys) and mouse reporting, and makes a panic turn them off again before
+/// ratatui's own hook (installed by `ratatui::init`) restores the rest of the terminal.
+fn take_input_modes(mouse: bool) {
     let restore = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        give_input_modes_back(mouse);
         restore(info);
     }));
-    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    }
+}
+
+fn give_input_modes_back(mouse: bool) {
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
 }
 
 /// Runs on any backend with any key source (tests drive it with a TestBackend).
@@ -176,6 +183,11 @@ where
                             rt.execute(cmds);
                             dirty = true;
                         }
+                    }
+                    Some(Ok(TermEvent::Paste(text))) => {
+                        let cmds = app.update(Msg::Paste(text));
+                        rt.execute(cmds);
+                        dirty = true;
                     }
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;

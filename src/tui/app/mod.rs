@@ -11,11 +11,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use image::RgbImage;
 
 mod browse;
+mod fields;
 mod mouse;
 mod received;
 mod session;
 
 pub use browse::{BROWSE_IDS, BROWSE_SETTLE};
+pub use fields::FIELD_MAX;
 pub use mouse::{Hit, WHEEL};
 pub use session::SessionFigures;
 
@@ -226,6 +228,10 @@ pub struct App {
     pub field: Field,
     /// True while a text field takes the keys.
     pub editing: bool,
+    /// The field being edited, with its cursor.
+    pub input: tui_input::Input,
+    /// Show the passphrase in clear (Ctrl-R).
+    pub reveal: bool,
     /// Listen address (receive) or receiver address (send).
     pub address: String,
     /// The other role's address, swapped in when the role changes.
@@ -348,6 +354,8 @@ pub enum Msg {
     SendFinished(usize),
     /// The receiver is bound and serving on this address (its real port when 0 was asked).
     Listening(SocketAddr),
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(String),
 }
 
 /// Start-up values (from flags, config and defaults).
@@ -381,6 +389,8 @@ impl App {
             focus: Pane::Connection,
             field: Field::Action,
             editing: false,
+            input: tui_input::Input::default(),
+            reveal: false,
             address: setup.address,
             other_address: setup.other_address,
             passphrase: setup.passphrase.unwrap_or_default(),
@@ -511,6 +521,10 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Paste(text) => {
+                self.paste(&text);
+                Vec::new()
+            }
             Msg::Listening(addr) => {
                 if matches!(self.state, ConnState::Listening(_)) {
                     // What the field asked for may be port 0: show where senders must go.
@@ -541,15 +555,27 @@ impl App {
             self.edit(k);
             return Vec::new();
         }
-        let Some(action) = dispatch(&k) else {
-            return Vec::new();
-        };
         if self.show_help {
-            if matches!(action, Action::Help | Action::Back | Action::Quit) {
+            if matches!(
+                dispatch(&k),
+                Some(Action::Help | Action::Back | Action::Quit)
+            ) {
                 self.show_help = false;
             }
             return Vec::new();
         }
+        if self.focus == Pane::Connection {
+            if k.code == KeyCode::Char('r') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                self.reveal = !self.reveal;
+                return Vec::new();
+            }
+            if self.type_into_field(&k) {
+                return Vec::new();
+            }
+        }
+        let Some(action) = dispatch(&k) else {
+            return Vec::new();
+        };
         match action {
             // Quitting mid-transfer cancels it: asked first.
             Action::Quit if self.transferring() => self.confirm_quit = true,
@@ -564,33 +590,6 @@ impl App {
             _ => return self.pane_action(action),
         }
         Vec::new()
-    }
-
-    fn edit(&mut self, k: KeyEvent) {
-        let text = match self.field {
-            Field::Address => &mut self.address,
-            Field::Passphrase => &mut self.passphrase,
-            Field::OutDir => &mut self.out_dir,
-            _ => {
-                self.editing = false;
-                return;
-            }
-        };
-        match k.code {
-            KeyCode::Enter | KeyCode::Esc | KeyCode::Tab => self.editing = false,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Char(c)
-                if !k.modifiers.contains(KeyModifiers::CONTROL) && text.len() < 256 =>
-            {
-                text.push(c);
-            }
-            _ => {}
-        }
-        if self.field == Field::Passphrase {
-            self.passphrase_generated = false;
-        }
     }
 
     fn toggle_role(&mut self) {
@@ -650,8 +649,7 @@ impl App {
                 Field::Role => self.toggle_role(),
                 Field::Action if self.busy() => return self.stop(),
                 Field::Action => return self.start(),
-                Field::OutDir if self.role == Role::Send => {}
-                _ => self.editing = true,
+                _ => self.begin_edit(),
             },
             _ => {}
         }

@@ -12,18 +12,18 @@ use crate::tui::view::Theme;
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let width = usize::from(area.width.saturating_sub(2 + 11 + 1));
     let row = |field: Field, label: &str, value: String| {
         let selected = focused && app.field == field;
-        let editing = selected && app.editing;
+        let label = Span::styled(format!("{label:<11}"), theme.fg(Color::DarkGray));
+        if selected && app.editing {
+            return Line::from([vec![label], editing_spans(app, width)].concat());
+        }
         let mut style = Style::default();
         if selected {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        let cursor = if editing { "▏" } else { "" };
-        Line::from(vec![
-            Span::styled(format!("{label:<11}"), theme.fg(Color::DarkGray)),
-            Span::styled(format!("{}{cursor}", safe(&value)), style),
-        ])
+        Line::from(vec![label, Span::styled(safe(&value).into_owned(), style)])
     };
     let role = match app.role {
         Role::Receive => "◀ Receive ▶",
@@ -36,7 +36,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             Role::Receive => "(generated on Listen)".to_owned(),
             Role::Send => "(type the receiver's)".to_owned(),
         }
-    } else if app.passphrase_generated {
+    } else if app.passphrase_generated || app.reveal {
         app.passphrase.clone()
     } else {
         "•".repeat(app.passphrase.chars().count().min(16))
@@ -103,4 +103,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             .block(theme.block("Connection", focused)),
         area,
     );
+}
+
+/// The field being edited: its text scrolled to keep the cursor in view, the cursor drawn
+/// as a reversed cell (or a bar at the end). A masked passphrase stays masked.
+fn editing_spans(app: &App, width: usize) -> Vec<Span<'static>> {
+    let masked = app.field == Field::Passphrase && !app.reveal;
+    let text: Vec<char> = if masked {
+        vec!['•'; app.input.value().chars().count()]
+    } else {
+        safe(app.input.value()).chars().collect()
+    };
+    // `safe` may lengthen the text (an escaped control): the cursor then goes to the end.
+    let cursor = if text.len() == app.input.value().chars().count() {
+        app.input.cursor()
+    } else {
+        text.len()
+    };
+    let scroll = cursor.saturating_sub(width.saturating_sub(1));
+    let before: String = text[scroll..cursor].iter().collect();
+    let at = text.get(cursor).map(char::to_string);
+    let after: String = text.get(cursor + 1..).unwrap_or(&[]).iter().collect();
+    let mut spans = vec![Span::raw(before)];
+    match at {
+        Some(c) => spans.push(Span::styled(
+            c,
+            Style::default().add_modifier(Modifier::REVERSED),
+        )),
+        None => spans.push(Span::raw("▏")),
+    }
+    spans.push(Span::raw(after));
+    spans
 }
