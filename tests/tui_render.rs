@@ -1035,9 +1035,24 @@ fn help_overlay_lists_every_key() {
     let t = mono(&app, 80, 24);
     insta::assert_snapshot!("help_80x24", t);
     insta::assert_snapshot!("help_160x48", mono(&app, 160, 48));
-    for (k, _) in udpix::tui::keymap::help_rows() {
-        assert!(t.contains(&k), "help lacks {k}");
+    // The focused pane's keys come first.
+    let first = t.lines().position(|l| l.contains("Here (Connection)"));
+    let every = t.lines().position(|l| l.contains("Every key"));
+    assert!(first.is_some() && first < every, "{t}");
+    // On a small screen the rest is a scroll away: every key is reachable.
+    let mut seen = t.clone();
+    for _ in 0..40 {
+        feed(&mut app, key(KeyCode::Down));
+        seen.push_str(&mono(&app, 80, 24));
     }
+    assert!(app.show_help, "scrolling keeps the help open");
+    for (k, what) in udpix::tui::keymap::help_rows() {
+        assert!(
+            seen.contains(&k) && seen.contains(what),
+            "help lacks {k}: {what}"
+        );
+    }
+    assert!(seen.contains("Shift-drag selects"));
     feed(&mut app, key(KeyCode::Esc));
     assert!(!app.show_help);
 }
@@ -2195,7 +2210,10 @@ fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
     assert!(!app.editing);
     assert_eq!(app.field, udpix::tui::app::Field::Passphrase);
     feed(&mut app, ctrl('u'));
-    assert_eq!(app.passphrase, PASS, "Ctrl-U outside editing changes nothing");
+    assert_eq!(
+        app.passphrase, PASS,
+        "Ctrl-U outside editing changes nothing"
+    );
     feed(&mut app, key(KeyCode::Char('q')));
     assert!(!app.quit, "q typed into a field must not quit");
     assert!(app.editing);
@@ -2230,4 +2248,56 @@ fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
     feed(&mut app, Msg::Paste("qqq".into()));
     assert_eq!(app.passphrase, ">correct horse");
     assert!(!app.quit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discoverable: the footer, and errors in full.
+
+fn bottom_line(app: &App, w: u16, h: u16) -> String {
+    mono(app, w, h).lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_footer_names_the_focused_panes_keys_and_always_help() {
+    let mut app = received_app();
+    let line = bottom_line(&app, 160, 48);
+    assert!(line.contains("Enter stop") && line.contains("x stop listening"), "{line}");
+    feed(&mut app, key(KeyCode::Tab));
+    let line = bottom_line(&app, 160, 48);
+    assert!(line.contains("↑ ↓ received images  Enter preview  o open"), "{line}");
+    feed(&mut app, key(KeyCode::Tab));
+    let line = bottom_line(&app, 160, 48);
+    assert!(line.contains("G follow"), "{line}");
+    // The narrowest screen still shows where the rest is.
+    let line = bottom_line(&app, 60, 18);
+    assert!(line.contains("? help"), "{line}");
+    // Editing shows the field's keys instead.
+    let (mut app, _) = App::new(setup(Role::Send));
+    app.field = udpix::tui::app::Field::Passphrase;
+    feed(&mut app, key(KeyCode::Char('a')));
+    let line = bottom_line(&app, 160, 48);
+    assert!(line.contains("Ctrl-U clear") && line.contains("Ctrl-R show"), "{line}");
+}
+
+#[test]
+fn e_shows_the_error_in_full() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    let long = "the receiver refused the offer: its disk is full (4.0 kB free, 240.5 kB needed); \
+                free some space there or send to another folder with --out";
+    feed(&mut app, Msg::Failed(long.into()));
+    let text = mono(&app, 80, 24);
+    assert!(!text.contains("another folder with --out"), "the state line cuts it: {text}");
+    assert!(bottom_line(&app, 80, 24).contains("e full error"));
+    feed(&mut app, key(KeyCode::Char('e')));
+    assert!(app.show_error);
+    let text = mono(&app, 80, 24).replace(['│', '┃', '"'], "");
+    let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("its disk is full"), "{text}");
+    assert!(joined.contains("another folder with --out"), "{text}");
+    feed(&mut app, key(KeyCode::Esc));
+    assert!(!app.show_error);
+    // No error: e does nothing.
+    let (mut app, _) = App::new(setup(Role::Send));
+    feed(&mut app, key(KeyCode::Char('e')));
+    assert!(!app.show_error);
 }

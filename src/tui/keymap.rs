@@ -42,6 +42,8 @@ pub enum Action {
     Stop,
     /// Open the highlighted image (or the folder) with the desktop's viewer.
     Open,
+    /// Show the full text of the error on screen.
+    Details,
 }
 
 /// One row of the table: a key, its modifiers, the action, and the help text.
@@ -163,6 +165,12 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Open,
         "open the image (or folder) in the desktop's viewer",
+    ),
+    b(
+        KeyCode::Char('e'),
+        NONE,
+        Action::Details,
+        "the error on screen in full",
     ),
     b(
         KeyCode::Char('r'),

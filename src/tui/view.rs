@@ -94,6 +94,16 @@ pub struct Areas {
     pub chunks: Rect,
 }
 
+/// Where the key hints go: on the bottom pane's lower border, costing the panes no row.
+pub fn footer(area: Rect) -> Rect {
+    Rect::new(
+        area.x + 1,
+        area.bottom().saturating_sub(1),
+        area.width.saturating_sub(2),
+        1,
+    )
+}
+
 /// Where the preview's image goes (inside its border).
 pub fn preview_inner(area: Rect, zoom: Option<Pane>) -> Rect {
     let p = layout(area, zoom).preview;
@@ -195,8 +205,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     panes::stats::render(frame, a.stats, app, theme, app.focus == Pane::Stats);
     panes::preview::render(frame, a.preview, app, theme, app.focus == Pane::Preview);
     panes::chunks::render(frame, a.chunks, app, theme, app.focus == Pane::Chunks);
+    panes::footer::render(frame, footer(area), app, theme);
     if app.show_help {
-        draw_help(frame, area, theme);
+        draw_help(frame, area, app, theme);
+    }
+    if app.show_error {
+        draw_error(frame, area, app, theme);
     }
     if app.confirm_quit {
         panes::confirm::render(frame, area, app, theme);
@@ -206,38 +220,87 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 /// The help's line on the mouse (not a key, so not in the key table).
 const MOUSE_HELP: &str = "click picks, wheel scrolls, Shift-drag selects";
 
-fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let rows = help_rows();
-    let h = (rows.len() as u16 + 3).min(area.height);
-    let longest = rows
-        .iter()
-        .map(|(_, h)| h.chars().count())
-        .chain([MOUSE_HELP.chars().count()])
-        .max()
-        .unwrap_or(0);
-    let w = (longest as u16 + 22).clamp(40, area.width);
-    let popup = Rect::new(
+/// A box of `w`×`h` (at most the screen) in the middle of `area`, cleared.
+fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    let r = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
         w,
         h,
     );
-    let mut lines: Vec<Line> = rows
-        .into_iter()
-        .map(|(k, help)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>18}  "), theme.fg(Color::Yellow)),
-                Span::raw(help),
-            ])
-        })
-        .collect();
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:>18}  ", "mouse"), theme.fg(Color::Yellow)),
-        Span::raw(MOUSE_HELP),
-    ]));
-    frame.render_widget(Clear, popup);
+    frame.render_widget(Clear, r);
+    r
+}
+
+/// The focused pane's keys first (as the footer names them), then every key.
+fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let row = |k: &str, what: &str| {
+        Line::from(vec![
+            Span::styled(format!("{k:>18}  "), theme.fg(Color::Yellow)),
+            Span::raw(what.to_owned()),
+        ])
+    };
+    let heading = |t: String| {
+        Line::from(Span::styled(
+            t,
+            Style::default().add_modifier(Modifier::BOLD),
+        ))
+    };
+    let mut lines = vec![heading(format!("  Here ({})", pane_name(app)))];
+    lines.extend(
+        panes::footer::hints(app)
+            .iter()
+            .map(|(k, what)| row(k, what)),
+    );
+    lines.push(heading("  Every key".to_owned()));
+    lines.extend(help_rows().iter().map(|(k, what)| row(k, what)));
+    lines.push(row("mouse", MOUSE_HELP));
+    let longest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let w = (longest as u16 + 2).clamp(40, area.width);
+    let r = popup(frame, area, w, lines.len() as u16 + 2);
+    // Scrolled no further than its last line at the bottom.
+    let most = (lines.len() as u16).saturating_sub(r.height.saturating_sub(2));
     frame.render_widget(
-        Paragraph::new(lines).block(theme.block("Help: keys (? or Esc closes)", true)),
-        popup,
+        Paragraph::new(lines)
+            .scroll((app.help_scroll.min(most), 0))
+            .block(theme.block("Help: keys (↑↓ scroll, ? or Esc closes)", true)),
+        r,
+    );
+}
+
+fn pane_name(app: &App) -> &'static str {
+    match app.focus {
+        Pane::Connection if app.editing => "editing a field",
+        Pane::Connection => "Connection",
+        Pane::Files => "Files",
+        Pane::Chunks => "Chunks",
+        Pane::Stats => "Stats",
+        Pane::Preview => "Preview",
+    }
+}
+
+/// The error on screen, wrapped in full.
+fn draw_error(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    // Escaped line by line: the text may quote the peer, and its line breaks are ours.
+    let text = app
+        .error_text()
+        .lines()
+        .map(|l| crate::display::safe(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let w = area.width.saturating_sub(8).clamp(40, 100);
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let rows: usize = text
+        .lines()
+        .map(|l| l.chars().count().div_ceil(inner).max(1))
+        .sum();
+    let r = popup(frame, area, w, rows as u16 + 2);
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(theme.fg(Color::Red))
+            .wrap(Wrap { trim: false })
+            .block(theme.block("Error (e or Esc closes)", true)),
+        r,
     );
 }

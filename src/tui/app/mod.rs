@@ -276,6 +276,10 @@ pub struct App {
     pub preview: Preview,
     /// Help popup open.
     pub show_help: bool,
+    /// The full-error popup open.
+    pub show_error: bool,
+    /// Lines the help is scrolled down.
+    pub help_scroll: u16,
     /// The focused pane fills the screen.
     pub zoom: bool,
     /// Time since start (advanced by ticks).
@@ -413,6 +417,8 @@ impl App {
             failed_logins: 0,
             preview: Preview::default(),
             show_help: false,
+            show_error: false,
+            help_scroll: 0,
             zoom: false,
             now: Duration::ZERO,
             quit: false,
@@ -555,12 +561,22 @@ impl App {
             self.edit(k);
             return Vec::new();
         }
-        if self.show_help {
-            if matches!(
-                dispatch(&k),
-                Some(Action::Help | Action::Back | Action::Quit)
-            ) {
+        if self.show_help || self.show_error {
+            let action = dispatch(&k);
+            match action {
+                Some(Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
+                Some(Action::PageDown) => self.help_scroll = self.help_scroll.saturating_add(10),
+                Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Some(Action::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
+                _ => {}
+            }
+            let close = matches!(
+                action,
+                Some(Action::Help | Action::Back | Action::Quit | Action::Details | Action::Enter)
+            );
+            if close {
                 self.show_help = false;
+                self.show_error = false;
             }
             return Vec::new();
         }
@@ -581,7 +597,11 @@ impl App {
             Action::Quit if self.transferring() => self.confirm_quit = true,
             Action::Quit => self.quit = true,
             Action::Stop => return self.stop(),
-            Action::Help => self.show_help = true,
+            Action::Details => self.show_error = !self.error_text().is_empty(),
+            Action::Help => {
+                self.show_help = true;
+                self.help_scroll = 0;
+            }
             Action::NextPane => self.focus = cycle(self.focus, 1),
             Action::PrevPane => self.focus = cycle(self.focus, PANES.len() - 1),
             Action::ToggleRole => self.toggle_role(),
@@ -1031,9 +1051,25 @@ impl App {
             .collect()
     }
 
-    /// True while a popup (help, a question) covers the panes.
+    /// True while a popup (help, a question, an error) covers the panes.
     pub fn popup_open(&self) -> bool {
-        self.show_help || self.confirm_quit
+        self.show_help || self.confirm_quit || self.show_error
+    }
+
+    /// The errors on screen, in full: the state's, and the shown transfer's if it failed
+    /// otherwise. Empty when there is none.
+    pub fn error_text(&self) -> String {
+        let mut parts = Vec::new();
+        if let ConnState::Error(e) = &self.state {
+            parts.push(e.clone());
+        }
+        if let Some(t) = self.current_transfer()
+            && let Some(Err(e)) = &t.result
+            && !parts.contains(e)
+        {
+            parts.push(format!("{}: {e}", t.offer.name));
+        }
+        parts.join("\n\n")
     }
 
     /// The pane that fills the screen, if one does.

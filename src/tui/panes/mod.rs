@@ -4,5 +4,6 @@ pub mod chunks;
 pub mod confirm;
 pub mod connection;
 pub mod files;
+pub mod footer;
 pub mod preview;
 pub mod stats;
