@@ -28,7 +28,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use udpix::engine::{
-    self, ChunkEvent, ChunkWhat, Direction, Event, Progress, Report, Snapshot, TransferId,
+    self, ChunkEvent, ChunkWhat, Direction, Event, Notice, Progress, Report, Snapshot, TransferId,
 };
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::{FileKey, Receiver, ReceiverConfig, ReceiverEvent};
@@ -360,11 +360,9 @@ impl ReceiveEngine {
                     let stats = self.core.session_stats(&key).unwrap_or_default();
                     self.finished(key, started, offer, None, stats, now, Err(reason))
                 }
-                ReceiverEvent::AuthFailed { peer } => Event::Notice(format!(
-                    "authentication failed from {peer}: wrong passphrase? (repeated failures from that address are slowed down)"
-                )),
+                ReceiverEvent::AuthFailed { peer } => Event::Notice(Notice::AuthFailed { peer }),
                 ReceiverEvent::Refused { peer, reason } => {
-                    Event::Notice(format!("refused an offer from {peer}: {reason}"))
+                    Event::Notice(Notice::Refused { peer, reason })
                 }
             };
             self.publish(now, Out::Event(out));
@@ -545,7 +543,7 @@ fn record(sc: &Scenario) -> Recording {
                 sent.push((at(now), Out::Event(Event::Finished(Box::new(report)))));
                 // `send_all` returns: the runtime says so.
                 if !failed {
-                    let note = Event::Notice("all files sent and verified".into());
+                    let note = Event::Notice(Notice::Text("all files sent and verified".into()));
                     sent.push((at(now), Out::Runtime(Msg::Engine(note))));
                 }
                 sent.push((
@@ -1192,9 +1190,10 @@ fn chunk_log_scrolled_up_and_session_totals() {
     // New lines keep the view where the user put it; End follows the tail again.
     feed(
         &mut app,
-        Msg::Engine(Event::Notice(
-            "refused an offer from 192.0.2.9:5000: receiver is busy with 64 transfers; try again later".into(),
-        )),
+        Msg::Engine(Event::Notice(Notice::Refused {
+            peer: "192.0.2.9:5000".parse().expect("addr"),
+            reason: "receiver is busy with 64 transfers; try again later".into(),
+        })),
     );
     assert_eq!(app.log_scroll, 4);
     feed(&mut app, key(KeyCode::End));
@@ -2254,17 +2253,27 @@ fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
 // Discoverable: the footer, and errors in full.
 
 fn bottom_line(app: &App, w: u16, h: u16) -> String {
-    mono(app, w, h).lines().last().unwrap_or_default().to_owned()
+    mono(app, w, h)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
 fn the_footer_names_the_focused_panes_keys_and_always_help() {
     let mut app = received_app();
     let line = bottom_line(&app, 160, 48);
-    assert!(line.contains("Enter stop") && line.contains("x stop listening"), "{line}");
+    assert!(
+        line.contains("Enter stop") && line.contains("x stop listening"),
+        "{line}"
+    );
     feed(&mut app, key(KeyCode::Tab));
     let line = bottom_line(&app, 160, 48);
-    assert!(line.contains("↑ ↓ received images  Enter preview  o open"), "{line}");
+    assert!(
+        line.contains("↑ ↓ received images  Enter preview  o open"),
+        "{line}"
+    );
     feed(&mut app, key(KeyCode::Tab));
     let line = bottom_line(&app, 160, 48);
     assert!(line.contains("G follow"), "{line}");
@@ -2276,7 +2285,10 @@ fn the_footer_names_the_focused_panes_keys_and_always_help() {
     app.field = udpix::tui::app::Field::Passphrase;
     feed(&mut app, key(KeyCode::Char('a')));
     let line = bottom_line(&app, 160, 48);
-    assert!(line.contains("Ctrl-U clear") && line.contains("Ctrl-R show"), "{line}");
+    assert!(
+        line.contains("Ctrl-U clear") && line.contains("Ctrl-R show"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -2286,7 +2298,10 @@ fn e_shows_the_error_in_full() {
                 free some space there or send to another folder with --out";
     feed(&mut app, Msg::Failed(long.into()));
     let text = mono(&app, 80, 24);
-    assert!(!text.contains("another folder with --out"), "the state line cuts it: {text}");
+    assert!(
+        !text.contains("another folder with --out"),
+        "the state line cuts it: {text}"
+    );
     assert!(bottom_line(&app, 80, 24).contains("e full error"));
     feed(&mut app, key(KeyCode::Char('e')));
     assert!(app.show_error);

@@ -138,7 +138,56 @@ pub enum Event {
     /// A transfer ended.
     Finished(Box<Report>),
     /// Something worth a line in the log that is not tied to a transfer (a refused offer).
-    Notice(String),
+    Notice(Notice),
+}
+
+/// Something worth a line in the log that is not tied to a transfer; typed, so a front end
+/// counts failed logins without reading the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A sender's login failed: the passphrases differ.
+    AuthFailed {
+        /// The sender.
+        peer: SocketAddr,
+    },
+    /// An offer refused before it became a transfer.
+    Refused {
+        /// The sender.
+        peer: SocketAddr,
+        /// Why, as the sender is told.
+        reason: String,
+    },
+    /// A datagram could not be sent.
+    SendFailed {
+        /// Where it was going.
+        to: SocketAddr,
+        /// The system's words.
+        error: String,
+    },
+    /// Anything else, in words.
+    Text(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::AuthFailed { peer } => write!(
+                f,
+                "authentication failed from {peer}: wrong passphrase? (repeated failures from that address are slowed down)"
+            ),
+            Notice::Refused { peer, reason } => {
+                write!(f, "refused an offer from {peer}: {reason}")
+            }
+            Notice::SendFailed { to, error } => write!(f, "send to {to} failed: {error}"),
+            Notice::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl From<String> for Notice {
+    fn from(text: String) -> Self {
+        Notice::Text(text)
+    }
 }
 
 /// Live figures of one transfer.
@@ -175,7 +224,9 @@ pub struct Publisher {
 impl Publisher {
     /// Publishes a notice line; false (and nothing queued) when the consumer lags.
     pub fn notice(&self, text: String) -> bool {
-        self.events.try_send(Event::Notice(text)).is_ok()
+        self.events
+            .try_send(Event::Notice(Notice::Text(text)))
+            .is_ok()
     }
 }
 
@@ -432,22 +483,6 @@ pub fn offer_file(config: &SenderConfig, name: &str, data: &[u8]) -> Offer {
 pub fn offered_name(path: &std::path::Path) -> String {
     path.file_name()
         .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
-}
-
-/// Resolves `HOST:PORT` to its first address.
-pub async fn resolve(to: &str) -> std::io::Result<SocketAddr> {
-    let mut addrs = tokio::net::lookup_host(to).await.map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot resolve `{to}` ({e}): give HOST:PORT, e.g. 127.0.0.1:7878"),
-        )
-    })?;
-    addrs.next().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("`{to}` resolves to no address"),
-        )
-    })
 }
 
 /// An ephemeral socket of the peer's address family, to send from.

@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
+    ChunkWhat, Direction, Event, Notice, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
     drain_batch, sleep_until,
 };
 use crate::proto::receiver::{FileKey, Placement, Receiver, ReceiverConfig, ReceiverEvent};
@@ -114,8 +114,10 @@ impl Engine {
     async fn transmit(&mut self, socket: &UdpSocket, now: Instant) {
         while let Some(t) = self.core.poll_transmit(now) {
             if let Err(err) = socket.send_to(&t.payload, t.dest).await {
-                self.out
-                    .lifecycle(Event::Notice(format!("send to {} failed: {err}", t.dest)));
+                self.out.lifecycle(Event::Notice(Notice::SendFailed {
+                    to: t.dest,
+                    error: err.to_string(),
+                }));
             }
         }
     }
@@ -169,14 +171,12 @@ impl Engine {
                 }
             }
             ReceiverEvent::AuthFailed { peer } => {
-                self.out.lifecycle(Event::Notice(format!(
-                    "authentication failed from {peer}: wrong passphrase? (repeated failures from that address are slowed down)"
-                )));
+                self.out
+                    .lifecycle(Event::Notice(Notice::AuthFailed { peer }));
             }
             ReceiverEvent::Refused { peer, reason } => {
-                self.out.lifecycle(Event::Notice(format!(
-                    "refused an offer from {peer}: {reason}"
-                )));
+                self.out
+                    .lifecycle(Event::Notice(Notice::Refused { peer, reason }));
             }
         }
     }

@@ -330,10 +330,11 @@ impl Runtime {
                             let _ = tx.send(Msg::PreviewReady(id, img));
                         }
                         None => {
-                            let _ = tx.send(Msg::Engine(Event::Notice(format!(
-                                "no preview for {}: not an image udpix can draw",
-                                path.display()
-                            ))));
+                            let _ =
+                                tx.send(Msg::Engine(Event::Notice(engine::Notice::Text(format!(
+                                    "no preview for {}: not an image udpix can draw",
+                                    path.display()
+                                )))));
                         }
                     });
                 }
@@ -365,9 +366,8 @@ impl Runtime {
         out: PathBuf,
         passphrase: Option<String>,
     ) -> Result<(), String> {
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|_| format!("`{addr}` is not an IP:PORT address"))?;
+        // HOST or HOST:PORT as on the command line (port 7878 if left out, 0 for any).
+        let addr: SocketAddr = crate::addr::listen(addr).map_err(|e| e.to_string())?;
         if !out.is_dir() {
             return Err(format!("{} is not a folder", out.display()));
         }
@@ -387,7 +387,7 @@ impl Runtime {
             )),
         };
         if let Some(note) = swept {
-            let _ = self.tx.send(Msg::Engine(Event::Notice(note)));
+            let _ = self.tx.send(Msg::Engine(Event::Notice(note.into())));
         }
         let (publisher, sub) = engine::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -448,7 +448,7 @@ impl Runtime {
                 Ok(failed) => {
                     if failed == 0 {
                         let note = "all files sent and verified".to_owned();
-                        let _ = tx.send(Msg::Engine(Event::Notice(note)));
+                        let _ = tx.send(Msg::Engine(Event::Notice(note.into())));
                     }
                     let _ = tx.send(Msg::SendFinished(failed));
                 }
@@ -475,7 +475,7 @@ async fn send_all(
     publisher: engine::Publisher,
     cancel: engine::CancelSignal,
 ) -> anyhow::Result<usize> {
-    let peer = engine::resolve(to).await?;
+    let peer = crate::addr::resolve_peer(to).await?;
     let socket = engine::bind_for(peer)?;
     let config = SenderConfig {
         passphrase: passphrase.as_deref().map(Passphrase::new),
@@ -508,7 +508,7 @@ async fn send_all(
 /// there is none, and the log says where the file is instead.
 fn open_with_desktop(path: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
     let notice = |text: String| {
-        let _ = tx.send(Msg::Engine(Event::Notice(text)));
+        let _ = tx.send(Msg::Engine(Event::Notice(text.into())));
     };
     let desktop = cfg!(target_os = "macos")
         || ["DISPLAY", "WAYLAND_DISPLAY"]

@@ -522,8 +522,10 @@ impl App {
                     self.marked.clear();
                     self.state = ConnState::Sent;
                 } else if !matches!(self.state, ConnState::Error(_)) {
-                    self.state =
-                        ConnState::Error(format!("{failed} file(s) failed; see the chunk log"));
+                    self.state = ConnState::Error(format!(
+                        "{}; see the chunk log",
+                        crate::report::count(failed as u64, "file failed", "files failed")
+                    ));
                 }
                 Vec::new()
             }
@@ -1014,10 +1016,10 @@ impl App {
             }
             Event::Notice(n) => {
                 // A sender that got the passphrase wrong: the receiver goes on listening.
-                if n.starts_with("authentication failed") {
+                if matches!(n, crate::engine::Notice::AuthFailed { .. }) {
                     self.failed_logins += 1;
                 }
-                self.note("", n);
+                self.note("", n.to_string());
             }
         }
         Vec::new()
