@@ -336,6 +336,38 @@ pub fn resolve_with(
     })
 }
 
+/// The receiver and the files of `udpix send`'s arguments. Without a `connect` setting the
+/// first argument is the receiver, as always. With one (from the environment or the file),
+/// the first argument is a file when `is_file` says it exists, so `udpix send photo.png`
+/// sends to the configured receiver; otherwise it is still the receiver (the command line
+/// wins).
+pub fn send_targets(
+    targets: &[String],
+    connect: Option<&Setting<String>>,
+    is_file: impl Fn(&std::path::Path) -> bool,
+) -> Result<(Setting<String>, Vec<PathBuf>), String> {
+    let Some((first, rest)) = targets.split_first() else {
+        return Err("nothing to send: give HOST FILE...".to_owned());
+    };
+    // With a receiver configured, one argument alone is a file (if it is missing, sending
+    // it says so), and so is a first argument that names an existing file.
+    if let Some(c) = connect.filter(|_| rest.is_empty() || is_file(std::path::Path::new(first))) {
+        tracing::debug!(receiver = %c.value, from = %c.source, "first argument is a file");
+        return Ok((c.clone(), targets.iter().map(PathBuf::from).collect()));
+    }
+    if rest.is_empty() {
+        return Err(format!(
+            "no receiver to send {first} to: give HOST FILE..., or name the receiver with \
+             ${ENV_CONNECT} or `connect` in the config file"
+        ));
+    }
+    let to = Setting {
+        value: first.clone(),
+        source: Source::Cli("HOST"),
+    };
+    Ok((to, rest.iter().map(PathBuf::from).collect()))
+}
+
 impl<T> Setting<T> {
     fn default_of(value: T) -> Self {
         Setting {

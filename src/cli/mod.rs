@@ -150,7 +150,7 @@ pub struct SendArgs {
     /// argument is an existing file.
     #[arg(required = true, value_name = "HOST FILE")]
     pub targets: Vec<String>,
-    /// The receiver, resolved from `targets` and the settings (see [`split_send_targets`]).
+    /// The receiver, resolved from `targets` and the settings (see `udpix::config::send_targets`).
     #[arg(skip)]
     pub to: String,
     /// The files, resolved from `targets`.
@@ -310,44 +310,12 @@ pub fn resolve_send(args: &mut SendArgs, config_file: Option<PathBuf>) -> anyhow
         ..Default::default()
     })?;
     let (to, files) =
-        split_send_targets(&args.targets, settings.connect.as_ref(), |p| p.is_file())?;
+        udpix::config::send_targets(&args.targets, settings.connect.as_ref(), |p| p.is_file())
+            .map_err(anyhow::Error::msg)?;
     tracing::info!(receiver = %to.value, from = %to.source, files = files.len(), "sending");
     args.to = to.value;
     args.files = files;
     Ok(())
-}
-
-/// The receiver and the files of `udpix send`'s arguments. Without a `connect` setting the
-/// first argument is the receiver, as always. With one (from the environment or the file),
-/// the first argument is a file when `is_file` says it exists, so `udpix send photo.png`
-/// sends to the configured receiver; otherwise it is still the receiver (the command line
-/// wins).
-pub fn split_send_targets(
-    targets: &[String],
-    connect: Option<&udpix::config::Setting<String>>,
-    is_file: impl Fn(&std::path::Path) -> bool,
-) -> anyhow::Result<(udpix::config::Setting<String>, Vec<PathBuf>)> {
-    use udpix::config::{ENV_CONNECT, Setting, Source};
-    let Some((first, rest)) = targets.split_first() else {
-        anyhow::bail!("nothing to send: give HOST and FILE...");
-    };
-    // With a receiver configured, one argument alone is a file (if it is missing, sending
-    // it says so), and so is a first argument that names an existing file.
-    if let Some(c) = connect.filter(|_| rest.is_empty() || is_file(std::path::Path::new(first))) {
-        tracing::debug!(receiver = %c.value, from = %c.source, "first argument is a file");
-        return Ok((c.clone(), targets.iter().map(PathBuf::from).collect()));
-    }
-    if rest.is_empty() {
-        anyhow::bail!(
-            "no receiver to send {first} to: give HOST FILE..., or name the receiver with \
-             ${ENV_CONNECT} or `connect` in the config file"
-        );
-    }
-    let to = Setting {
-        value: first.clone(),
-        source: Source::Cli("HOST"),
-    };
-    Ok((to, rest.iter().map(PathBuf::from).collect()))
 }
 
 /// A rate such as `8kbit`, or `0` for none.
