@@ -324,7 +324,7 @@ pub fn resolve_with(
     )?;
     let colors = at("--colors", ENV_COLORS).pick(cli.colors, value_enum::<Colors>, file.colors)?;
     let mouse = at("--no-mouse", ENV_MOUSE).pick(cli.mouse, boolean, file.mouse)?;
-    Ok(Resolved {
+    let resolved = Resolved {
         file: used,
         listen: listen.unwrap_or_else(|| Setting::default_of(DEFAULT_LISTEN.to_owned())),
         connect,
@@ -333,7 +333,11 @@ pub fn resolve_with(
             .unwrap_or_else(|| Setting::default_of(ImageProtocol::default())),
         colors: colors.unwrap_or_else(|| Setting::default_of(Colors::default())),
         mouse: mouse.unwrap_or_else(|| Setting::default_of(true)),
-    })
+    };
+    for line in resolved.describe().lines().skip(1) {
+        tracing::debug!("setting {line}");
+    }
+    Ok(resolved)
 }
 
 /// The receiver and the files of `udpix send`'s arguments. Without a `connect` setting the

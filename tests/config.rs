@@ -425,32 +425,21 @@ fn recv_and_send_take_listen_out_and_connect_from_the_config_file() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn recv");
-    // Its status line says where it listens: read up to it (blocking, no sleep).
-    let mut stderr = BufReader::new(receiver.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    let port = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).expect("read") == 0 {
-            let _ = receiver.kill();
-            panic!("recv ended before listening: {seen:?}");
-        }
-        if let Some(rest) = line.strip_prefix("udpix: listening on ") {
-            // Not the file's address: stop it before failing, or it would serve forever.
-            let Some(rest) = rest.strip_prefix("127.0.0.1:") else {
-                let _ = receiver.kill();
-                panic!("recv did not take listen from the file: {line}");
-            };
-            let (port, folder) = rest
-                .split_once(", writing images to ")
-                .expect("status line");
-            if Path::new(folder.trim()) != inbox {
-                let _ = receiver.kill();
-                panic!("recv did not take out from the file: {line}");
-            }
-            break port.to_owned();
-        }
-        seen.push(line);
+    // Its status line says where it listens.
+    let (line, rest) = stderr_line(&mut receiver, "udpix: listening on ");
+    // Not the file's address: stop it before failing, or it would serve forever.
+    let Some((port, folder)) = line
+        .strip_prefix("udpix: listening on 127.0.0.1:")
+        .and_then(|r| r.split_once(", writing images to "))
+    else {
+        let _ = receiver.kill();
+        panic!("recv did not take listen from the file: {line}");
     };
+    if Path::new(folder.trim()) != inbox {
+        let _ = receiver.kill();
+        panic!("recv did not take out from the file: {line}");
+    }
+    let port = port.to_owned();
     let image = home.path().join("dot.png");
     image::RgbImage::from_pixel(5, 4, image::Rgb([200, 10, 30]))
         .save(&image)
@@ -469,18 +458,47 @@ fn recv_and_send_take_listen_out_and_connect_from_the_config_file() {
         let _ = receiver.kill();
     }
     let status = receiver.wait().expect("recv exits after --once");
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    let rest: Vec<String> = rest.iter().collect();
     assert!(
         sent.status.success(),
-        "send: {}\nrecv: {rest}",
+        "send: {}\nrecv: {rest:?}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    assert!(status.success(), "recv: {rest}");
+    assert!(status.success(), "recv: {rest:?}");
     assert_eq!(
         std::fs::read(inbox.join("dot.png")).expect("received into the file's out"),
         std::fs::read(&image).expect("read")
     );
+}
+
+/// Reads `child`'s stderr on a thread until a line containing `needle` arrives, and returns
+/// that line and a receiver of the lines after it. Kills the child and fails the test if the
+/// line does not come within a minute (generous, for a loaded machine; it returns as soon as
+/// the line is there) or stderr ends first.
+fn stderr_line(
+    child: &mut std::process::Child,
+    needle: &str,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) if line.contains(needle) => return (line, rx),
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no stderr line with {needle:?} ({e}); got {seen:?}");
+            }
+        }
+    }
 }
 
 fn toml_string(p: &Path) -> String {
