@@ -453,12 +453,11 @@ impl Resolved {
         let mut out = String::new();
         match &self.file {
             Some(u) if u.found => {
-                let _ = writeln!(
-                    out,
-                    "# config file: {} (from {})",
-                    u.path.display(),
-                    u.source
-                );
+                let by = match &u.source {
+                    Source::Default => "the default location".to_owned(),
+                    named => format!("named by {named}"),
+                };
+                let _ = writeln!(out, "# config file: {} ({by})", u.path.display());
             }
             Some(u) => {
                 let _ = writeln!(out, "# config file: {} (not there)", u.path.display());
