@@ -4,7 +4,10 @@
 //! - [`proto`]: the sans-IO protocol core (wire format, sender, receiver, recovery, pacing).
 //! - [`engine`]: the tokio driver that owns sockets and timers and publishes events.
 //! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
+//! - [`config`]: the settings every front end shares, layered (CLI > env > file > default).
 //! - [`display`]: peer-chosen text made safe to print on a terminal.
+//! - [`formats`]: the image formats udpix decodes, told by content.
+//! - [`logging`]: diagnostics through `tracing` (`-v`, `-q`, `RUST_LOG`).
 //! - [`bench`]: `udpix bench`, transfer times against the link's limit.
 //! - [`netsim`]: a UDP impairment proxy for assessing the protocol on bad links.
 #![warn(missing_docs)]
@@ -14,8 +17,10 @@ pub mod bench;
 pub mod config;
 pub mod display;
 pub mod engine;
+pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logging;
 pub mod netsim;
 pub mod passphrase;
 pub mod proto;

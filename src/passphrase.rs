@@ -40,13 +40,24 @@ pub enum PassphraseError {
 /// A speakable passphrase with about 43 bits of entropy: a number below 1000 and three words
 /// from the 2048-word BIP-39 list, e.g. `417-orbit-lantern-mosaic`.
 pub fn generate() -> String {
-    let words = bip39::Language::English.word_list();
+    let words = word_list();
     let mut rng = rand::rng();
     let mut parts = vec![rng.random_range(0..1000u32).to_string()];
     for _ in 0..3 {
         parts.push(words[rng.random_range(0..words.len())].to_owned());
     }
     parts.join("-")
+}
+
+/// The BIP-39 English word list, one word a line, as published with BIP-39 (copied from the
+/// `bip39` crate, whose only use here was this list).
+const WORD_LIST: &str = include_str!("bip39-english.txt");
+
+/// The 2048 words of [`WORD_LIST`], in order.
+pub fn word_list() -> &'static [&'static str] {
+    static WORDS: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| WORD_LIST.lines().collect());
+    &WORDS
 }
 
 fn non_empty(text: &str, from: &str) -> Result<Passphrase, PassphraseError> {
@@ -111,6 +122,28 @@ mod tests {
         );
         // 43 bits: two draws colliding would be a broken generator.
         assert_ne!(generate(), generate());
+    }
+
+    #[test]
+    fn the_word_list_is_the_bip39_english_list() {
+        let words = word_list();
+        assert_eq!(words.len(), 2048);
+        assert_eq!(words.first(), Some(&"abandon"));
+        assert_eq!(words.last(), Some(&"zoo"));
+        let unique: std::collections::BTreeSet<&str> = words.iter().copied().collect();
+        assert_eq!(unique.len(), 2048, "duplicate words");
+        for w in words {
+            assert!(
+                (3..=8).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase()),
+                "{w:?}"
+            );
+        }
+        // BIP-39 English: the first four letters tell every word apart.
+        let prefixes: std::collections::BTreeSet<&str> =
+            words.iter().map(|w| &w[..4.min(w.len())]).collect();
+        assert_eq!(prefixes.len(), 2048);
+        // The list as published, in order (sorted, so no word was moved).
+        assert!(words.windows(2).all(|p| p[0] < p[1]));
     }
 
     #[test]

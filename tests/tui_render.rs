@@ -943,7 +943,7 @@ fn receive_listening_with_generated_passphrase() {
     // snapshot, show another phrase the generator could have made.
     assert!(app.passphrase_generated);
     let stable = "123-orbit-velvet-harbor";
-    let words = bip39::Language::English.word_list();
+    let words = udpix::passphrase::word_list();
     assert!(stable.split('-').skip(1).all(|w| words.contains(&w)));
     app.passphrase = stable.into();
     insta::assert_snapshot!("receive_listening_80x24", mono(&app, 80, 24));

@@ -15,18 +15,55 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Set by `-q`: status lines and progress bars are left out.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records `-q` for the whole run.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True under `-q`: print only results and errors.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Printed by both sides when `--insecure` is on.
 pub const INSECURE_WARNING: &str = "udpix: warning: --insecure: no login and no encryption; \
 anyone who can reach the port can send files, and anyone on the path can read them";
 
 /// Stream images between machines over UDP, fast on lossy links.
 #[derive(Debug, Parser)]
-#[command(name = "udpix", version, about, long_about = None)]
+#[command(name = "udpix", version, about, long_about = None, after_help = SETTINGS_HELP)]
 pub struct Cli {
     /// What to do; without one, on a terminal, the full-screen UI opens.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// More diagnostics: -v info, -vv debug, -vvv trace ($RUST_LOG, when set, wins). On
+    /// stderr, except in the TUI: there in $XDG_STATE_HOME/udpix/udpix.log
+    /// (~/.local/state/udpix/udpix.log) or --log-file.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only results and errors: no status lines or progress bars, diagnostics at error level
+    /// (a generated passphrase and the --insecure warning are still printed).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Write the diagnostics to this file (appended) instead of stderr or the TUI's log.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Read settings from this TOML file (it must exist) instead of
+    /// ~/.config/udpix/config.toml [env: UDPIX_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
+
+/// How settings are layered, shown under `udpix --help`.
+const SETTINGS_HELP: &str = "\
+Settings shared by recv, send and the TUI (listen, connect, out, image_protocol, colors, mouse)
+come from, first match wins: the command line, then UDPIX_LISTEN, UDPIX_CONNECT, UDPIX_OUT,
+UDPIX_IMAGE_PROTOCOL, UDPIX_COLORS, UDPIX_MOUSE, then the config file
+($XDG_CONFIG_HOME/udpix/config.toml, else ~/.config/udpix/config.toml, or --config), then
+the built-in defaults. `udpix config` prints each value and where it came from.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -47,6 +84,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), e.g. `udpix man > ~/.local/share/man/man1/udpix.1`.
     Man,
+    /// Print the settings in force (as config-file lines) and where each came from.
+    Config,
 }
 
 /// `udpix completions`.
@@ -60,12 +99,13 @@ pub struct CompletionsArgs {
 /// `udpix recv`.
 #[derive(Debug, Args)]
 pub struct RecvArgs {
-    /// Address and port to listen on, port 7878 if left out (use [::]:PORT for IPv6 and IPv4).
-    #[arg(long, env = "UDPIX_LISTEN", default_value = "0.0.0.0:7878", value_parser = udpix::addr::listen)]
-    pub listen: SocketAddr,
-    /// Folder to write received images into.
-    #[arg(long, env = "UDPIX_OUT", default_value = ".")]
-    pub out: PathBuf,
+    /// Address and port to listen on, port 7878 if left out (use [::]:PORT for IPv6 and IPv4)
+    /// [env: UDPIX_LISTEN; config: listen; default: 0.0.0.0:7878].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Folder to write received images into [env: UDPIX_OUT; config: out; default: .].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Exit after the first transfer: 0 if its image verified, 1 if it failed.
     #[arg(long)]
     pub once: bool,
@@ -101,12 +141,20 @@ pub struct RecvArgs {
 
 /// `udpix send`.
 #[derive(Debug, Args)]
+#[command(override_usage = "udpix send [OPTIONS] HOST[:PORT] FILE...\n       \
+    udpix send [OPTIONS] FILE...   (the receiver from $UDPIX_CONNECT or the config file)")]
 pub struct SendArgs {
-    /// The receiver, HOST or HOST:PORT, port 7878 if left out (e.g. 192.0.2.7, [::1]:7878,
-    /// camera.local:7878).
+    /// The receiver, HOST or HOST:PORT (port 7878 if left out; e.g. 192.0.2.7, [::1]:7878,
+    /// camera.local), then the image files to send, one after another. HOST may be left out
+    /// when $UDPIX_CONNECT or `connect` in the config file names the receiver and the first
+    /// argument is an existing file.
+    #[arg(required = true, value_name = "HOST FILE")]
+    pub targets: Vec<String>,
+    /// The receiver, resolved from `targets` and the settings (see `udpix::config::send_targets`).
+    #[arg(skip)]
     pub to: String,
-    /// Image files to send, one after another.
-    #[arg(required = true)]
+    /// The files, resolved from `targets`.
+    #[arg(skip)]
     pub files: Vec<PathBuf>,
     /// Largest UDP payload in bytes; 1200 fits nearly every path.
     #[arg(long, env = "UDPIX_MTU", default_value_t = 1200, value_parser = clap::value_parser!(u16).range(64..=65507))]
@@ -229,21 +277,21 @@ pub struct CommonArgs {
 /// `udpix tui`.
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
-    /// Start receiving at once on this address (e.g. 0.0.0.0:7878).
+    /// Start receiving at once on this address (e.g. 0.0.0.0:7878). Without it the Receive
+    /// role offers $UDPIX_LISTEN, the config file's `listen`, or 0.0.0.0:7878.
     #[arg(long, conflicts_with = "connect")]
     pub listen: Option<String>,
-    /// Pre-fill the receiver to send to (HOST:PORT) and open in the Send role.
+    /// Pre-fill the receiver to send to (HOST:PORT) and open in the Send role
+    /// [env: UDPIX_CONNECT; config: connect].
     #[arg(long)]
     pub connect: Option<String>,
-    /// Folder to write received images into (default: the config file's, else ".").
-    #[arg(long, env = "UDPIX_OUT")]
+    /// Folder to write received images into [env: UDPIX_OUT; config: out; default: .].
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// How to draw the preview.
-    #[arg(long, env = "UDPIX_IMAGE_PROTOCOL", value_enum)]
-    pub image_protocol: Option<udpix::tui::graphics::ImageProtocol>,
-    /// Read defaults from this TOML file instead of ~/.config/udpix/config.toml.
-    #[arg(long, env = "UDPIX_CONFIG")]
-    pub config: Option<PathBuf>,
+    /// How to draw the preview [env: UDPIX_IMAGE_PROTOCOL; config: image_protocol; default:
+    /// auto].
+    #[arg(long, value_enum)]
+    pub image_protocol: Option<udpix::config::ImageProtocol>,
     /// Read the shared passphrase from this file (else from $UDPIX_PASSPHRASE, else type it).
     #[arg(long, env = "UDPIX_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
@@ -253,6 +301,21 @@ pub struct TuiArgs {
     /// Leave the mouse to the terminal (for selecting text without Shift).
     #[arg(long)]
     pub no_mouse: bool,
+}
+
+/// Fills in `udpix send`'s receiver and files from its arguments and the shared settings.
+pub fn resolve_send(args: &mut SendArgs, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = udpix::config::resolve(&udpix::config::CliConfig {
+        config: config_file,
+        ..Default::default()
+    })?;
+    let (to, files) =
+        udpix::config::send_targets(&args.targets, settings.connect.as_ref(), |p| p.is_file())
+            .map_err(anyhow::Error::msg)?;
+    tracing::info!(receiver = %to.value, from = %to.source, files = files.len(), "sending");
+    args.to = to.value;
+    args.files = files;
+    Ok(())
 }
 
 /// A rate such as `8kbit`, or `0` for none.

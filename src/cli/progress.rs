@@ -15,9 +15,9 @@ pub struct Bars {
 }
 
 impl Bars {
-    /// Bars drawn on stderr, hidden when it is not a terminal.
+    /// Bars drawn on stderr, hidden when it is not a terminal or under `-q`.
     pub fn new() -> Self {
-        let target = if std::io::stderr().is_terminal() {
+        let target = if std::io::stderr().is_terminal() && !super::quiet() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()

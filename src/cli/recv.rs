@@ -1,5 +1,6 @@
 //! `udpix recv`: serve senders until interrupted (or after one transfer with `--once`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,42 +13,70 @@ use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::proto::crypto::Passphrase;
 use udpix::proto::receiver::ReceiverConfig;
 use udpix::report::{count, human_line, json_line};
-use udpix::{passphrase, store};
+use udpix::{config, passphrase, store};
 
 use super::RecvArgs;
 use super::progress::Bars;
 
-/// Runs the receiver; the exit code follows `--once` semantics.
-pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
-    let meta = std::fs::metadata(&args.out)
-        .with_context(|| format!("output folder {} is not usable", args.out.display()))?;
+/// Runs the receiver; the exit code follows `--once` semantics. `--listen` and `--out` are
+/// layered with the environment and the config file (`config_file`, else the default one).
+pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = config::resolve(&config::CliConfig {
+        config: config_file,
+        listen: args.listen.clone(),
+        out: args.out.clone(),
+        ..config::CliConfig::default()
+    })?;
+    let listen = udpix::addr::listen(&settings.listen.value).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid listen address {:?} (from {}): {e}",
+            settings.listen.value,
+            settings.listen.source
+        )
+    })?;
+    let out = settings.out.value;
+    let out_from = &settings.out.source;
+    tracing::info!(%listen, from = %settings.listen.source, "listen address");
+    tracing::info!(out = %out.display(), from = %out_from, "output folder");
+    let meta = std::fs::metadata(&out).with_context(|| {
+        format!(
+            "output folder {} (from {out_from}) is not usable",
+            out.display()
+        )
+    })?;
     if !meta.is_dir() {
         bail!(
-            "{} is not a folder: pass an existing folder with --out",
-            args.out.display()
+            "{} (from {out_from}) is not a folder: pass an existing folder with --out",
+            out.display()
         );
     }
-    if let Err(e) = store::check_writable(&args.out) {
+    if let Err(e) = store::check_writable(&out) {
         bail!("{}: pick a folder you can write to with --out", e.brief());
     }
-    match store::remove_stale_parts(&args.out) {
+    match store::remove_stale_parts(&out) {
         Ok(removed) if removed.is_empty() => {}
-        Ok(removed) => eprintln!(
-            "{}",
-            safe(&format!("udpix: {}", store::stale_parts_notice(&removed)))
-        ),
+        Ok(removed) => {
+            tracing::info!(count = removed.len(), "removed partial files");
+            if !super::quiet() {
+                eprintln!(
+                    "{}",
+                    safe(&format!("udpix: {}", store::stale_parts_notice(&removed)))
+                );
+            }
+        }
         Err(e) => eprintln!(
             "udpix: warning: cannot look for partial files left in {}: {e}",
-            args.out.display()
+            out.display()
         ),
     }
-    let socket = engine::bind(args.listen).with_context(|| {
+    let socket = engine::bind(listen).with_context(|| {
         format!(
-            "cannot listen on {} (port in use? try --listen with another port)",
-            args.listen
+            "cannot listen on {listen} (from {}; port in use? try --listen with another port)",
+            settings.listen.source
         )
     })?;
     let local = socket.local_addr()?;
+    tracing::info!(%local, "socket bound");
     let passphrase = if args.common.insecure {
         eprintln!("{}", super::INSECURE_WARNING);
         None
@@ -65,10 +94,12 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     };
     // From here on a SIGTERM or Ctrl-C ends the run with its summary, whenever it comes.
     let mut shutdown = Shutdown::new();
-    eprintln!(
-        "udpix: listening on {local}, writing images to {}",
-        args.out.display()
-    );
+    if !super::quiet() {
+        eprintln!(
+            "udpix: listening on {local}, writing images to {}",
+            out.display()
+        );
+    }
     let options = ReceiveOptions {
         config: ReceiverConfig {
             max_size: args.max_size,
@@ -82,7 +113,7 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             max_session_memory: usize::try_from(args.max_session_memory).unwrap_or(usize::MAX),
             ..ReceiverConfig::default()
         },
-        out_dir: args.out.clone(),
+        out_dir: out.clone(),
     };
     let (publisher, mut sub) = engine::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -132,6 +163,10 @@ pub async fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     let e = sub.snapshot.borrow().endpoint.clone();
+    tracing::debug!(?e, "receiver totals");
+    if super::quiet() {
+        return Ok(code);
+    }
     eprintln!(
         "udpix: {}, {} failed; dropped {} malformed, {} unauthentic, {} replayed datagrams; \
          {}, {} throttled, {}, {}, {}, {}",

@@ -8,18 +8,26 @@ use udpix::{config, passphrase};
 
 use super::TuiArgs;
 
-/// Opens the UI; returns when the user quits.
-pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
+/// Opens the UI; returns when the user quits. Its settings are layered with the environment
+/// and the config file (`config_file`, else the default one).
+pub async fn run_tui(
+    args: TuiArgs,
+    config_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let pass = if args.insecure {
         None
     } else {
         passphrase::text_from_sources(args.passphrase_file.as_deref())?
     };
-    let file = match (&args.config, config::default_path()) {
-        (Some(given), _) => config::load_given(given)?,
-        (None, Some(default)) => config::load(&default)?,
-        (None, None) => config::FileConfig::default(),
-    };
+    let settings = config::resolve(&config::CliConfig {
+        config: config_file,
+        listen: args.listen.clone(),
+        connect: args.connect.clone(),
+        out: args.out.clone(),
+        image_protocol: args.image_protocol,
+        colors: None,
+        mouse: args.no_mouse.then_some(false),
+    })?;
     // Checked after the arguments and files, so their errors show here too.
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         eprintln!(
@@ -27,22 +35,29 @@ pub async fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let no_color = file.colors == Some(config::Colors::Never)
+    let no_color = settings.colors.value == config::Colors::Never
         || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing::info!(
+        listen = %settings.listen.value,
+        listen_from = %settings.listen.source,
+        out = %settings.out.value.display(),
+        out_from = %settings.out.source,
+        image_protocol = ?settings.image_protocol.value,
+        "starting the TUI"
+    );
+    // Only --listen starts receiving at once; the other layers pre-fill the field.
+    let cli_listen = settings.listen.source == config::Source::Cli("--listen");
     let opts = TuiOptions {
-        listen: args.listen.map(listen_addr),
-        connect: args.connect.or(file.connect).map(peer_addr),
-        default_listen: file.listen.map(listen_addr),
-        out: shown_path(args.out.or(file.out).unwrap_or_else(|| ".".into())),
+        listen: cli_listen.then(|| listen_addr(settings.listen.value.clone())),
+        connect: settings.connect.map(|c| peer_addr(c.value)),
+        default_listen: (!cli_listen).then(|| listen_addr(settings.listen.value)),
+        out: shown_path(settings.out.value),
         passphrase: pass,
         insecure: args.insecure,
         cwd: std::env::current_dir()?,
-        image_protocol: args
-            .image_protocol
-            .or(file.image_protocol)
-            .unwrap_or_default(),
+        image_protocol: settings.image_protocol.value,
         no_color,
-        mouse: !args.no_mouse && file.mouse.unwrap_or(true),
+        mouse: settings.mouse.value,
     };
     run(opts).await?;
     Ok(ExitCode::SUCCESS)

@@ -15,23 +15,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::{Position, Rect};
 
 use super::app::{App, Pane};
-
-/// How the preview is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageProtocol {
-    /// Pick what the terminal supports (half blocks inside tmux or when unsure).
-    #[default]
-    Auto,
-    /// The kitty graphics protocol.
-    Kitty,
-    /// iTerm2's inline images (also WezTerm).
-    Iterm,
-    /// Sixel (xterm -ti vt340, foot, mlterm, ...).
-    Sixel,
-    /// Half blocks drawn into the text grid: works everywhere.
-    Blocks,
-}
+pub use crate::config::ImageProtocol;
 
 /// Resolves `auto` from the environment and, where the terminal is known to answer, a probe.
 /// Never probes inside tmux or when stdout is not a terminal.

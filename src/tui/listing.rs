@@ -1,7 +1,9 @@
 //! Folder listings for the Files pane, read off the UI thread: names and sizes first (one
-//! `read_dir`, shown at once), then each image's format and dimensions from its header, in
-//! small batches so the first screenful fills in while a large folder is still being read.
-//! A listing stops reading as soon as the user moves to another folder.
+//! `read_dir`, shown at once), then each file's format and dimensions from its first bytes,
+//! in small batches so the first screenful fills in while a large folder is still being
+//! read. Only the formats of [`crate::formats::DECODED`] are claimed, by content: a text
+//! file named `notes.png` has no format, a PNG named `photo` is a PNG. A listing stops
+//! reading as soon as the user moves to another folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,19 +19,15 @@ pub const INFO_BATCH: usize = 16;
 /// Format and dimensions of a file, as the Files pane shows them.
 pub type Info = (String, Option<(u32, u32)>);
 
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico",
-];
-
-/// True for the file names the browser lists as images.
+/// True for the file names the browser groups with the images: an extension of a format
+/// udpix decodes. (Their labels still come from their content.)
 pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    crate::formats::has_decoded_extension(path)
 }
 
-/// Lists a folder without opening any file: `..`, folders, images, then other files, each
-/// group by name; hidden entries left out. Non-images get an empty info (nothing to read).
+/// Lists a folder without opening any file: `..`, folders, files named as images, then other
+/// files, each group by name; hidden entries left out. Every file's info is left to
+/// [`read_infos`].
 pub fn list_dir(path: &Path) -> Vec<Entry> {
     let mut dirs = Vec::new();
     let mut images = Vec::new();
@@ -49,7 +47,7 @@ pub fn list_dir(path: &Path) -> Vec<Entry> {
                 name,
                 is_dir,
                 size: meta.as_ref().map_or(0, |m| m.len()),
-                info: (!is_dir && !image).then(|| (String::new(), None)),
+                info: None,
             };
             match (is_dir, image) {
                 (true, _) => dirs.push(entry),
@@ -78,21 +76,9 @@ pub fn list_dir(path: &Path) -> Vec<Entry> {
 }
 
 /// Format and dimensions from the file's first bytes, whatever its name says: a text file
-/// named `notes.png` has no format. (`image::ImageReader::open` would take the format from
-/// the extension when the content matches none.)
+/// named `notes.png` has no format, and only formats udpix decodes are named.
 pub fn info_by_content(path: &Path) -> Info {
-    let Ok(file) = std::fs::File::open(path) else {
-        return (String::new(), None);
-    };
-    let reader = image::ImageReader::new(std::io::BufReader::new(file));
-    let Ok(reader) = reader.with_guessed_format() else {
-        return (String::new(), None);
-    };
-    let Some(format) = reader.format() else {
-        return (String::new(), None);
-    };
-    let tag = format.extensions_str().first().copied().unwrap_or("");
-    (tag.to_owned(), reader.into_dimensions().ok())
+    crate::formats::info_path(path)
 }
 
 /// Reads the headers of the entries that still lack an info, in list order, handing them
@@ -155,12 +141,8 @@ mod tests {
         assert_eq!(names.last(), Some(&"notes.txt"));
         assert!(!names.contains(&".hidden.png"));
         assert_eq!(entries.len(), 1 + 1 + 40 + 1);
-        // Images wait for their header; the text file has nothing to read.
-        assert!(entries[2].info.is_none());
-        assert_eq!(
-            entries.last().and_then(|e| e.info.clone()),
-            Some((String::new(), None))
-        );
+        // Every file waits for its header to be read, whatever its name.
+        assert!(entries.iter().all(|e| e.info.is_none()));
 
         let cancel = AtomicBool::new(false);
         let mut batches = Vec::new();
@@ -170,7 +152,11 @@ mod tests {
         }));
         assert_eq!(
             batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            [16, 16, 8]
+            [16, 16, 9]
+        );
+        assert_eq!(
+            batches[2].last(),
+            Some(&(dir.path().join("notes.txt"), (String::new(), None)))
         );
         assert_eq!(
             batches[0][3],
@@ -195,10 +181,19 @@ mod tests {
     fn a_file_is_labelled_by_its_content_not_its_name() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("notes.png"), "only text, not an image\n").expect("write");
-        // A PNG under a JPEG's name.
+        // A PNG under a JPEG's name, and one with no extension.
         image::RgbImage::new(3, 2)
             .save_with_format(dir.path().join("photo.jpg"), image::ImageFormat::Png)
             .expect("write png");
+        image::RgbImage::new(1, 4)
+            .save_with_format(dir.path().join("scan"), image::ImageFormat::Png)
+            .expect("write png");
+        // A TIFF: image knows its magic bytes but udpix does not decode it.
+        std::fs::write(
+            dir.path().join("old.tiff"),
+            b"MM\0*\0\0\0\x08\0\0\0\0\0\0\0\0",
+        )
+        .expect("write tiff");
         let entries = list_dir(dir.path());
         let cancel = AtomicBool::new(false);
         let mut infos = Vec::new();
@@ -211,12 +206,17 @@ mod tests {
             infos,
             [
                 (dir.path().join("notes.png"), (String::new(), None)),
+                (dir.path().join("old.tiff"), (String::new(), None)),
                 (
                     dir.path().join("photo.jpg"),
                     ("png".to_owned(), Some((3, 2)))
                 ),
+                (dir.path().join("scan"), ("png".to_owned(), Some((1, 4)))),
             ]
         );
+        // Grouped by name among the images only when the name is a decoded format's.
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["..", "notes.png", "photo.jpg", "old.tiff", "scan"]);
     }
 
     #[test]
