@@ -1119,15 +1119,17 @@ fn a_burst_of_chunk_events_is_summarised() {
     let counted: usize = app
         .log
         .iter()
-        .map(|l| match l.kind {
-            LogKind::Summary { count, .. } => count,
+        .map(|l| match &l.kind {
+            LogKind::Summary(fold) => fold.events,
             LogKind::Chunk { .. } => 1,
             LogKind::Note(_) => 0,
         })
         .sum();
     assert_eq!(counted, 1000);
     let text = mono(&app, 80, 24);
-    assert!(text.contains(" chunks (0 lost)"), "{text}");
+    // Of one image, each chunk once: the line counts its 1000 chunks, and claims no loss
+    // a receiver cannot see.
+    assert!(text.contains("+1,000 chunks: 1,000 received"), "{text}");
 }
 
 /// The frame as drawn (the backend's copy lacks the cells a frame leaves to the printed image).
