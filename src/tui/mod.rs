@@ -25,6 +25,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::{mpsc, watch};
 
+use crate::engine::service::{self, Files};
 use crate::engine::{self, Event, ReceiveOptions, Subscriber, TransferId};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
@@ -481,27 +482,22 @@ async fn send_all(
         passphrase: passphrase.as_deref().map(Passphrase::new),
         ..SenderConfig::default()
     };
-    let total = files.len();
-    // Files are read ahead on a thread of their own; one login carries them all.
+    // One login carries them all; a wrong passphrase fails every file alike, and the
+    // engine stops at the first such failure rather than count a failed login for each.
     let notices = publisher.clone();
-    let (mut queue, _reader) = engine::read_ahead(files, config.clone(), move |path, e| {
-        notices.notice(format!("cannot read {}: {e}", path.display()));
-    });
-    // A wrong passphrase fails every file alike, and the engine stops at the first such
-    // failure rather than count another failed login at the receiver for each.
-    let reports = engine::send_files(
+    let summary = service::send_all(
         &socket,
         peer,
-        config.clone(),
-        &mut queue,
-        publisher.clone(),
+        config,
+        Files::Paths(files),
+        publisher,
         cancel,
+        move |path, e| {
+            notices.notice(format!("cannot read {}: {e}", path.display()));
+        },
     )
     .await?;
-    // Unreadable files, failed ones and those never sent all count.
-    let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
-    let failures = total - delivered;
-    Ok(failures)
+    Ok(summary.failed())
 }
 
 /// Hands `path` to the desktop's opener (xdg-open, open), if there is a desktop; over SSH
