@@ -158,7 +158,7 @@ where
                         dirty = true;
                     }
                     Some(Ok(TermEvent::Mouse(m))) => {
-                        let at = view::hit(screen, app.zoomed(), m.column, m.row);
+                        let at = view::hit(screen, &app, m.column, m.row);
                         let msg = at.and_then(|hit| match m.kind {
                             MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(hit)),
                             MouseEventKind::ScrollUp => Some(Msg::Wheel(hit, false)),
@@ -214,7 +214,7 @@ where
                         && !app.show_help
                         && let Some(img) = &app.preview.image
                     {
-                        overlay.show(protocol, img, view::preview_inner(area, app.zoomed()));
+                        overlay.show(protocol, img, view::preview_inner(area, &app));
                     }
                     dirty = false;
                     if panic_on_purpose {
