@@ -132,9 +132,9 @@ pub fn preview_inner(area: Rect, shape: impl Into<Shape>) -> Rect {
     )
 }
 
-/// Rows of the Stats pane in its compact form beside an image: a border and two lines of the
-/// figures that matter most (the whole table is one `z` away).
-pub const COMPACT_STATS_H: u16 = 4;
+/// Rows of the Stats pane in its compact form beside an image: a border and three lines of
+/// the figures that matter most (the whole table is one `z` away).
+pub const COMPACT_STATS_H: u16 = 5;
 
 /// Splits the screen; wide terminals give the preview more room, and an image in the preview
 /// gets most of the screen (see [`hero_layout`]). A zoomed pane takes the whole screen and the
@@ -189,7 +189,7 @@ const CONNECTION_H: u16 = 9;
 ///
 /// ```text
 /// wide (≥ 120 columns, ≥ 22 rows above the log)   narrower
-/// ┌Connection──┐┌Preview──────────────┐        ┌Connection┐┌Stats, 2 lines──┐
+/// ┌Connection──┐┌Preview──────────────┐        ┌Connection┐┌Stats, 3 lines──┐
 /// └────────────┘│                     │        └──────────┘└────────────────┘
 /// ┌Stats table─┐│      the image      │        ┌Files─────┐┌Preview─────────┐
 /// └────────────┘│                     │        │          ││   the image    │
@@ -401,7 +401,7 @@ mod tests {
     fn an_image_gets_most_of_the_screen() {
         let app = showing(astronaut());
         for (w, h, min_rows, min_share) in
-            [(120, 40, 28, 0.4), (80, 24, 13, 0.28), (160, 48, 36, 0.5)]
+            [(120, 40, 28, 0.4), (80, 24, 12, 0.27), (160, 48, 36, 0.5)]
         {
             let area = Rect::new(0, 0, w, h);
             let inner = preview_inner(area, &app);

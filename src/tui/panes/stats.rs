@@ -258,11 +258,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
 }
 
 /// The order figures are given up in when the pane is short: the last go first.
-const COMPACT_ORDER: [usize; ROWS as usize] = [0, 5, 2, 3, 4, 1, 6];
+const COMPACT_ORDER: [usize; ROWS as usize] = [0, 5, 2, 6, 3, 4, 1];
 
 /// The figures of `image` (a [`column`]) flowed into `rows` lines of `width` cells, each item
-/// on the first line with room for it, headed by the image's and the session's state; what
-/// fits nowhere is left out (the whole table is one `z` away).
+/// on the first line with room for it, after the image's and the session's state; what fits
+/// nowhere is left out (the whole table is one `z` away).
 fn compact_lines(
     t: &TransferView,
     figures: &SessionFigures,
@@ -277,7 +277,7 @@ fn compact_lines(
             theme.fg(color).add_modifier(Modifier::BOLD),
         )]
     };
-    let mut items = vec![bold(image_heading(t))];
+    let mut items = vec![bold(image_heading(t)), bold(session_heading(figures))];
     for i in COMPACT_ORDER {
         let (text, color) = &image[i];
         items.push(vec![
@@ -289,7 +289,6 @@ fn compact_lines(
             ),
         ]);
     }
-    items.push(bold(session_heading(figures)));
     let mut lines: Vec<(usize, Vec<Span<'static>>)> = vec![(0, Vec::new()); usize::from(rows)];
     let width = usize::from(width);
     for item in items {
