@@ -19,6 +19,7 @@ use image::{DynamicImage, RgbImage};
 use ratatui::Frame;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use ratatui::buffer::CellDiffOption;
 use ratatui::layout::{Position, Rect, Size};
 use ratatui::widgets::Widget;
 use ratatui_image::picker::{Picker, ProtocolType};
@@ -242,13 +243,38 @@ pub fn set_up(requested: ImageProtocol) -> ImageProtocol {
 /// so a zoom, a resize or a new image never leaves the pane blank.
 pub struct Graphics {
     picker: Option<Picker>,
+    /// kitty outside tmux: placed directly ([`kitty_placement`]), not through ratatui-image's
+    /// Unicode placeholders, which kitty draws only from 0.28 on (Debian 12 has 0.26).
+    kitty_direct: bool,
+    /// A direct kitty placement may be on screen (it lives above the text: delete it).
+    placed: bool,
     /// The encoded image and what it was encoded for.
-    shown: Option<(Key, Protocol)>,
+    shown: Option<(Key, Encoded)>,
     /// What the last encoding asked for was for.
     asked: Option<Key>,
-    tx: mpsc::Sender<(Key, Option<Protocol>)>,
-    rx: mpsc::Receiver<(Key, Option<Protocol>)>,
+    tx: mpsc::Sender<(Key, Option<Encoded>)>,
+    rx: mpsc::Receiver<(Key, Option<Encoded>)>,
 }
+
+/// An image ready to draw.
+enum Encoded {
+    /// ratatui-image's (sixel, iTerm2, kitty placeholders in tmux).
+    Lib(Protocol),
+    /// A kitty transmit-and-place sequence for the first cell of `size` cells.
+    Kitty { seq: String, size: Size },
+}
+
+impl Encoded {
+    fn size(&self) -> Size {
+        match self {
+            Encoded::Lib(p) => p.size(),
+            Encoded::Kitty { size, .. } => *size,
+        }
+    }
+}
+
+/// Deletes every kitty placement (and frees its pixels), without an answer.
+const KITTY_DELETE_ALL: &str = "\x1b_Ga=d,d=A,q=2\x1b\\";
 
 /// An image and the pane rect it is fitted to.
 #[derive(Clone)]
@@ -286,8 +312,13 @@ impl Graphics {
     /// With this encoder (tests give one of their own).
     pub fn with_picker(picker: Option<Picker>) -> Self {
         let (tx, rx) = mpsc::channel();
+        let kitty_direct = picker
+            .as_ref()
+            .is_some_and(|p| p.protocol_type() == ProtocolType::Kitty && !p.tmux_detected());
         Self {
             picker,
+            kitty_direct,
+            placed: false,
             shown: None,
             asked: None,
             tx,
@@ -332,19 +363,32 @@ impl Graphics {
     /// is encoded for the pane as it is; asks for that encoding when it is not. Nothing while
     /// help is open (the popup covers the pane; the half blocks show under it).
     pub fn render(&mut self, frame: &mut Frame, app: &App) {
+        let drawn = self.draw(frame, app);
+        if self.kitty_direct && self.placed && !drawn {
+            // Before this frame reaches the terminal: the placement sits above the text.
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = out.write_all(KITTY_DELETE_ALL.as_bytes());
+            let _ = out.flush();
+        }
+        self.placed = drawn;
+    }
+
+    /// [`Self::render`]'s drawing; true if the encoded image is in the frame.
+    fn draw(&mut self, frame: &mut Frame, app: &App) -> bool {
         let Some(picker) = &self.picker else {
-            return;
+            return false;
         };
         let Some(img) = &app.preview.image else {
-            return;
+            return false;
         };
         let screen = frame.area();
         if app.show_help || screen.width < view::MIN_WIDTH || screen.height < view::MIN_HEIGHT {
-            return;
+            return false;
         }
         let inner = view::preview_inner(screen, app);
         if inner.width < 2 || inner.height < 2 {
-            return;
+            return false;
         }
         let key = Key {
             image: img.clone(),
@@ -358,29 +402,100 @@ impl Graphics {
             for p in inner.positions() {
                 buf[p].reset();
             }
-            Image::new(proto).render(at, buf);
-            return;
+            match proto {
+                Encoded::Lib(proto) => Image::new(proto).render(at, buf),
+                Encoded::Kitty { seq, .. } => {
+                    // Like ratatui-image's sixel: the sequence in the first cell, the cells it
+                    // covers left alone by the diff.
+                    let one = CellDiffOption::ForcedWidth(std::num::NonZeroU16::MIN);
+                    for p in at.positions() {
+                        buf[p].set_diff_option(CellDiffOption::Skip);
+                    }
+                    buf[at.as_position()].set_symbol(seq).set_diff_option(one);
+                }
+            }
+            return true;
         }
         if self.asked.as_ref() != Some(&key) {
             self.asked = Some(key.clone());
-            let (picker, tx) = (picker.clone(), self.tx.clone());
+            let (picker, tx, direct) = (picker.clone(), self.tx.clone(), self.kitty_direct);
             super::background(move || {
-                let proto = encode(&picker, &key.image, key.area);
-                let _ = tx.send((key, proto));
+                let encoded = if direct {
+                    kitty_placement(&picker, &key.image, key.area)
+                } else {
+                    encode(&picker, &key.image, key.area).map(Encoded::Lib)
+                };
+                let _ = tx.send((key, encoded));
             });
         }
+        false
     }
+}
+
+/// The room `img` gets in `area`: enlarged at most twice (more would only be blurry).
+fn room(picker: &Picker, img: &DynamicImage, area: Rect) -> Size {
+    let natural = Resize::natural_size(img, picker.font_size());
+    Size::new(
+        area.width.min(natural.width.saturating_mul(2)).max(1),
+        area.height.min(natural.height.saturating_mul(2)).max(1),
+    )
+}
+
+/// Bytes of base64 per kitty escape sequence (the protocol's limit).
+const KITTY_CHUNK: usize = 4096;
+
+/// A kitty sequence that deletes the placements before it and shows `img` fitted into
+/// `area`, its pixels inline (`t=d`, local and over SSH alike), scaled to the cells
+/// (`c`, `r`) by kitty. `q=2`: kitty never answers (stdin is the key reader's); `C=1`: the
+/// cursor stays, so an image at the bottom of the pane cannot scroll the screen.
+fn kitty_placement(picker: &Picker, img: &RgbImage, area: Rect) -> Option<Encoded> {
+    use base64::Engine;
+    use std::fmt::Write;
+    let dynimg = DynamicImage::ImageRgb8(img.clone());
+    let font = picker.font_size();
+    let resize = Resize::Scale(Some(FilterType::CatmullRom));
+    let size = resize.size_for(&dynimg, font, room(picker, &dynimg, area));
+    // No more pixels than the cells show: less to send over a slow SSH link.
+    let (pw, ph) = (
+        u32::from(size.width) * u32::from(font.width),
+        u32::from(size.height) * u32::from(font.height),
+    );
+    let scale =
+        (f64::from(pw) / f64::from(img.width())).min(f64::from(ph) / f64::from(img.height()));
+    let small = image::imageops::resize(
+        img,
+        ((f64::from(img.width()) * scale).round() as u32).max(1),
+        ((f64::from(img.height()) * scale).round() as u32).max(1),
+        FilterType::CatmullRom,
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(small.as_raw());
+    let mut seq = String::from(KITTY_DELETE_ALL);
+    let chunks: Vec<&[u8]> = encoded.as_bytes().chunks(KITTY_CHUNK).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let more = u8::from(i + 1 < chunks.len());
+        if i == 0 {
+            let _ = write!(
+                seq,
+                "\x1b_Ga=T,f=24,t=d,q=2,C=1,s={},v={},c={},r={},m={more};",
+                small.width(),
+                small.height(),
+                size.width,
+                size.height
+            );
+        } else {
+            let _ = write!(seq, "\x1b_Gm={more};");
+        }
+        seq.push_str(std::str::from_utf8(chunk).ok()?);
+        seq.push_str("\x1b\\");
+    }
+    Some(Encoded::Kitty { seq, size })
 }
 
 /// `img` encoded to fill as much of `area` as its aspect ratio allows, enlarged at most twice
 /// (more would only be blurry).
 fn encode(picker: &Picker, img: &RgbImage, area: Rect) -> Option<Protocol> {
     let img = DynamicImage::ImageRgb8(img.clone());
-    let natural = Resize::natural_size(&img, picker.font_size());
-    let room = Size::new(
-        area.width.min(natural.width.saturating_mul(2)).max(1),
-        area.height.min(natural.height.saturating_mul(2)).max(1),
-    );
+    let room = room(picker, &img, area);
     picker
         .new_protocol(img, room, Resize::Scale(Some(FilterType::CatmullRom)))
         .ok()
@@ -582,6 +697,60 @@ mod tests {
         app.show_help = true;
         let buf = frame(&mut t, &app, &mut gfx);
         assert!(sixel_at(&buf).is_none());
+    }
+
+    #[test]
+    fn kitty_images_are_placed_inline_in_chunks_and_never_ask_for_an_answer() {
+        #[allow(deprecated)]
+        let mut p = Picker::from_fontsize(FontSize::new(8, 16));
+        p.set_protocol_type(ProtocolType::Kitty);
+        let mut gfx = Graphics::with_picker(Some(p));
+        assert!(
+            gfx.kitty_direct,
+            "outside tmux kitty images are placed directly"
+        );
+        let app = showing(RgbImage::from_fn(960, 720, |x, y| {
+            image::Rgb([x as u8, y as u8, 5])
+        }));
+        let mut t = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+        frame(&mut t, &app, &mut gfx);
+        assert!(gfx.wait());
+        let buf = frame(&mut t, &app, &mut gfx);
+        let inner = view::preview_inner(buf.area, &app);
+        let at = buf
+            .area
+            .positions()
+            .find(|p| buf[*p].symbol().contains("\x1b_G"))
+            .expect("the placement is drawn");
+        let seq = buf[at].symbol().to_owned();
+        // Earlier placements go first; then the pixels, 4096 base64 characters a sequence.
+        assert!(seq.starts_with(KITTY_DELETE_ALL), "{seq:.80}");
+        let parts: Vec<&str> = seq[KITTY_DELETE_ALL.len()..]
+            .split("\x1b\\")
+            .filter(|p| !p.is_empty())
+            .collect();
+        let head = parts[0].split_once(';').expect("control;data").0;
+        assert!(head.starts_with("\x1b_Ga=T,f=24,t=d,q=2,C=1,"), "{head}");
+        let (_, encoded) = gfx.shown.as_ref().expect("shown");
+        let size = encoded.size();
+        assert!(head.contains(&format!(",c={},r={},m=1", size.width, size.height)));
+        let (left, right) = (at.x - inner.x, inner.right() - (at.x + size.width));
+        assert!(left.abs_diff(right) <= 1, "{size:?} at {at:?} in {inner:?}");
+        use base64::Engine;
+        let payload: String = parts
+            .iter()
+            .map(|p| p.split_once(';').map_or("", |(_, d)| d))
+            .collect();
+        assert!(parts[1..].iter().all(|p| p.starts_with("\x1b_Gm=")));
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .expect("base64");
+        let dim = |k: &str| -> usize {
+            let v = head.split(',').find_map(|f| f.strip_prefix(k)).expect(k);
+            v.parse().expect("a number")
+        };
+        assert_eq!(raw.len(), dim("s=") * dim("v=") * 3);
+        assert!(parts.iter().all(|p| p.len() <= 4096 + 80));
     }
 
     #[test]
