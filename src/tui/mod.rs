@@ -71,7 +71,7 @@ pub struct TuiOptions {
 
 /// Runs the TUI until the user quits; the terminal is restored on return and on panic.
 pub async fn run(mut opts: TuiOptions) -> anyhow::Result<()> {
-    opts.image_protocol = graphics::resolve(opts.image_protocol);
+    opts.image_protocol = graphics::set_up(opts.image_protocol);
     let mut terminal = ratatui::init();
     let mouse = opts.mouse;
     take_input_modes(mouse);
@@ -123,7 +123,7 @@ where
         graphics: !matches!(protocol, ImageProtocol::Blocks | ImageProtocol::Auto),
         cell_aspect: graphics::cell_aspect(),
     };
-    let mut overlay = graphics::Overlay::default();
+    let mut gfx = graphics::Graphics::new(protocol);
     // What the printed image's place depended on at the last wipe.
     let mut scene = graphics::Scene::default();
     let role = if opts.listen.is_none() && opts.connect.is_some() {
@@ -172,7 +172,7 @@ where
                         dirty = true;
                     }
                     Some(Ok(TermEvent::Mouse(m))) => {
-                        let at = view::hit(screen, app.zoomed(), m.column, m.row);
+                        let at = view::hit(screen, &app, m.column, m.row);
                         let msg = at.and_then(|hit| match m.kind {
                             MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(hit)),
                             MouseEventKind::ScrollUp => Some(Msg::Wheel(hit, false)),
@@ -193,7 +193,6 @@ where
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
                         theme.cell_aspect = graphics::cell_aspect(); // the font may have changed
-                        overlay.erase(protocol);
                         dirty = true;
                     }
                     Some(Ok(_)) => {}
@@ -215,7 +214,7 @@ where
                 dirty = true;
             }
             _ = tick.tick() => {
-                dirty |= rt.drain_engine(&mut app);
+                dirty |= rt.drain_engine(&mut app) | gfx.poll();
                 let cmds = app.update(Msg::Tick(start.elapsed()));
                 rt.execute(cmds);
                 if dirty {
@@ -224,20 +223,16 @@ where
                         // (and the text the pane had) and let ratatui repaint every cell.
                         let now = graphics::Scene::of(&app);
                         if now != scene {
-                            overlay.erase(protocol);
                             graphics::wipe(terminal)?;
                             scene = now;
                         }
                     }
-                    let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
+                    let frame = terminal.draw(|f| {
+                        view::draw(f, &app, &theme);
+                        gfx.render(f, &app);
+                    })?;
                     let area = frame.area;
                     screen = area;
-                    if theme.graphics
-                        && !app.popup_open()
-                        && let Some(img) = &app.preview.image
-                    {
-                        overlay.show(protocol, img, view::preview_inner(area, app.zoomed()));
-                    }
                     dirty = false;
                     if panic_on_purpose {
                         panic!("UDPIX_DEBUG_PANIC is set: panicking on purpose to test terminal restore");
