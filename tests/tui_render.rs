@@ -1142,19 +1142,20 @@ fn frame_buffer(app: &App, theme: Theme) -> Buffer {
 }
 
 #[test]
-fn graphics_mode_leaves_the_preview_cells_to_the_printed_image() {
-    let mut app = received_app();
+fn graphics_mode_draws_half_blocks_until_the_encoded_image_covers_them() {
+    // The view never leaves the pane blank for the printed image to fill (the runtime's
+    // `graphics::Graphics` draws the encoded image over these cells once it is ready): a
+    // zoom, a resize or a new image shows the half blocks at once.
+    let app = received_app();
     let theme = Theme {
         graphics: true,
         ..COLOUR
     };
     let buf = frame_buffer(&app, theme);
-    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), None);
-    let cell = &buf[(inner.x + 2, inner.y + 2)];
-    assert_eq!(cell.diff_option, ratatui::buffer::CellDiffOption::Skip);
-    // With the help open the half blocks come back, so the popup draws over text, not pixels.
-    feed(&mut app, key(KeyCode::Char('?')));
-    let skipped = frame_buffer(&app, theme)
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), &app);
+    let cell = &buf[(inner.x + inner.width / 2, inner.y + inner.height / 2)];
+    assert!(matches!(cell.bg, Color::Rgb(..)), "{cell:?}");
+    let skipped = buf
         .content()
         .iter()
         .filter(|c| c.diff_option == ratatui::buffer::CellDiffOption::Skip)
@@ -1292,7 +1293,7 @@ fn editing_the_receiver_address() {
 #[test]
 fn the_preview_uses_the_colours_the_terminal_has() {
     let app = received_app();
-    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), None);
+    let inner = udpix::tui::view::preview_inner(ratatui::layout::Rect::new(0, 0, 80, 24), &app);
     let cells = |depth| {
         let buf = frame_buffer(&app, Theme { depth, ..COLOUR });
         let mut out = Vec::new();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use tokio::sync::watch;
+use udpix::engine::service::{self, Files};
 use udpix::engine::{self, Event, ReceiveOptions};
 use udpix::netsim::{NetsimOptions, run as run_proxy};
 use udpix::proto::crypto::Passphrase;
@@ -119,22 +120,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..SenderConfig::default()
     };
     let total = files.len();
-    let mut queue = engine::queue(files.into_iter().enumerate().map(|(i, (name, data))| {
-        let offer = engine::offer_file(&config, &name, &data);
-        engine::Outgoing::bytes(i as u64, offer, Bytes::from(data))
-    }));
+    let ready = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, data))| {
+            let offer = engine::offer_file(&config, &name, &data);
+            engine::Outgoing::bytes(i as u64, offer, Bytes::from(data))
+        })
+        .collect();
     // One login carries every file; each side's line is printed as its verdict comes.
     let (publisher, mut send_sub) = engine::channel(1024);
-    let sending = engine::send_files(
+    let sending = service::send_all(
         &socket,
         proxy_addr,
         config.clone(),
-        &mut queue,
+        Files::Ready(ready),
         publisher,
         engine::CancelSignal::never(),
+        |_, _| {},
     );
     tokio::pin!(sending);
-    let mut sent: Option<Vec<engine::Report>> = None;
+    let mut sent: Option<service::Summary> = None;
     let mut received = 0;
     // The receiver's verdicts, for the sender's line of the same file.
     let mut verdicts = Verdicts::default();
@@ -170,8 +176,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             verdicts.print(&r);
         }
     }
-    let delivered = sent.iter().flatten().filter(|r| r.result.is_ok()).count();
-    let failed = total - delivered;
+    let failed = sent.map_or(total, |s| s.failed());
     let _ = stop_tx.send(true);
     if let Ok(Ok(Ok(c))) = tokio::time::timeout(Duration::from_secs(2), proxy).await {
         eprint!("{c}");

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use udpix::engine::{self, Event, Report};
+use udpix::engine::service::{self, Files};
+use udpix::engine::{self, Event};
 use udpix::passphrase;
 use udpix::proto::sender::SenderConfig;
 use udpix::report::{count, human_line, json_line, json_unreadable};
@@ -39,20 +40,24 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let bars = RefCell::new(Bars::new());
     let paths: Vec<(u64, PathBuf)> = (0u64..).zip(args.files.iter().cloned()).collect();
-    // Files are read (and hashed) one ahead of the transfer, on a thread of their own.
-    // Told on the main task, in turn with the other files' lines.
+    // Unreadable files are told on the main task, in turn with the other files' lines.
     let (unreadable_tx, mut unreadable) = tokio::sync::mpsc::unbounded_channel();
-    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), move |path, e| {
-        let _ = unreadable_tx.send((path.to_owned(), e));
-    });
     let (publisher, mut sub) = engine::channel(1024);
     let mut shutdown = super::shutdown::Shutdown::new();
     let (canceller, cancel) = engine::cancellation();
-    let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let reports = {
-        let transfer =
-            engine::send_files(&socket, peer, config.clone(), &mut queue, publisher, cancel);
+    let summary = {
+        let transfer = service::send_all(
+            &socket,
+            peer,
+            config.clone(),
+            Files::Paths(paths),
+            publisher,
+            cancel,
+            move |path, e| {
+                let _ = unreadable_tx.send((path.to_owned(), e));
+            },
+        );
         tokio::pin!(transfer);
         loop {
             tokio::select! {
@@ -63,11 +68,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                     show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
                 }
                 _ = shutdown.recv() => {
-                    if interrupted {
+                    if canceller.is_cancelled() {
                         // A second Ctrl-C: the user will not wait for the receiver to be told.
                         return Ok(ExitCode::from(130));
                     }
-                    interrupted = true;
                     bars.borrow().eprintln("udpix: interrupted, telling the receiver (Ctrl-C again to quit at once)");
                     canceller.cancel("udpix send was interrupted");
                 }
@@ -78,14 +82,11 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     while let Ok(ev) = sub.events.try_recv() {
         show(&mut bars.borrow_mut(), ev, &args.files, args.common.json);
     }
-    drop(queue);
-    let unreadable_count = reader.await.unwrap_or(0);
     while let Ok((path, e)) = unreadable.try_recv() {
         show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
     }
-    let unreadable = unreadable_count;
-    let left = args.files.len() - reports.len() - unreadable;
-    if interrupted {
+    let left = summary.not_sent();
+    if summary.cancelled {
         if left > 0 {
             eprintln!(
                 "udpix: interrupted: {} not sent",
@@ -94,13 +95,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(130));
     }
-    if left > 0 && reports.last().is_some_and(|r: &Report| r.ends_session) {
+    if summary.stopped_as_futile() {
         eprintln!(
             "udpix: not sending the {}: they would fail the same way",
             count(left as u64, "remaining file", "remaining files")
         );
     }
-    let failed = reports.iter().filter(|r| r.result.is_err()).count() + unreadable + left;
+    let failed = summary.failed();
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

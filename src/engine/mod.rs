@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 mod receive;
 mod send;
+pub mod service;
 
 pub use receive::{ReceiveOptions, run_receiver};
 pub use send::{
@@ -445,32 +446,22 @@ pub(crate) fn is_transient(e: &std::io::Error) -> bool {
     )
 }
 
-/// Reads what the image crate can tell about a file's content: format tag and dimensions.
+/// Format label and dimensions of an image in memory, from its content (see
+/// [`crate::formats`]): an empty label for anything udpix does not decode.
 pub fn image_info(data: &[u8]) -> (String, Option<(u32, u32)>) {
-    header_info(image::ImageReader::new(std::io::Cursor::new(data)))
-}
-
-/// [`image_info`] for a file on disk, reading only its header. The format is the one its
-/// bytes say, whatever its name: a text file named `notes.png` is no PNG.
-pub fn image_info_path(path: &std::path::Path) -> (String, Option<(u32, u32)>) {
-    match std::fs::File::open(path) {
-        Ok(f) => header_info(image::ImageReader::new(std::io::BufReader::new(f))),
-        Err(_) => (String::new(), None),
-    }
-}
-
-fn header_info<R: std::io::BufRead + std::io::Seek>(
-    reader: image::ImageReader<R>,
-) -> (String, Option<(u32, u32)>) {
-    let Ok(reader) = reader.with_guessed_format() else {
+    let Some(format) = crate::formats::sniff(data) else {
         return (String::new(), None);
     };
-    let format = reader
-        .format()
-        .and_then(|f| f.extensions_str().first().copied())
-        .unwrap_or("")
-        .to_owned();
-    (format, reader.into_dimensions().ok())
+    let reader = image::ImageReader::with_format(std::io::Cursor::new(data), format);
+    (
+        crate::formats::label(format).to_owned(),
+        reader.into_dimensions().ok(),
+    )
+}
+
+/// [`image_info`] of a file, reading only its header.
+pub fn image_info_path(path: &std::path::Path) -> (String, Option<(u32, u32)>) {
+    crate::formats::info_path(path)
 }
 
 /// The offer for a file's bytes: geometry from `config`, format and size from its header.

@@ -38,6 +38,11 @@ impl Canceller {
         });
     }
 
+    /// True once [`Canceller::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
     /// True once the engine it drives is gone (the send ended).
     pub fn is_done(&self) -> bool {
         self.0.is_closed()
@@ -45,13 +50,18 @@ impl Canceller {
 }
 
 /// The engine's end of a [`Canceller`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CancelSignal(Option<watch::Receiver<Option<String>>>);
 
 impl CancelSignal {
     /// For a send nobody cancels.
     pub fn never() -> Self {
         Self(None)
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.reason().is_some()
     }
 
     fn reason(&self) -> Option<String> {

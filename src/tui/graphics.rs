@@ -1,21 +1,35 @@
-//! Real pixels where the terminal can show them: kitty or iTerm2 images (written here) and
-//! sixel (encoded by viuer), printed over the preview pane after ratatui has drawn the frame.
-//! Everywhere else (tmux, SSH without graphics, unknown terminals, tests) the half-block
-//! preview drawn into the buffer is used; it is also what shows while help covers the pane.
+//! Real pixels where the terminal can show them: kitty, iTerm2 or sixel images, encoded by
+//! ratatui-image and drawn through ratatui's buffer (so diffing, popups and tmux passthrough
+//! behave), over the preview pane's half blocks once encoded. Until then, and everywhere else
+//! (tmux without a graphics terminal outside, SSH without graphics, unknown terminals,
+//! tests), the half-block preview drawn by the view is what shows; it is also what shows
+//! while help covers the pane.
 //!
 //! Probing happens once, before the terminal enters raw mode and before the key reader
 //! starts, because the probes read the terminal's answers from stdin. Nothing after that may
 //! read stdin: the key reader owns it (so no viuer kitty "local" mode, no `Terminal::clear`).
+//! Inside tmux nothing is asked on stdin at all: a detached or plain outer terminal never
+//! answers, and an unanswered probe would keep reading the keys. tmux itself says what
+//! terminal its client is.
 
-use std::io::Write;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 
 use image::{DynamicImage, RgbImage};
+use ratatui::Frame;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::layout::{Position, Rect};
+use ratatui::buffer::CellDiffOption;
+use ratatui::layout::{Position, Rect, Size};
+use ratatui::widgets::Widget;
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
+use ratatui_image::{FilterType, FontSize, Image, Resize};
 
 use super::app::{App, Pane};
 pub use crate::config::ImageProtocol;
+
+use super::view;
 
 /// Resolves `auto` from the environment and, where the terminal is known to answer, a probe.
 /// Never probes inside tmux or when stdout is not a terminal.
@@ -37,7 +51,9 @@ pub fn resolve(requested: ImageProtocol) -> ImageProtocol {
             }
         }
         ImageProtocol::Auto => {
-            if std::env::var_os("TMUX").is_some() || env("TERM").starts_with("screen") {
+            if in_tmux() {
+                tmux_outer_terminal()
+            } else if env("TERM").starts_with("screen") {
                 ImageProtocol::Blocks
             } else if env("TERM").contains("kitty") || std::env::var_os("KITTY_WINDOW_ID").is_some()
             {
@@ -51,6 +67,55 @@ pub fn resolve(requested: ImageProtocol) -> ImageProtocol {
                 ImageProtocol::Blocks
             }
         }
+    }
+}
+
+/// Inside tmux (whose panes pass graphics on to the terminal outside, `allow-passthrough`).
+fn in_tmux() -> bool {
+    std::env::var_os("TMUX").is_some()
+        || std::env::var("TERM_PROGRAM").is_ok_and(|t| t == "tmux")
+        || std::env::var("TERM").is_ok_and(|t| t.starts_with("tmux"))
+}
+
+/// What the terminal outside tmux shows, as tmux knows it from its attached client (its
+/// TERM, and the name it answered tmux's own query with); half blocks when no client is
+/// attached or the terminal is not one known to draw images. Nothing is read from stdin.
+fn tmux_outer_terminal() -> ImageProtocol {
+    let Ok(out) = std::process::Command::new("tmux")
+        .args([
+            "display-message",
+            "-p",
+            "#{client_termname}|#{client_termtype}|#{client_termfeatures}",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return ImageProtocol::Blocks;
+    };
+    outer_protocol(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The protocol for tmux's `client_termname|client_termtype|client_termfeatures`.
+pub fn outer_protocol(client: &str) -> ImageProtocol {
+    let mut parts = client.trim().splitn(3, '|');
+    let (name, kind, features) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let kind_lower = kind.to_ascii_lowercase();
+    if name.contains("kitty") || kind_lower.starts_with("kitty") || kind_lower.contains("ghostty") {
+        ImageProtocol::Kitty
+    } else if kind.contains("iTerm2") || kind.contains("WezTerm") {
+        ImageProtocol::Iterm
+    } else if name.starts_with("foot")
+        || kind_lower.starts_with("foot")
+        || features.split(',').any(|f| f == "sixel")
+    {
+        ImageProtocol::Sixel
+    } else {
+        ImageProtocol::Blocks
     }
 }
 
@@ -97,11 +162,6 @@ pub fn wipe<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
     terminal.resize(Rect::from((Position::ORIGIN, size)))
 }
 
-/// The cell viuer assumes when it turns a sixel size in cells into pixels (6 wide, 12 high).
-const VIUER_SIXEL_CELL: (f64, f64) = (6.0, 12.0);
-/// Widest sixel viuer draws, in pixels (an xterm workaround of viuer's).
-const VIUER_SIXEL_MAX_WIDTH: f64 = 1000.0;
-
 /// Pixel size of one cell, when the terminal reports it (TIOCGWINSZ; xterm, kitty, WezTerm,
 /// foot do). Needed to size a sixel in pixels and to keep the aspect ratio with any font.
 fn cell_pixels() -> Option<(f64, f64)> {
@@ -119,177 +179,322 @@ pub fn cell_aspect() -> f64 {
     cell_pixels().map_or(2.0, |(w, h)| h / w)
 }
 
-/// The size, in cells, to ask for so that an image of `image` pixels fills as much
-/// of `area` as its aspect ratio allows on cells of `cell` pixels. kitty and iTerm2 scale the
-/// image to the cells they are given; viuer's sixel is drawn at 6×12 pixels per cell, so its
-/// cells are converted. One row is left free: viuer ends a sixel with a newline, which must
-/// not scroll the screen.
-pub fn fit_cells(
-    protocol: ImageProtocol,
-    image: (u32, u32),
-    area: Rect,
-    cell: (f64, f64),
-) -> (u32, u32) {
-    let (iw, ih) = (f64::from(image.0.max(1)), f64::from(image.1.max(1)));
-    let rows = f64::from(area.height.saturating_sub(1).max(1));
-    let (room_w, room_h) = (f64::from(area.width) * cell.0, rows * cell.1);
-    // Never enlarge a small image past twice its size: it would only get blurry.
-    let scale = (room_w / iw).min(room_h / ih).min(2.0);
-    let (mut w, mut h) = (iw * scale, ih * scale);
-    let unit = if protocol == ImageProtocol::Sixel {
-        if w > VIUER_SIXEL_MAX_WIDTH {
-            h *= VIUER_SIXEL_MAX_WIDTH / w;
-            w = VIUER_SIXEL_MAX_WIDTH;
-        }
-        VIUER_SIXEL_CELL
-    } else {
-        cell
+/// The cell size assumed when the terminal reports none (most fonts are near 1:2).
+const DEFAULT_CELL: FontSize = FontSize::new(8, 16);
+
+/// The encoder set up by [`resolve`] (with the probed font), for [`Graphics::new`].
+static PICKER: OnceLock<Picker> = OnceLock::new();
+
+/// The ratatui-image encoder for `protocol` (none for half blocks), with the terminal's cell
+/// size: from the kernel (TIOCGWINSZ) when the terminal reports pixels, else, outside tmux
+/// and before the key reader starts, from the terminal's answer to ratatui-image's query.
+fn picker_for(protocol: ImageProtocol) -> Option<Picker> {
+    let kind = match protocol {
+        ImageProtocol::Kitty => ProtocolType::Kitty,
+        ImageProtocol::Iterm => ProtocolType::Iterm2,
+        ImageProtocol::Sixel => ProtocolType::Sixel,
+        ImageProtocol::Blocks | ImageProtocol::Auto => return None,
     };
-    let cells = |px: f64, per: f64| ((px / per).floor() as u32).max(1);
-    (cells(w, unit.0), cells(h, unit.1))
+    let font = cell_pixels()
+        .map(|(w, h)| FontSize::new(w.round() as u16, h.round() as u16))
+        .filter(|f| f.width > 0 && f.height > 0)
+        .or_else(|| {
+            (!in_tmux())
+                .then(Picker::from_query_stdio)
+                .and_then(Result::ok)
+                .map(|p| p.font_size())
+        })
+        .unwrap_or(DEFAULT_CELL);
+    // Also finds tmux (and turns its passthrough on) so that sequences are wrapped for it.
+    #[allow(deprecated)] // the replacement always queries stdin, which must not happen here
+    let mut picker = Picker::from_fontsize(font);
+    picker.set_protocol_type(kind);
+    Some(picker)
+}
+
+/// Resolves `requested` like [`resolve`] and sets up its encoder; call once, before the
+/// terminal is taken over.
+pub fn set_up(requested: ImageProtocol) -> ImageProtocol {
+    let protocol = resolve(requested);
+    if let Some(p) = picker_for(protocol) {
+        let _ = PICKER.set(p);
+    }
+    protocol
+}
+
+/// The preview's image encoded for a graphics protocol, drawn over the view's half blocks.
+/// Encoding (resizing, and sixel's colour quantising, which takes a while on a big pane) runs
+/// on a background thread; until it is done for the pane as it is now, the half blocks show,
+/// so a zoom, a resize or a new image never leaves the pane blank.
+pub struct Graphics {
+    picker: Option<Picker>,
+    /// kitty outside tmux: placed directly ([`kitty_placement`]), not through ratatui-image's
+    /// Unicode placeholders, which kitty draws only from 0.28 on (Debian 12 has 0.26).
+    kitty_direct: bool,
+    /// A direct kitty placement may be on screen (it lives above the text: delete it).
+    placed: bool,
+    /// The encoded image and what it was encoded for.
+    shown: Option<(Key, Encoded)>,
+    /// What the last encoding asked for was for.
+    asked: Option<Key>,
+    tx: mpsc::Sender<(Key, Option<Encoded>)>,
+    rx: mpsc::Receiver<(Key, Option<Encoded>)>,
+}
+
+/// An image ready to draw.
+enum Encoded {
+    /// ratatui-image's (sixel, iTerm2, kitty placeholders in tmux).
+    Lib(Protocol),
+    /// A kitty transmit-and-place sequence for the first cell of `size` cells.
+    Kitty { seq: String, size: Size },
+}
+
+impl Encoded {
+    fn size(&self) -> Size {
+        match self {
+            Encoded::Lib(p) => p.size(),
+            Encoded::Kitty { size, .. } => *size,
+        }
+    }
+}
+
+/// Deletes every kitty placement (and frees its pixels), without an answer.
+const KITTY_DELETE_ALL: &str = "\x1b_Ga=d,d=A,q=2\x1b\\";
+
+/// An image and the pane rect it is fitted to.
+#[derive(Clone)]
+struct Key {
+    image: Arc<RgbImage>,
+    area: Rect,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.image, &other.image) && self.area == other.area
+    }
+}
+
+impl Graphics {
+    /// For `protocol` with the encoder [`set_up`] made (or one with a default cell size);
+    /// draws nothing for half blocks.
+    pub fn new(protocol: ImageProtocol) -> Self {
+        let picker = match protocol {
+            ImageProtocol::Blocks | ImageProtocol::Auto => None,
+            _ => PICKER.get().cloned().or_else(|| {
+                #[allow(deprecated)]
+                let mut p = Picker::from_fontsize(DEFAULT_CELL);
+                p.set_protocol_type(match protocol {
+                    ImageProtocol::Kitty => ProtocolType::Kitty,
+                    ImageProtocol::Iterm => ProtocolType::Iterm2,
+                    _ => ProtocolType::Sixel,
+                });
+                Some(p)
+            }),
+        };
+        Self::with_picker(picker)
+    }
+
+    /// With this encoder (tests give one of their own).
+    pub fn with_picker(picker: Option<Picker>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let kitty_direct = picker
+            .as_ref()
+            .is_some_and(|p| p.protocol_type() == ProtocolType::Kitty && !p.tmux_detected());
+        Self {
+            picker,
+            kitty_direct,
+            placed: false,
+            shown: None,
+            asked: None,
+            tx,
+            rx,
+        }
+    }
+
+    /// Takes the encodings that finished; true when the one for the pane as it is now came
+    /// (the frame must be drawn again to show it).
+    pub fn poll(&mut self) -> bool {
+        let mut arrived = false;
+        while let Ok((key, proto)) = self.rx.try_recv() {
+            if self.asked.as_ref() == Some(&key)
+                && let Some(proto) = proto
+            {
+                self.shown = Some((key, proto));
+                arrived = true;
+            }
+        }
+        arrived
+    }
+
+    /// Blocks until the encoding asked for last is done (tests); false if none was asked for.
+    pub fn wait(&mut self) -> bool {
+        if self.asked.is_none() {
+            return false;
+        }
+        while !self.poll() {
+            match self.rx.recv() {
+                Ok((key, Some(proto))) if self.asked.as_ref() == Some(&key) => {
+                    self.shown = Some((key, proto));
+                    return true;
+                }
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Draws the image over the preview pane (after [`view::draw`], in the same frame) once it
+    /// is encoded for the pane as it is; asks for that encoding when it is not. Nothing while
+    /// help is open (the popup covers the pane; the half blocks show under it).
+    pub fn render(&mut self, frame: &mut Frame, app: &App) {
+        let drawn = self.draw(frame, app);
+        if self.kitty_direct && self.placed && !drawn {
+            // Before this frame reaches the terminal: the placement sits above the text.
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = out.write_all(KITTY_DELETE_ALL.as_bytes());
+            let _ = out.flush();
+        }
+        self.placed = drawn;
+    }
+
+    /// [`Self::render`]'s drawing; true if the encoded image is in the frame.
+    fn draw(&mut self, frame: &mut Frame, app: &App) -> bool {
+        let Some(picker) = &self.picker else {
+            return false;
+        };
+        let Some(img) = &app.preview.image else {
+            return false;
+        };
+        let screen = frame.area();
+        if app.show_help || screen.width < view::MIN_WIDTH || screen.height < view::MIN_HEIGHT {
+            return false;
+        }
+        let inner = view::preview_inner(screen, app);
+        if inner.width < 2 || inner.height < 2 {
+            return false;
+        }
+        let key = Key {
+            image: img.clone(),
+            area: inner,
+        };
+        if let Some((shown, proto)) = &self.shown
+            && *shown == key
+        {
+            let at = centred(inner, proto.size());
+            let buf = frame.buffer_mut();
+            for p in inner.positions() {
+                buf[p].reset();
+            }
+            match proto {
+                Encoded::Lib(proto) => Image::new(proto).render(at, buf),
+                Encoded::Kitty { seq, .. } => {
+                    // Like ratatui-image's sixel: the sequence in the first cell, the cells it
+                    // covers left alone by the diff.
+                    let one = CellDiffOption::ForcedWidth(std::num::NonZeroU16::MIN);
+                    for p in at.positions() {
+                        buf[p].set_diff_option(CellDiffOption::Skip);
+                    }
+                    buf[at.as_position()].set_symbol(seq).set_diff_option(one);
+                }
+            }
+            return true;
+        }
+        if self.asked.as_ref() != Some(&key) {
+            self.asked = Some(key.clone());
+            let (picker, tx, direct) = (picker.clone(), self.tx.clone(), self.kitty_direct);
+            super::background(move || {
+                let encoded = if direct {
+                    kitty_placement(&picker, &key.image, key.area)
+                } else {
+                    encode(&picker, &key.image, key.area).map(Encoded::Lib)
+                };
+                let _ = tx.send((key, encoded));
+            });
+        }
+        false
+    }
+}
+
+/// The room `img` gets in `area`: enlarged at most twice (more would only be blurry).
+fn room(picker: &Picker, img: &DynamicImage, area: Rect) -> Size {
+    let natural = Resize::natural_size(img, picker.font_size());
+    Size::new(
+        area.width.min(natural.width.saturating_mul(2)).max(1),
+        area.height.min(natural.height.saturating_mul(2)).max(1),
+    )
 }
 
 /// Bytes of base64 per kitty escape sequence (the protocol's limit).
 const KITTY_CHUNK: usize = 4096;
 
-/// Writes `img` at cell (`x`, `y`) over `cells` (columns, rows) with the kitty graphics
-/// protocol, its pixels inline (`t=d`), which works in a local kitty and over SSH alike.
-/// Not viuer: in a local kitty it passes a temp file and then waits for an answer on stdin,
-/// which the key reader owns. `q=2` asks kitty never to answer; `C=1` leaves the cursor where
-/// it was, so an image at the bottom of the pane cannot scroll the screen.
-pub fn write_kitty(
-    out: &mut impl Write,
-    img: &RgbImage,
-    x: u16,
-    y: u16,
-    cells: (u32, u32),
-) -> std::io::Result<()> {
+/// A kitty sequence that deletes the placements before it and shows `img` fitted into
+/// `area`, its pixels inline (`t=d`, local and over SSH alike), scaled to the cells
+/// (`c`, `r`) by kitty. `q=2`: kitty never answers (stdin is the key reader's); `C=1`: the
+/// cursor stays, so an image at the bottom of the pane cannot scroll the screen.
+fn kitty_placement(picker: &Picker, img: &RgbImage, area: Rect) -> Option<Encoded> {
     use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(img.as_raw());
-    write!(out, "\x1b[{};{}H", y + 1, x + 1)?;
+    use std::fmt::Write;
+    let dynimg = DynamicImage::ImageRgb8(img.clone());
+    let font = picker.font_size();
+    let resize = Resize::Scale(Some(FilterType::CatmullRom));
+    let size = resize.size_for(&dynimg, font, room(picker, &dynimg, area));
+    // No more pixels than the cells show: less to send over a slow SSH link.
+    let (pw, ph) = (
+        u32::from(size.width) * u32::from(font.width),
+        u32::from(size.height) * u32::from(font.height),
+    );
+    let scale =
+        (f64::from(pw) / f64::from(img.width())).min(f64::from(ph) / f64::from(img.height()));
+    let small = image::imageops::resize(
+        img,
+        ((f64::from(img.width()) * scale).round() as u32).max(1),
+        ((f64::from(img.height()) * scale).round() as u32).max(1),
+        FilterType::CatmullRom,
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(small.as_raw());
+    let mut seq = String::from(KITTY_DELETE_ALL);
     let chunks: Vec<&[u8]> = encoded.as_bytes().chunks(KITTY_CHUNK).collect();
     for (i, chunk) in chunks.iter().enumerate() {
         let more = u8::from(i + 1 < chunks.len());
         if i == 0 {
-            write!(
-                out,
+            let _ = write!(
+                seq,
                 "\x1b_Ga=T,f=24,t=d,q=2,C=1,s={},v={},c={},r={},m={more};",
-                img.width(),
-                img.height(),
-                cells.0,
-                cells.1
-            )?;
-        } else {
-            write!(out, "\x1b_Gm={more};")?;
-        }
-        out.write_all(chunk)?;
-        out.write_all(b"\x1b\\")?;
-    }
-    Ok(())
-}
-
-/// Writes `img` at cell (`x`, `y`) over `cells` (columns, rows) as an iTerm2 inline image
-/// (also WezTerm, mintty, rio), a PNG in one escape sequence. Not viuer: when it does not
-/// itself recognise the terminal (over SSH `TERM_PROGRAM` is not passed on) it prints its own
-/// half blocks over the UI instead. No newline after it, so the screen cannot scroll.
-pub fn write_iterm(
-    out: &mut impl Write,
-    img: &RgbImage,
-    x: u16,
-    y: u16,
-    cells: (u32, u32),
-) -> std::io::Result<()> {
-    use base64::Engine;
-    let mut png = Vec::new();
-    DynamicImage::ImageRgb8(img.clone())
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(std::io::Error::other)?;
-    write!(
-        out,
-        "\x1b[{};{}H\x1b]1337;File=inline=1;preserveAspectRatio=1;size={};width={};height={}:",
-        y + 1,
-        x + 1,
-        png.len(),
-        cells.0,
-        cells.1
-    )?;
-    out.write_all(
-        base64::engine::general_purpose::STANDARD
-            .encode(&png)
-            .as_bytes(),
-    )?;
-    out.write_all(b"\x07")
-}
-
-/// Remembers where an image was printed, so it is printed again only after an erase (a
-/// [`Scene`] change, a resize) or when its place moves.
-#[derive(Debug, Default)]
-pub struct Overlay {
-    shown: Option<Rect>,
-}
-
-impl Overlay {
-    /// Removes a kitty image (kitty images live above the text and survive a clear).
-    pub fn erase(&mut self, protocol: ImageProtocol) {
-        if protocol == ImageProtocol::Kitty && self.shown.is_some() {
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"\x1b_Ga=d\x1b\\");
-            let _ = out.flush();
-        }
-        self.shown = None;
-    }
-
-    /// Prints `img` fitted into `area` unless it is already there.
-    pub fn show(&mut self, protocol: ImageProtocol, img: &RgbImage, area: Rect) {
-        if protocol == ImageProtocol::Blocks || area.width < 2 || area.height < 2 {
-            return;
-        }
-        if self.shown == Some(area) {
-            return;
-        }
-        self.erase(protocol);
-        let cell = cell_pixels().unwrap_or(VIUER_SIXEL_CELL);
-        let (width, height) = fit_cells(protocol, img.dimensions(), area, cell);
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(b"\x1b[?2026h"); // synchronized update: no tearing
-        if protocol == ImageProtocol::Sixel {
-            drop(out);
-            let config = viuer::Config {
-                absolute_offset: true,
-                x: area.x,
-                y: area.y as i16,
-                width: Some(width),
-                height: Some(height),
-                restore_cursor: true,
-                use_kitty: false,
-                use_iterm: false,
-                use_sixel: true,
-                ..viuer::Config::default()
-            };
-            let _ = viuer::print(&DynamicImage::ImageRgb8(img.clone()), &config);
-            out = std::io::stdout().lock();
-        } else {
-            // No more pixels than the cells show: less to send over a slow SSH link.
-            let (pw, ph) = (
-                (f64::from(width) * cell.0) as u32,
-                (f64::from(height) * cell.1) as u32,
+                small.width(),
+                small.height(),
+                size.width,
+                size.height
             );
-            let small;
-            let img = if pw < img.width() && ph < img.height() && pw > 0 && ph > 0 {
-                small = image::imageops::thumbnail(img, pw, ph);
-                &small
-            } else {
-                img
-            };
-            let _ = match protocol {
-                ImageProtocol::Kitty => write_kitty(&mut out, img, area.x, area.y, (width, height)),
-                _ => write_iterm(&mut out, img, area.x, area.y, (width, height)),
-            };
+        } else {
+            let _ = write!(seq, "\x1b_Gm={more};");
         }
-        let _ = out.write_all(b"\x1b[?2026l");
-        let _ = out.flush();
-        self.shown = Some(area);
+        seq.push_str(std::str::from_utf8(chunk).ok()?);
+        seq.push_str("\x1b\\");
     }
+    Some(Encoded::Kitty { seq, size })
+}
+
+/// `img` encoded to fill as much of `area` as its aspect ratio allows, enlarged at most twice
+/// (more would only be blurry).
+fn encode(picker: &Picker, img: &RgbImage, area: Rect) -> Option<Protocol> {
+    let img = DynamicImage::ImageRgb8(img.clone());
+    let room = room(picker, &img, area);
+    picker
+        .new_protocol(img, room, Resize::Scale(Some(FilterType::CatmullRom)))
+        .ok()
+}
+
+/// A rect of `size` in the middle of `area`.
+fn centred(area: Rect, size: Size) -> Rect {
+    let (w, h) = (size.width.min(area.width), size.height.min(area.height));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 #[cfg(test)]
@@ -342,77 +547,206 @@ mod tests {
     }
 
     #[test]
-    fn images_fill_the_pane_with_their_aspect_ratio_on_any_font() {
-        let area = Rect::new(50, 10, 60, 21); // 20 usable rows
-        // xterm with 10×20-pixel cells: 600×400 room. A 600×400 photo fills the width.
-        let (w, h) = fit_cells(ImageProtocol::Sixel, (600, 400), area, (10.0, 20.0));
-        assert_eq!((w, h), (100, 33)); // 600×396 pixels at viuer's 6×12 per cell
-        // kitty scales to cells: 60 columns of 10 px, 20 rows of 20 px.
+    fn tmux_names_the_terminal_outside_it() {
         assert_eq!(
-            fit_cells(ImageProtocol::Kitty, (600, 400), area, (10.0, 20.0)),
-            (60, 20)
+            outer_protocol(""),
+            ImageProtocol::Blocks,
+            "no client attached"
         );
-        // A tall image is bounded by the rows; its width follows the real cell shape.
+        assert_eq!(outer_protocol("||"), ImageProtocol::Blocks);
         assert_eq!(
-            fit_cells(ImageProtocol::Kitty, (400, 800), area, (8.0, 16.0)),
-            (20, 20)
+            outer_protocol("xterm-kitty|kitty(0.26.5)|256,RGB,title\n"),
+            ImageProtocol::Kitty
         );
-        // Small cells (5×10) must not make a sixel overflow: 300×200 pixels of room.
-        let (w, h) = fit_cells(ImageProtocol::Sixel, (600, 400), area, (5.0, 10.0));
-        assert!(
-            f64::from(w) * 6.0 <= 300.0 && f64::from(h) * 12.0 <= 200.0,
-            "{w}×{h}"
-        );
-        // Wide rooms stay within viuer's 1000-pixel sixel width, aspect kept.
-        let wide = Rect::new(0, 0, 200, 60);
-        let (w, h) = fit_cells(ImageProtocol::Sixel, (2000, 1000), wide, (10.0, 20.0));
-        assert_eq!((w, h), (166, 41));
-        // A tiny image is enlarged at most twice.
         assert_eq!(
-            fit_cells(ImageProtocol::Iterm, (14, 25), area, (10.0, 20.0)),
-            (2, 2)
+            outer_protocol("xterm-256color|iTerm2 3.5.0|256,RGB"),
+            ImageProtocol::Iterm
+        );
+        assert_eq!(
+            outer_protocol("xterm-256color|WezTerm 20240203|RGB"),
+            ImageProtocol::Iterm
+        );
+        assert_eq!(
+            outer_protocol("foot|foot(1.16.2)|RGB"),
+            ImageProtocol::Sixel
+        );
+        assert_eq!(
+            outer_protocol("xterm|XTerm(379)|256,sixel,title"),
+            ImageProtocol::Sixel
+        );
+        assert_eq!(
+            outer_protocol("xterm-256color|XTerm(379)|256,title"),
+            ImageProtocol::Blocks
         );
     }
 
+    fn sixel_graphics() -> Graphics {
+        #[allow(deprecated)]
+        let mut p = Picker::from_fontsize(FontSize::new(8, 16));
+        p.set_protocol_type(ProtocolType::Sixel);
+        Graphics::with_picker(Some(p))
+    }
+
+    fn showing(img: RgbImage) -> App {
+        let (mut app, _) = App::new(crate::tui::app::Setup {
+            role: crate::tui::app::Role::Receive,
+            address: "0.0.0.0:7878".into(),
+            other_address: String::new(),
+            passphrase: None,
+            generated: false,
+            insecure: true,
+            out_dir: "/data/in".into(),
+            cwd: "/data".into(),
+            autostart: false,
+        });
+        app.preview.image = Some(Arc::new(img));
+        app
+    }
+
+    /// One frame as the runtime draws it: the view, then the graphics over it.
+    fn frame(
+        t: &mut Terminal<TestBackend>,
+        app: &App,
+        gfx: &mut Graphics,
+    ) -> ratatui::buffer::Buffer {
+        let theme = view::Theme {
+            depth: crate::tui::halfblock::ColorDepth::TrueColor,
+            graphics: true,
+            cell_aspect: 2.0,
+        };
+        t.draw(|f| {
+            view::draw(f, app, &theme);
+            gfx.render(f, app);
+        })
+        .expect("draw")
+        .buffer
+        .clone()
+    }
+
+    /// Where the sixel went: the cell whose symbol carries it.
+    fn sixel_at(buf: &ratatui::buffer::Buffer) -> Option<Position> {
+        buf.area
+            .positions()
+            .find(|p| buf[*p].symbol().contains("\x1bP"))
+    }
+
+    fn half_blocks_in(buf: &ratatui::buffer::Buffer, area: Rect) -> usize {
+        area.positions()
+            .filter(|p| matches!(buf[*p].bg, ratatui::style::Color::Rgb(..)))
+            .count()
+    }
+
     #[test]
-    fn kitty_images_go_inline_in_chunks_and_never_ask_for_an_answer() {
-        // 60×40 RGB = 7200 bytes = 9600 base64 characters: three chunks.
-        let img = RgbImage::from_pixel(60, 40, image::Rgb([1, 2, 3]));
-        let mut out = Vec::new();
-        write_kitty(&mut out, &img, 4, 9, (30, 10)).expect("write");
-        let text = String::from_utf8(out).expect("ascii");
-        assert!(text.starts_with("\x1b[10;5H\x1b_Ga=T,f=24,t=d,q=2,C=1,s=60,v=40,c=30,r=10,m=1;"));
-        let parts: Vec<&str> = text.split("\x1b\\").filter(|p| !p.is_empty()).collect();
-        assert_eq!(parts.len(), 3, "{text:.200}");
-        assert!(parts[1].starts_with("\x1b_Gm=1;") && parts[2].starts_with("\x1b_Gm=0;"));
+    fn the_image_shows_at_once_in_half_blocks_then_as_a_centred_sixel() {
+        let img = RgbImage::from_fn(960, 720, |x, y| image::Rgb([x as u8, y as u8, 77]));
+        let mut app = showing(img);
+        let mut gfx = sixel_graphics();
+        let mut t = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+        let screen = Rect::new(0, 0, 120, 40);
+        for zoom in [false, true, false] {
+            app.focus = Pane::Preview;
+            app.zoom = zoom;
+            let inner = view::preview_inner(screen, &app);
+            // The first frame for this pane: half blocks, never a blank pane.
+            let buf = frame(&mut t, &app, &mut gfx);
+            assert!(sixel_at(&buf).is_none(), "zoom {zoom}: encoded already?");
+            assert!(
+                half_blocks_in(&buf, inner) > 100,
+                "zoom {zoom}: the pane is blank"
+            );
+            assert!(gfx.wait(), "an encoding was asked for");
+            let buf = frame(&mut t, &app, &mut gfx);
+            let at = sixel_at(&buf).expect("the sixel is drawn");
+            assert_eq!(
+                half_blocks_in(&buf, inner),
+                0,
+                "no half blocks left beside it"
+            );
+            // It covers cells to its right and below (skipped by the diff); centred.
+            let (_, proto) = gfx.shown.as_ref().expect("shown");
+            let size = proto.size();
+            let (left, right) = (at.x - inner.x, inner.right() - (at.x + size.width));
+            let (top, bottom) = (at.y - inner.y, inner.bottom() - (at.y + size.height));
+            assert!(
+                left.abs_diff(right) <= 1 && top.abs_diff(bottom) <= 1,
+                "zoom {zoom}: {size:?} at {at:?} in {inner:?}"
+            );
+            // 4:3 on 8×16-pixel cells: twice as many columns as rows, times 4/3.
+            let aspect = f64::from(size.width) / (2.0 * f64::from(size.height));
+            assert!((aspect / (4.0 / 3.0) - 1.0).abs() < 0.08, "{size:?}");
+            assert!(size.width + 2 >= inner.width || size.height + 1 >= inner.height);
+            // The next frame, unchanged, asks for nothing new.
+            frame(&mut t, &app, &mut gfx);
+            assert!(!gfx.poll());
+        }
+        // Help covers the pane: the half blocks show under it, no pixels.
+        app.show_help = true;
+        let buf = frame(&mut t, &app, &mut gfx);
+        assert!(sixel_at(&buf).is_none());
+    }
+
+    #[test]
+    fn kitty_images_are_placed_inline_in_chunks_and_never_ask_for_an_answer() {
+        #[allow(deprecated)]
+        let mut p = Picker::from_fontsize(FontSize::new(8, 16));
+        p.set_protocol_type(ProtocolType::Kitty);
+        let mut gfx = Graphics::with_picker(Some(p));
+        assert!(
+            gfx.kitty_direct,
+            "outside tmux kitty images are placed directly"
+        );
+        let app = showing(RgbImage::from_fn(960, 720, |x, y| {
+            image::Rgb([x as u8, y as u8, 5])
+        }));
+        let mut t = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+        frame(&mut t, &app, &mut gfx);
+        assert!(gfx.wait());
+        let buf = frame(&mut t, &app, &mut gfx);
+        let inner = view::preview_inner(buf.area, &app);
+        let at = buf
+            .area
+            .positions()
+            .find(|p| buf[*p].symbol().contains("\x1b_G"))
+            .expect("the placement is drawn");
+        let seq = buf[at].symbol().to_owned();
+        // Earlier placements go first; then the pixels, 4096 base64 characters a sequence.
+        assert!(seq.starts_with(KITTY_DELETE_ALL), "{seq:.80}");
+        let parts: Vec<&str> = seq[KITTY_DELETE_ALL.len()..]
+            .split("\x1b\\")
+            .filter(|p| !p.is_empty())
+            .collect();
+        let head = parts[0].split_once(';').expect("control;data").0;
+        assert!(head.starts_with("\x1b_Ga=T,f=24,t=d,q=2,C=1,"), "{head}");
+        let (_, encoded) = gfx.shown.as_ref().expect("shown");
+        let size = encoded.size();
+        assert!(head.contains(&format!(",c={},r={},m=1", size.width, size.height)));
+        let (left, right) = (at.x - inner.x, inner.right() - (at.x + size.width));
+        assert!(left.abs_diff(right) <= 1, "{size:?} at {at:?} in {inner:?}");
+        use base64::Engine;
         let payload: String = parts
             .iter()
-            .map(|p| p.rsplit_once(';').map_or("", |(_, d)| d))
+            .map(|p| p.split_once(';').map_or("", |(_, d)| d))
             .collect();
-        use base64::Engine;
+        assert!(parts[1..].iter().all(|p| p.starts_with("\x1b_Gm=")));
         let raw = base64::engine::general_purpose::STANDARD
             .decode(payload)
             .expect("base64");
-        assert_eq!(raw, img.as_raw().as_slice());
+        let dim = |k: &str| -> usize {
+            let v = head.split(',').find_map(|f| f.strip_prefix(k)).expect(k);
+            v.parse().expect("a number")
+        };
+        assert_eq!(raw.len(), dim("s=") * dim("v=") * 3);
+        assert!(parts.iter().all(|p| p.len() <= 4096 + 80));
     }
 
     #[test]
-    fn iterm_images_are_one_png_sequence_at_the_pane() {
-        let img = RgbImage::from_fn(30, 20, |x, y| image::Rgb([x as u8 * 8, y as u8 * 12, 7]));
-        let mut out = Vec::new();
-        write_iterm(&mut out, &img, 2, 5, (15, 5)).expect("write");
-        let text = String::from_utf8(out).expect("ascii");
-        let (head, payload) = text.split_once(':').expect("header and data");
-        assert!(head.starts_with("\x1b[6;3H\x1b]1337;File=inline=1;preserveAspectRatio=1;size="));
-        assert!(head.ends_with(";width=15;height=5"), "{head}");
-        let payload = payload.strip_suffix('\x07').expect("ends with BEL");
-        use base64::Engine;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(payload)
-            .expect("base64");
-        assert!(head.contains(&format!("size={};", png.len())));
-        let back = image::load_from_memory(&png).expect("a PNG").to_rgb8();
-        assert_eq!(back, img);
+    fn half_blocks_mode_draws_no_graphics() {
+        let app = showing(RgbImage::new(64, 64));
+        let mut gfx = Graphics::new(ImageProtocol::Blocks);
+        let mut t = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        let buf = frame(&mut t, &app, &mut gfx);
+        assert!(sixel_at(&buf).is_none());
+        assert!(!gfx.wait(), "nothing to encode");
     }
 
     #[test]

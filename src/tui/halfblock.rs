@@ -43,10 +43,24 @@ impl ColorDepth {
     }
 }
 
-/// The image scaled to fit `area` (one pixel wide, two high per cell), aspect ratio kept on
-/// cells `cell_aspect` times as high as wide (2 on most fonts; the terminal says, when asked).
+/// The image scaled to fit `area` with its aspect ratio kept on cells `cell_aspect` times as
+/// high as wide (2 on most fonts; the terminal says, when asked): two pixels per cell across
+/// and two down, one for each quadrant of the cell. The filter (Catmull-Rom, its support
+/// widened by the shrink factor) averages what a cell covers instead of picking one pixel of
+/// it, so fine detail turns into its mean colour rather than into noise.
 pub fn fit(img: &RgbImage, area: Rect, cell_aspect: f64) -> Option<RgbImage> {
-    let (iw, ih) = img.dimensions();
+    let (cols, half_rows) = cells(img.dimensions(), area, cell_aspect)?;
+    Some(image::imageops::resize(
+        img,
+        cols * 2,
+        half_rows,
+        FilterType::CatmullRom,
+    ))
+}
+
+/// Columns and half rows an image of `image` pixels takes in `area`, aspect ratio kept.
+fn cells(image: (u32, u32), area: Rect, cell_aspect: f64) -> Option<(u32, u32)> {
+    let (iw, ih) = image;
     if iw == 0 || ih == 0 || area.width == 0 || area.height == 0 {
         return None;
     }
@@ -60,7 +74,7 @@ pub fn fit(img: &RgbImage, area: Rect, cell_aspect: f64) -> Option<RgbImage> {
     let scale = (aw / (f64::from(iw) * stretch)).min(ah / f64::from(ih));
     let w = ((f64::from(iw) * stretch * scale).round() as u32).clamp(1, u32::from(area.width));
     let h = ((f64::from(ih) * scale).round() as u32).clamp(1, u32::from(area.height) * 2);
-    Some(image::imageops::resize(img, w, h, FilterType::Triangle))
+    Some((w, h))
 }
 
 /// The last fitted image, so that frames which change neither the image nor the pane do not
@@ -87,35 +101,99 @@ impl FitCache {
     }
 }
 
-/// Draws a fitted image (from [`fit`]) centred in `area`.
+/// Draws a fitted image (from [`fit`]) centred in `area`. Each cell shows its four pixels in
+/// two colours: of the seven ways to split them in two (upper/lower half, left/right half,
+/// the diagonals, one corner against three) the one that loses least, as the block symbol
+/// of its shape: '▀' with upper and lower colours where the halves differ most, '▌' across a
+/// vertical edge, '▗' at a corner. So the image has twice the detail across that half
+/// blocks give it, and never less. Without colours (NO_COLOR) each cell is a shade.
 pub fn draw(fitted: &RgbImage, area: Rect, buf: &mut Buffer, depth: ColorDepth) {
     let (w, h) = fitted.dimensions();
-    let cells_h = h.div_ceil(2) as u16;
-    let x0 = area.x + (area.width.saturating_sub(w as u16)) / 2;
-    let y0 = area.y + (area.height.saturating_sub(cells_h)) / 2;
-    for cy in 0..cells_h {
-        for cx in 0..w as u16 {
-            let upper = fitted.get_pixel(u32::from(cx), u32::from(cy) * 2).0;
-            let lower_y = u32::from(cy) * 2 + 1;
-            let lower = if lower_y < h {
-                fitted.get_pixel(u32::from(cx), lower_y).0
-            } else {
-                [0, 0, 0]
-            };
+    let cols = (w / 2) as u16;
+    let rows = h.div_ceil(2) as u16;
+    let x0 = area.x + (area.width.saturating_sub(cols)) / 2;
+    let y0 = area.y + (area.height.saturating_sub(rows)) / 2;
+    for cy in 0..rows {
+        for cx in 0..cols {
+            let (x, y) = (u32::from(cx) * 2, u32::from(cy) * 2);
+            let px = |dx: u32, dy: u32| (y + dy < h).then(|| fitted.get_pixel(x + dx, y + dy).0);
             let Some(cell) = buf.cell_mut((x0 + cx, y0 + cy)) else {
                 continue;
             };
+            let top = [px(0, 0), px(1, 0)].map(|p| p.unwrap_or_default());
+            let (Some(bl), Some(br)) = (px(0, 1), px(1, 1)) else {
+                // The image's last, odd half row: its upper half only.
+                let upper = mean(&top);
+                if depth == ColorDepth::Mono {
+                    cell.set_char(shade(luma(upper) / 2.0));
+                } else {
+                    cell.set_char('▀').set_fg(color(upper, depth));
+                }
+                continue;
+            };
+            let quad = [top[0], top[1], bl, br];
             if depth == ColorDepth::Mono {
-                let l = (luma(upper) + luma(lower)) / 2.0;
-                let ch = [' ', '░', '▒', '▓', '█'][((l / 256.0) * 5.0).min(4.0) as usize];
-                cell.set_char(ch);
-            } else {
-                cell.set_char('▀')
-                    .set_fg(color(upper, depth))
-                    .set_bg(color(lower, depth));
+                cell.set_char(shade(quad.iter().map(|p| luma(*p)).sum::<f64>() / 4.0));
+                continue;
             }
+            let (symbol, fg, bg) = split(quad);
+            cell.set_char(symbol)
+                .set_fg(color(fg, depth))
+                .set_bg(color(bg, depth));
         }
     }
+}
+
+/// The shade character for a brightness of 0 to 255.
+fn shade(l: f64) -> char {
+    [' ', '░', '▒', '▓', '█'][((l / 256.0) * 5.0).clamp(0.0, 4.0) as usize]
+}
+
+/// The ways to split a cell's quadrants (upper left, upper right, lower left, lower right) in
+/// two: the quadrants drawn in the foreground colour, and the symbol that draws them. The half
+/// block comes first, so that it wins ties.
+const SPLITS: [([bool; 4], char); 7] = [
+    ([true, true, false, false], '▀'),
+    ([true, false, true, false], '▌'),
+    ([true, false, false, true], '▚'),
+    ([true, false, false, false], '▘'),
+    ([false, true, false, false], '▝'),
+    ([false, false, true, false], '▖'),
+    ([false, false, false, true], '▗'),
+];
+
+/// The symbol and its foreground and background colours that show the four pixels `quad`
+/// (upper left, upper right, lower left, lower right) with the least squared error.
+fn split(quad: [[u8; 3]; 4]) -> (char, [u8; 3], [u8; 3]) {
+    let mut best = (u64::MAX, '▀', [0; 3], [0; 3]);
+    for (mask, symbol) in SPLITS {
+        let part = |on: bool| -> Vec<[u8; 3]> {
+            (0..4).filter(|&i| mask[i] == on).map(|i| quad[i]).collect()
+        };
+        let (fg_px, bg_px) = (part(true), part(false));
+        let (fg, bg) = (mean(&fg_px), mean(&bg_px));
+        let err: u64 = fg_px
+            .iter()
+            .map(|p| dist2(*p, fg))
+            .chain(bg_px.iter().map(|p| dist2(*p, bg)))
+            .sum();
+        if err < best.0 {
+            best = (err, symbol, fg, bg);
+        }
+    }
+    (best.1, best.2, best.3)
+}
+
+fn mean(px: &[[u8; 3]]) -> [u8; 3] {
+    let n = px.len().max(1) as u32;
+    let sum = |c: usize| px.iter().map(|p| u32::from(p[c])).sum::<u32>();
+    [0, 1, 2].map(|c| ((sum(c) + n / 2) / n) as u8)
+}
+
+fn dist2(a: [u8; 3], b: [u8; 3]) -> u64 {
+    (0..3)
+        .map(|c| (i64::from(a[c]) - i64::from(b[c])).pow(2) as u64)
+        .sum()
 }
 
 fn luma([r, g, b]: [u8; 3]) -> f64 {
@@ -202,15 +280,16 @@ mod tests {
     #[test]
     fn keeps_aspect_ratio_and_fits() {
         let img = RgbImage::new(400, 200);
+        // Two pixels across and two down per cell.
         let f = fit(&img, Rect::new(0, 0, 40, 40), 2.0).expect("fits");
-        assert_eq!(f.dimensions(), (40, 20)); // 40 cells wide, 10 cells high
+        assert_eq!(f.dimensions(), (80, 20)); // 40 cells wide, 10 cells high
         let tall = RgbImage::new(100, 400);
         let f = fit(&tall, Rect::new(0, 0, 40, 10), 2.0).expect("fits");
-        assert_eq!(f.dimensions(), (5, 20));
+        assert_eq!(f.dimensions(), (10, 20));
         // Cells 8×19 pixels (kitty's default font): half cells are taller than wide, so
         // the image takes more columns to look as wide as it is.
         let f = fit(&img, Rect::new(0, 0, 100, 20), 19.0 / 8.0).expect("fits");
-        assert_eq!(f.dimensions(), (95, 40)); // 95 × 8 px by 40 × 9.5 px: 2:1 as the image
+        assert_eq!(f.dimensions(), (190, 40)); // 95 × 8 px by 40 × 9.5 px: 2:1 as the image
     }
 
     #[test]
@@ -222,7 +301,7 @@ mod tests {
         let b = cache.get(&img, area, 2.0).expect("fits");
         assert!(Arc::ptr_eq(&a, &b), "same image, same pane: no new resize");
         let c = cache.get(&img, Rect::new(0, 0, 20, 20), 2.0).expect("fits");
-        assert_eq!(c.dimensions(), (20, 10));
+        assert_eq!(c.dimensions(), (40, 10));
         let other = Arc::new(RgbImage::new(400, 200));
         let d = cache
             .get(&other, Rect::new(0, 0, 20, 20), 2.0)
@@ -232,9 +311,11 @@ mod tests {
 
     #[test]
     fn draws_two_pixels_per_cell() {
-        let mut img = RgbImage::new(2, 2);
-        img.put_pixel(0, 0, image::Rgb([255, 0, 0]));
-        img.put_pixel(0, 1, image::Rgb([0, 0, 255]));
+        let mut img = RgbImage::new(4, 2);
+        for x in 0..2 {
+            img.put_pixel(x, 0, image::Rgb([255, 0, 0]));
+            img.put_pixel(x, 1, image::Rgb([0, 0, 255]));
+        }
         let area = Rect::new(0, 0, 2, 1);
         let mut buf = Buffer::empty(area);
         draw(&img, area, &mut buf, ColorDepth::TrueColor);
@@ -247,5 +328,129 @@ mod tests {
             Color::Indexed(196)
         );
         assert_eq!(color([250, 250, 250], ColorDepth::Basic16), Color::White);
+    }
+
+    /// The mean colour of what `draw` puts in `buf`: each cell's quadrants in the colour its
+    /// symbol gives them.
+    fn drawn_mean(buf: &Buffer) -> [f64; 3] {
+        let quads = |sym: &str| -> Option<[bool; 4]> {
+            SPLITS
+                .iter()
+                .find(|(_, c)| c.to_string() == sym)
+                .map(|(m, _)| *m)
+        };
+        let rgb = |c: Color| match c {
+            Color::Rgb(r, g, b) => [r, g, b].map(f64::from),
+            other => panic!("not true colour: {other:?}"),
+        };
+        let (mut sum, mut n) = ([0.0; 3], 0.0);
+        for cell in buf.content() {
+            let Some(mask) = quads(cell.symbol()) else {
+                continue;
+            };
+            for on in mask {
+                let c = rgb(if on { cell.fg } else { cell.bg });
+                (0..3).for_each(|i| sum[i] += c[i]);
+                n += 1.0;
+            }
+        }
+        assert!(n > 0.0, "nothing drawn");
+        sum.map(|s| s / n)
+    }
+
+    fn source_mean(img: &RgbImage) -> [f64; 3] {
+        let n = f64::from(img.width() * img.height());
+        [0, 1, 2].map(|c| img.pixels().map(|p| f64::from(p.0[c])).sum::<f64>() / n)
+    }
+
+    #[test]
+    fn downscaling_averages_fine_detail_instead_of_sampling_it() {
+        // One-pixel stripes, black and white: every cell covers many, so every cell must come
+        // out mid grey. Picking pixels (a nearest-neighbour shrink) would make it all black or
+        // all white, or stripes of both.
+        let img = RgbImage::from_fn(401, 401, |x, _| {
+            image::Rgb(if x % 2 == 0 { [255; 3] } else { [0; 3] })
+        });
+        let area = Rect::new(0, 0, 40, 20);
+        let fitted = fit(&img, area, 2.0).expect("fits");
+        for p in fitted.pixels() {
+            assert!((100..=155).contains(&p.0[0]), "a pixel of {:?}", p.0);
+        }
+        let mut buf = Buffer::empty(area);
+        draw(&fitted, area, &mut buf, ColorDepth::TrueColor);
+        let m = drawn_mean(&buf);
+        assert!(m.iter().all(|c| (c - 127.5).abs() < 8.0), "mean {m:?}");
+    }
+
+    #[test]
+    fn the_drawn_astronaut_keeps_the_photo_s_mean_colour() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/astronaut.png"
+        );
+        let img = image::open(path).expect("shared testdata").to_rgb8();
+        let area = Rect::new(0, 0, 44, 22);
+        let fitted = fit(&img, area, 2.0).expect("fits");
+        let mut buf = Buffer::empty(area);
+        draw(&fitted, area, &mut buf, ColorDepth::TrueColor);
+        let (want, got) = (source_mean(&img), drawn_mean(&buf));
+        for c in 0..3 {
+            assert!(
+                (want[c] - got[c]).abs() < 3.0,
+                "source {want:?}, drawn {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn edges_inside_a_cell_get_the_quadrant_symbol_of_their_shape() {
+        // One cell's four pixels: each split drawn by its symbol, its two colours exact.
+        let (a, b) = ([250, 20, 20], [10, 10, 240]);
+        for (mask, symbol) in SPLITS {
+            let px = |i: usize| image::Rgb(if mask[i] { a } else { b });
+            let img = RgbImage::from_fn(2, 2, |x, y| px((y * 2 + x) as usize));
+            let area = Rect::new(0, 0, 1, 1);
+            let mut buf = Buffer::empty(area);
+            draw(&img, area, &mut buf, ColorDepth::TrueColor);
+            let c = &buf[(0, 0)];
+            assert_eq!(c.symbol(), symbol.to_string(), "{mask:?}");
+            assert_eq!(
+                (c.fg, c.bg),
+                (Color::Rgb(a[0], a[1], a[2]), Color::Rgb(b[0], b[1], b[2]))
+            );
+        }
+        // A vertical edge through each cell doubles the detail half blocks had across.
+        let img = RgbImage::from_fn(8, 4, |x, _| image::Rgb(if x % 2 == 0 { a } else { b }));
+        let area = Rect::new(0, 0, 4, 2);
+        let mut buf = Buffer::empty(area);
+        draw(&img, area, &mut buf, ColorDepth::TrueColor);
+        assert!(buf.content().iter().all(|c| c.symbol() == "▌"));
+    }
+
+    #[test]
+    fn images_are_centred_in_their_area() {
+        let fitted = RgbImage::from_pixel(20, 10, image::Rgb([9, 9, 9])); // 10×5 cells
+        let area = Rect::new(3, 2, 31, 12);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 40, 20));
+        draw(&fitted, area, &mut buf, ColorDepth::TrueColor);
+        let painted: Vec<(u16, u16)> = (0..20u16)
+            .flat_map(|y| (0..40u16).map(move |x| (x, y)))
+            .filter(|&(x, y)| buf[(x, y)].bg == Color::Rgb(9, 9, 9))
+            .collect();
+        assert_eq!(painted.len(), 50);
+        let (x0, x1) = (
+            painted.iter().map(|p| p.0).min().unwrap(),
+            painted.iter().map(|p| p.0).max().unwrap(),
+        );
+        let (y0, y1) = (
+            painted.iter().map(|p| p.1).min().unwrap(),
+            painted.iter().map(|p| p.1).max().unwrap(),
+        );
+        let (left, right) = (x0 - area.x, area.right() - 1 - x1);
+        let (top, bottom) = (y0 - area.y, area.bottom() - 1 - y1);
+        assert!(
+            left.abs_diff(right) <= 1 && top.abs_diff(bottom) <= 1,
+            "{left} {right} {top} {bottom}"
+        );
     }
 }

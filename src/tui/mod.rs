@@ -25,6 +25,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::{mpsc, watch};
 
+use crate::engine::service::{self, Files};
 use crate::engine::{self, Event, ReceiveOptions, Subscriber, TransferId};
 use crate::proto::crypto::Passphrase;
 use crate::proto::receiver::ReceiverConfig;
@@ -70,7 +71,7 @@ pub struct TuiOptions {
 
 /// Runs the TUI until the user quits; the terminal is restored on return and on panic.
 pub async fn run(mut opts: TuiOptions) -> anyhow::Result<()> {
-    opts.image_protocol = graphics::resolve(opts.image_protocol);
+    opts.image_protocol = graphics::set_up(opts.image_protocol);
     let mut terminal = ratatui::init();
     let mouse = opts.mouse;
     take_input_modes(mouse);
@@ -122,7 +123,7 @@ where
         graphics: !matches!(protocol, ImageProtocol::Blocks | ImageProtocol::Auto),
         cell_aspect: graphics::cell_aspect(),
     };
-    let mut overlay = graphics::Overlay::default();
+    let mut gfx = graphics::Graphics::new(protocol);
     // What the printed image's place depended on at the last wipe.
     let mut scene = graphics::Scene::default();
     let role = if opts.listen.is_none() && opts.connect.is_some() {
@@ -171,7 +172,7 @@ where
                         dirty = true;
                     }
                     Some(Ok(TermEvent::Mouse(m))) => {
-                        let at = view::hit(screen, app.zoomed(), m.column, m.row);
+                        let at = view::hit(screen, &app, m.column, m.row);
                         let msg = at.and_then(|hit| match m.kind {
                             MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(hit)),
                             MouseEventKind::ScrollUp => Some(Msg::Wheel(hit, false)),
@@ -192,7 +193,6 @@ where
                     Some(Ok(TermEvent::Resize(..))) => {
                         terminal.autoresize()?;
                         theme.cell_aspect = graphics::cell_aspect(); // the font may have changed
-                        overlay.erase(protocol);
                         dirty = true;
                     }
                     Some(Ok(_)) => {}
@@ -214,7 +214,7 @@ where
                 dirty = true;
             }
             _ = tick.tick() => {
-                dirty |= rt.drain_engine(&mut app);
+                dirty |= rt.drain_engine(&mut app) | gfx.poll();
                 let cmds = app.update(Msg::Tick(start.elapsed()));
                 rt.execute(cmds);
                 if dirty {
@@ -223,20 +223,16 @@ where
                         // (and the text the pane had) and let ratatui repaint every cell.
                         let now = graphics::Scene::of(&app);
                         if now != scene {
-                            overlay.erase(protocol);
                             graphics::wipe(terminal)?;
                             scene = now;
                         }
                     }
-                    let frame = terminal.draw(|f| view::draw(f, &app, &theme))?;
+                    let frame = terminal.draw(|f| {
+                        view::draw(f, &app, &theme);
+                        gfx.render(f, &app);
+                    })?;
                     let area = frame.area;
                     screen = area;
-                    if theme.graphics
-                        && !app.popup_open()
-                        && let Some(img) = &app.preview.image
-                    {
-                        overlay.show(protocol, img, view::preview_inner(area, app.zoomed()));
-                    }
                     dirty = false;
                     if panic_on_purpose {
                         panic!("UDPIX_DEBUG_PANIC is set: panicking on purpose to test terminal restore");
@@ -481,27 +477,22 @@ async fn send_all(
         passphrase: passphrase.as_deref().map(Passphrase::new),
         ..SenderConfig::default()
     };
-    let total = files.len();
-    // Files are read ahead on a thread of their own; one login carries them all.
+    // One login carries them all; a wrong passphrase fails every file alike, and the
+    // engine stops at the first such failure rather than count a failed login for each.
     let notices = publisher.clone();
-    let (mut queue, _reader) = engine::read_ahead(files, config.clone(), move |path, e| {
-        notices.notice(format!("cannot read {}: {e}", path.display()));
-    });
-    // A wrong passphrase fails every file alike, and the engine stops at the first such
-    // failure rather than count another failed login at the receiver for each.
-    let reports = engine::send_files(
+    let summary = service::send_all(
         &socket,
         peer,
-        config.clone(),
-        &mut queue,
-        publisher.clone(),
+        config,
+        Files::Paths(files),
+        publisher,
         cancel,
+        move |path, e| {
+            notices.notice(format!("cannot read {}: {e}", path.display()));
+        },
     )
     .await?;
-    // Unreadable files, failed ones and those never sent all count.
-    let delivered = reports.iter().filter(|r| r.result.is_ok()).count();
-    let failures = total - delivered;
-    Ok(failures)
+    Ok(summary.failed())
 }
 
 /// Hands `path` to the desktop's opener (xdg-open, open), if there is a desktop; over SSH

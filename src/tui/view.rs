@@ -14,6 +14,8 @@
 //! │ time  image  chunk  bytes  what                │
 //! └────────────────────────────────────────────────┘
 //! ```
+//! While an image is shown it is the hero: the Preview takes the whole height above a shorter
+//! log and Stats shrinks (see [`layout`]).
 //! Below [`MIN_WIDTH`]×[`MIN_HEIGHT`] only a message asking for a larger terminal is drawn.
 
 use ratatui::Frame;
@@ -104,9 +106,34 @@ pub fn footer(area: Rect) -> Rect {
     )
 }
 
+/// What the layout depends on besides the screen's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// The pane that fills the screen, if any.
+    pub zoom: Option<Pane>,
+    /// An image is in the Preview pane: it gets most of the screen.
+    pub image: bool,
+}
+
+impl From<Option<Pane>> for Shape {
+    /// The layout with no image shown.
+    fn from(zoom: Option<Pane>) -> Self {
+        Self { zoom, image: false }
+    }
+}
+
+impl From<&App> for Shape {
+    fn from(app: &App) -> Self {
+        Self {
+            zoom: app.zoomed(),
+            image: app.preview.image.is_some(),
+        }
+    }
+}
+
 /// Where the preview's image goes (inside its border).
-pub fn preview_inner(area: Rect, zoom: Option<Pane>) -> Rect {
-    let p = layout(area, zoom).preview;
+pub fn preview_inner(area: Rect, shape: impl Into<Shape>) -> Rect {
+    let p = layout(area, shape).preview;
     Rect::new(
         p.x + 1,
         p.y + 1,
@@ -115,10 +142,16 @@ pub fn preview_inner(area: Rect, zoom: Option<Pane>) -> Rect {
     )
 }
 
-/// Splits the screen; wide terminals give the preview more room. A zoomed pane takes the
-/// whole screen and the others get no room (drawing into an empty area draws nothing).
-pub fn layout(area: Rect, zoom: Option<Pane>) -> Areas {
-    if let Some(pane) = zoom {
+/// Rows of the Stats pane in its compact form beside an image: a border and three lines of
+/// the figures that matter most (the whole table is one `z` away).
+pub const COMPACT_STATS_H: u16 = 5;
+
+/// Splits the screen; wide terminals give the preview more room, and an image in the preview
+/// gets most of the screen (see [`hero_layout`]). A zoomed pane takes the whole screen and the
+/// others get no room (drawing into an empty area draws nothing).
+pub fn layout(area: Rect, shape: impl Into<Shape>) -> Areas {
+    let shape = shape.into();
+    if let Some(pane) = shape.zoom {
         let only = |p: Pane| if p == pane { area } else { Rect::default() };
         return Areas {
             connection: only(Pane::Connection),
@@ -128,6 +161,9 @@ pub fn layout(area: Rect, zoom: Option<Pane>) -> Areas {
             chunks: only(Pane::Chunks),
         };
     }
+    if shape.image {
+        return hero_layout(area);
+    }
     // The chunk log grows with the terminal: a quarter of it, 4 to 14 lines of log.
     let log_h = (area.height / 4).clamp(6, 16);
     let [top, chunks] =
@@ -136,7 +172,7 @@ pub fn layout(area: Rect, zoom: Option<Pane>) -> Areas {
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Min(20)]).areas(top);
     let [connection, files] =
-        Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
+        Layout::vertical([Constraint::Length(CONNECTION_H), Constraint::Min(3)]).areas(left);
     // The figures' table (a header and its rows) in a border; tall screens add a sparkline.
     let table_h = panes::stats::ROWS + 3;
     let stats_h = if area.height >= 40 {
@@ -155,13 +191,67 @@ pub fn layout(area: Rect, zoom: Option<Pane>) -> Areas {
     }
 }
 
-/// What the pointer at (`x`, `y`) is over, on a screen of `area`; `None` off the panes or on a
-/// screen too small to lay them out.
-pub fn hit(area: Rect, zoom: Option<Pane>, x: u16, y: u16) -> Option<Hit> {
+/// Rows of the Connection pane.
+const CONNECTION_H: u16 = 9;
+
+/// The layout while an image is shown: the preview takes the whole height above a shorter
+/// chunk log, on the right of a column of the other panes.
+///
+/// ```text
+/// wide (≥ 120 columns, ≥ 22 rows above the log)   narrower
+/// ┌Connection──┐┌Preview──────────────┐        ┌Connection┐┌Stats, 3 lines──┐
+/// └────────────┘│                     │        └──────────┘└────────────────┘
+/// ┌Stats table─┐│      the image      │        ┌Files─────┐┌Preview─────────┐
+/// └────────────┘│                     │        │          ││   the image    │
+/// ┌Files───────┐│                     │        │          ││                │
+/// └────────────┘└─────────────────────┘        └──────────┘└────────────────┘
+/// ┌Chunks (a fifth of the screen, 3 to 8 lines)────────────────────────────┐
+/// └────────────────────────────────────────────────────────────────────────┘
+/// ```
+fn hero_layout(area: Rect) -> Areas {
+    let log_h = (area.height / 5).clamp(5, 10);
+    let [top, chunks] =
+        Layout::vertical([Constraint::Min(10), Constraint::Length(log_h)]).areas(area);
+    let table_h = panes::stats::ROWS + 3;
+    let wide = area.width >= 120 && top.height >= CONNECTION_H + table_h + 3;
+    let left_w = if wide { 48 } else { 34 };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Min(20)]).areas(top);
+    if wide {
+        let [connection, stats, files] = Layout::vertical([
+            Constraint::Length(CONNECTION_H),
+            Constraint::Length(table_h),
+            Constraint::Min(3),
+        ])
+        .areas(left);
+        return Areas {
+            connection,
+            files,
+            stats,
+            preview: right,
+            chunks,
+        };
+    }
+    let [connection, files] =
+        Layout::vertical([Constraint::Length(CONNECTION_H), Constraint::Min(3)]).areas(left);
+    let [stats, preview] =
+        Layout::vertical([Constraint::Length(COMPACT_STATS_H), Constraint::Min(3)]).areas(right);
+    Areas {
+        connection,
+        files,
+        stats,
+        preview,
+        chunks,
+    }
+}
+
+/// What the pointer at (`x`, `y`) is over, on a screen of `area` laid out for `shape` (pass
+/// the [`App`]); `None` off the panes or on a screen too small to lay them out.
+pub fn hit(area: Rect, shape: impl Into<Shape>, x: u16, y: u16) -> Option<Hit> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
-    let a = layout(area, zoom);
+    let a = layout(area, shape);
     let at = ratatui::layout::Position { x, y };
     [
         (Pane::Connection, a.connection),
@@ -193,7 +283,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let a = layout(area, app.zoomed());
+    let a = layout(area, app);
     panes::connection::render(
         frame,
         a.connection,
@@ -303,4 +393,163 @@ fn draw_error(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .block(theme.block("Error (e or Esc closes)", true)),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use image::RgbImage;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    use super::*;
+    use crate::tui::app::{Role, Setup};
+
+    const COLOUR: Theme = Theme {
+        depth: ColorDepth::TrueColor,
+        graphics: false,
+        cell_aspect: 2.0,
+    };
+
+    fn astronaut() -> RgbImage {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/astronaut.png"
+        );
+        image::open(path).expect("shared testdata").to_rgb8()
+    }
+
+    /// A receiver showing `img` in its preview.
+    fn showing(img: RgbImage) -> App {
+        let (mut app, _) = App::new(Setup {
+            role: Role::Receive,
+            address: "0.0.0.0:7878".into(),
+            other_address: String::new(),
+            passphrase: None,
+            generated: false,
+            insecure: true,
+            out_dir: "/data/in".into(),
+            cwd: "/data".into(),
+            autostart: false,
+        });
+        app.preview.title = "astronaut.png".into();
+        app.preview.image = Some(Arc::new(img));
+        app
+    }
+
+    fn frame(app: &App, w: u16, h: u16) -> Buffer {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        t.draw(|f| draw(f, app, &COLOUR))
+            .expect("draw")
+            .buffer
+            .clone()
+    }
+
+    /// The cells the image was drawn in (true-colour cells) inside `inner`: their bounding
+    /// box.
+    fn painted(buf: &Buffer, inner: Rect) -> Rect {
+        let rgb = |c: Color| matches!(c, Color::Rgb(..));
+        let cells: Vec<(u16, u16)> = inner
+            .positions()
+            .filter(|p| rgb(buf[*p].fg) || rgb(buf[*p].bg))
+            .map(|p| (p.x, p.y))
+            .collect();
+        assert!(!cells.is_empty(), "no image drawn");
+        let x0 = cells.iter().map(|c| c.0).min().unwrap_or(0);
+        let x1 = cells.iter().map(|c| c.0).max().unwrap_or(0);
+        let y0 = cells.iter().map(|c| c.1).min().unwrap_or(0);
+        let y1 = cells.iter().map(|c| c.1).max().unwrap_or(0);
+        Rect::new(x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+    }
+
+    #[test]
+    fn an_image_gets_most_of_the_screen() {
+        let app = showing(astronaut());
+        for (w, h, min_rows, min_share) in
+            [(120, 40, 28, 0.4), (80, 24, 12, 0.27), (160, 48, 36, 0.5)]
+        {
+            let area = Rect::new(0, 0, w, h);
+            let inner = preview_inner(area, &app);
+            let share = f64::from(inner.area()) / f64::from(area.area());
+            assert!(
+                inner.height >= min_rows && share >= min_share,
+                "{w}×{h}: the preview has {}×{} cells ({share:.2} of the screen)",
+                inner.width,
+                inner.height
+            );
+            // The square photo fills the height it is given.
+            let img = painted(&frame(&app, w, h), inner);
+            assert!(
+                img.height + 1 >= inner.height,
+                "{w}×{h}: {img:?} in {inner:?}"
+            );
+        }
+        // Without an image the other panes keep their room.
+        let plain = preview_inner(Rect::new(0, 0, 120, 40), None);
+        assert!(plain.height < 20, "{plain:?}");
+    }
+
+    #[test]
+    fn the_image_is_centred_with_its_aspect_ratio_kept() {
+        let wide = RgbImage::from_fn(640, 360, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        for (img, zoom) in [(astronaut(), false), (astronaut(), true), (wide, false)] {
+            let (iw, ih) = img.dimensions();
+            let mut app = showing(img);
+            if zoom {
+                app.focus = Pane::Preview;
+                app.zoom = true;
+            }
+            for (w, h) in [(120, 40), (80, 24), (100, 30)] {
+                let inner = preview_inner(Rect::new(0, 0, w, h), &app);
+                let got = painted(&frame(&app, w, h), inner);
+                let (left, right) = (got.x - inner.x, inner.right() - got.right());
+                let (top, bottom) = (got.y - inner.y, inner.bottom() - got.bottom());
+                assert!(
+                    left.abs_diff(right) <= 1 && top.abs_diff(bottom) <= 1,
+                    "{w}×{h}: {got:?} in {inner:?}"
+                );
+                // Cells are twice as high as wide.
+                let want = f64::from(iw) / f64::from(ih);
+                let drawn = f64::from(got.width) / (2.0 * f64::from(got.height));
+                let cell = 1.0 / f64::from(got.width.min(got.height));
+                assert!(
+                    (drawn / want - 1.0).abs() <= 0.04 + cell,
+                    "{w}×{h}: aspect {drawn:.3} for {want:.3} ({got:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_hero_layout_tiles_the_screen_and_clicks_agree_with_it() {
+        let app = showing(astronaut());
+        for (w, h) in [
+            (60, 18),
+            (80, 24),
+            (100, 30),
+            (119, 40),
+            (120, 40),
+            (120, 26),
+            (160, 48),
+        ] {
+            let area = Rect::new(0, 0, w, h);
+            let a = layout(area, &app);
+            let panes = [
+                (Pane::Connection, a.connection),
+                (Pane::Files, a.files),
+                (Pane::Stats, a.stats),
+                (Pane::Preview, a.preview),
+                (Pane::Chunks, a.chunks),
+            ];
+            let covered: u32 = panes.iter().map(|(_, r)| r.area()).sum();
+            assert_eq!(covered, area.area(), "{w}×{h}: {panes:?}");
+            for (pane, r) in panes {
+                assert!(r.height >= 3 && r.width >= 20, "{w}×{h}: {pane:?} {r:?}");
+                let at = hit(area, &app, r.x + r.width / 2, r.y + r.height / 2);
+                assert_eq!(at.map(|h| h.pane), Some(pane), "{w}×{h}");
+            }
+        }
+    }
 }

@@ -42,8 +42,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         "•".repeat(app.passphrase.chars().count().min(16))
     };
     let action = match (&app.state, app.role) {
-        (ConnState::Listening(_), _) => "[ Stop listening ]  x",
-        (ConnState::Handshaking(_) | ConnState::Connected(_), _) => "[ Cancel the send ]  x",
+        (ConnState::Listening(_), _) => "[ Stop listening ]",
+        (ConnState::Handshaking(_) | ConnState::Connected(_), _) => "[ Cancel the send ]",
         (ConnState::Cancelling(_), _) => "[ cancelling… ]",
         (_, Role::Receive) => "[ Listen ]",
         (_, Role::Send) => "[ Connect & send ]",

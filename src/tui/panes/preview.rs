@@ -1,8 +1,8 @@
-//! The Preview pane: the image, drawn with half blocks into the buffer (every terminal), or,
-//! while an image is still arriving, a map of the chunks that are in.
+//! The Preview pane: the image, drawn with half blocks into the buffer (every terminal; with a
+//! graphics protocol, until its encoding is ready), or, while an image is still arriving, a
+//! map of the chunks that are in.
 
 use ratatui::Frame;
-use ratatui::buffer::CellDiffOption;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Paragraph;
@@ -31,18 +31,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(img) = &app.preview.image {
-        if theme.graphics && !app.show_help {
-            // The runtime prints real pixels here after the frame; keep ratatui off these cells.
-            let buf = frame.buffer_mut();
-            for y in inner.top()..inner.bottom() {
-                for x in inner.left()..inner.right() {
-                    if let Some(c) = buf.cell_mut((x, y)) {
-                        c.set_diff_option(CellDiffOption::Skip);
-                    }
-                }
-            }
-            return;
-        }
+        // With a graphics protocol the runtime draws the encoded image over these half blocks
+        // once it is ready: until then (a new image, a zoom, a resize) they show, never blank.
         if let Some(fitted) = app.preview.fitted.get(img, inner, theme.cell_aspect) {
             halfblock::draw(&fitted, inner, frame.buffer_mut(), theme.depth);
         }

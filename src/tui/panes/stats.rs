@@ -210,6 +210,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     };
     let figures = app.session();
     let image = image_column(t);
+    if inner.height < ROWS + 1 {
+        // Beside an image: the image's own figures, the most telling first, as many as fit.
+        let lines = compact_lines(t, &figures, &image, inner.width, inner.height, theme);
+        frame.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
     let session = session_column(&figures);
     let cell = |(text, color): &(String, Option<Color>)| {
         let style = color.map_or_else(Style::default, |c| theme.fg(c));
@@ -265,6 +271,58 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             spark,
         );
     }
+}
+
+/// The order figures are given up in when the pane is short: the last go first.
+const COMPACT_ORDER: [usize; ROWS as usize] = [0, 5, 2, 6, 3, 4, 1];
+
+/// The figures of `image` (a [`column`]) flowed into `rows` lines of `width` cells, each item
+/// on the first line with room for it, after the image's and the session's state; what fits
+/// nowhere is left out (the whole table is one `z` away).
+fn compact_lines(
+    t: &TransferView,
+    figures: &SessionFigures,
+    image: &[(String, Option<Color>)],
+    width: u16,
+    rows: u16,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let bold = |(text, color): (String, Color)| {
+        vec![Span::styled(
+            text,
+            theme.fg(color).add_modifier(Modifier::BOLD),
+        )]
+    };
+    let mut items = vec![bold(image_heading(t)), bold(session_heading(figures))];
+    for i in COMPACT_ORDER {
+        let (text, color) = &image[i];
+        items.push(vec![
+            Span::styled(LABELS[i], theme.fg(Color::DarkGray)),
+            Span::raw(" "),
+            Span::styled(
+                text.clone(),
+                color.map_or_else(Style::default, |c| theme.fg(c)),
+            ),
+        ]);
+    }
+    let mut lines: Vec<(usize, Vec<Span<'static>>)> = vec![(0, Vec::new()); usize::from(rows)];
+    let width = usize::from(width);
+    for item in items {
+        let w: usize = item.iter().map(|s| s.content.chars().count()).sum();
+        let Some((used, spans)) = lines.iter_mut().find(|(used, _)| {
+            let gap = if *used == 0 { 0 } else { 2 };
+            used + gap + w <= width
+        }) else {
+            continue;
+        };
+        if *used > 0 {
+            spans.push(Span::raw("  "));
+            *used += 2;
+        }
+        *used += w;
+        spans.extend(item);
+    }
+    lines.into_iter().map(|(_, s)| Line::from(s)).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,103 @@
+//! Sending files, the same way for every front end (`udpix send`, the TUI, the demo): files
+//! read ahead from disk (or given in memory), carried over one login by [`send_files`],
+//! cancellable, summed up once at the end. A front end only shows the events and the
+//! [`Summary`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::UdpSocket;
+
+use super::send::{CancelSignal, Outgoing, queue, read_ahead, send_files};
+use super::{Publisher, Report, TransferId};
+use crate::proto::sender::SenderConfig;
+
+/// What to send.
+pub enum Files {
+    /// Files on disk, each with the id its events will carry; read and hashed one ahead.
+    Paths(Vec<(TransferId, PathBuf)>),
+    /// Files already in memory, offers made.
+    Ready(Vec<Outgoing>),
+}
+
+impl Files {
+    fn len(&self) -> usize {
+        match self {
+            Files::Paths(p) => p.len(),
+            Files::Ready(r) => r.len(),
+        }
+    }
+}
+
+/// How a send ended, file by file.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Files asked for.
+    pub total: usize,
+    /// Each file's report, in the order the verdicts came.
+    pub reports: Vec<Report>,
+    /// Files that could not be read (each told to `unreadable` as it came).
+    pub unreadable: usize,
+    /// True when the send was cancelled.
+    pub cancelled: bool,
+}
+
+impl Summary {
+    /// Files the receiver verified.
+    pub fn delivered(&self) -> usize {
+        self.reports.iter().filter(|r| r.result.is_ok()).count()
+    }
+
+    /// Files that did not arrive, for any reason (failed, unreadable, never sent).
+    pub fn failed(&self) -> usize {
+        self.total - self.delivered()
+    }
+
+    /// Files never offered: the send stopped before them.
+    pub fn not_sent(&self) -> usize {
+        self.total - self.reports.len() - self.unreadable
+    }
+
+    /// True when the send stopped early because the rest would fail the same way (a wrong
+    /// passphrase, a refused login), not by a cancel.
+    pub fn stopped_as_futile(&self) -> bool {
+        !self.cancelled
+            && self.not_sent() > 0
+            && self.reports.last().is_some_and(|r| r.ends_session)
+    }
+}
+
+/// Sends `files` to `peer` over `socket` until each has its verdict, the rest would fail
+/// alike, or `cancel` fires. Unreadable files are passed to `unreadable` and skipped.
+pub async fn send_all(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    config: SenderConfig,
+    files: Files,
+    publisher: Publisher,
+    cancel: CancelSignal,
+    unreadable: impl Fn(&Path, std::io::Error) + Send + 'static,
+) -> std::io::Result<Summary> {
+    let total = files.len();
+    let watch = cancel.clone();
+    let (mut queue, reader) = match files {
+        Files::Paths(paths) => {
+            let (q, r) = read_ahead(paths, config.clone(), unreadable);
+            (q, Some(r))
+        }
+        Files::Ready(ready) => (queue(ready), None),
+    };
+    let reports = send_files(socket, peer, config, &mut queue, publisher, cancel).await?;
+    // The reader stops at its next file once nobody takes them.
+    drop(queue);
+    let unreadable = match reader {
+        Some(r) => r.await.unwrap_or(0),
+        None => 0,
+    };
+    Ok(Summary {
+        total,
+        reports,
+        unreadable,
+        cancelled: watch.is_cancelled(),
+    })
+}
