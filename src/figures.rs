@@ -49,6 +49,50 @@ pub fn loss_percent(s: &TransferStats, direction: Direction) -> f64 {
     percent(s.lost, loss_base(s, direction))
 }
 
+/// Loss from this share of the datagrams on (in percent) is notable: a front end warns of it.
+pub const NOTABLE_LOSS: f64 = 1.0;
+
+/// How much a side lost, for a front end to colour: no loss is never a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossLevel {
+    /// Nothing lost: nothing to warn of.
+    None,
+    /// Some loss, under [`NOTABLE_LOSS`].
+    Minor,
+    /// At least [`NOTABLE_LOSS`] of the datagrams.
+    Notable,
+}
+
+/// The level of `lost` datagrams that are `share` percent of their base.
+pub fn loss_level(lost: u64, share: f64) -> LossLevel {
+    if lost == 0 {
+        LossLevel::None
+    } else if share < NOTABLE_LOSS {
+        LossLevel::Minor
+    } else {
+        LossLevel::Notable
+    }
+}
+
+/// `0 dgrams (0.0%)`, `88 dgrams (11.5%)`: loss is of datagrams (any kind, this side's view),
+/// so it says so, and is not read against the recovered chunks beside it.
+pub fn lost_text(lost: u64, share: f64) -> String {
+    let unit = if lost == 1 { "dgram" } else { "dgrams" };
+    format!("{lost} {unit} ({share:.1}%)")
+}
+
+/// Chunks of the image not in (receiver) or not acknowledged (sender) yet: none once verified.
+pub fn missing(s: &TransferStats) -> u32 {
+    s.chunks.saturating_sub(s.chunks_done)
+}
+
+/// Chunks that did not get through by their first copy, as far as this side can tell:
+/// those [`recovered`] and those still [`missing`]. For a verified image none is missing,
+/// so every lost chunk was recovered.
+pub fn chunks_lost(s: &TransferStats, direction: Direction) -> u64 {
+    recovered(s, direction) + u64::from(missing(s))
+}
+
 /// Chunks whose first copy did not do it alone: acknowledged first for a retransmitted copy
 /// (sender); arrived by a retransmission or rebuilt from repair symbols (receiver), the
 /// chunks its log shows as `recovered`.

@@ -22,18 +22,13 @@ use crate::tui::view::Theme;
 /// Rows of figures (the table's header excluded); the layout gives the pane this many.
 pub const ROWS: u16 = 7;
 
-/// Loss from this share of the datagrams on (in percent) is drawn red; less is yellow, none is
-/// not coloured at all.
-pub const NOTABLE_LOSS: f64 = 1.0;
-
-/// The colour of a loss figure: red only when the loss is notable.
+/// The colour of a loss figure ([`figures::loss_level`]): red only when the loss is notable,
+/// none at all when nothing was lost.
 fn loss_color(lost: u64, share: f64) -> Option<Color> {
-    if lost == 0 {
-        None
-    } else if share < NOTABLE_LOSS {
-        Some(Color::Yellow)
-    } else {
-        Some(Color::Red)
+    match figures::loss_level(lost, share) {
+        figures::LossLevel::None => None,
+        figures::LossLevel::Minor => Some(Color::Yellow),
+        figures::LossLevel::Notable => Some(Color::Red),
     }
 }
 
@@ -67,7 +62,7 @@ fn column(s: &TransferStats, d: Derived) -> Vec<(String, Option<Color>)> {
             format!("{}↑ {}↓", s.datagrams_sent, s.datagrams_received),
             None,
         ),
-        (format!("{} ({loss:.1}%)", s.lost), loss_color(s.lost, loss)),
+        (figures::lost_text(s.lost, loss), loss_color(s.lost, loss)),
         (
             format!(
                 "{} retx {} dup {}",
@@ -333,6 +328,6 @@ mod tests {
     fn loss_is_red_only_when_notable() {
         assert_eq!(super::loss_color(0, 0.0), None);
         assert_eq!(super::loss_color(1, 0.4), Some(Color::Yellow));
-        assert_eq!(super::loss_color(3, super::NOTABLE_LOSS), Some(Color::Red));
+        assert_eq!(super::loss_color(3, crate::figures::NOTABLE_LOSS), Some(Color::Red));
     }
 }
