@@ -615,3 +615,59 @@ fn wait_empty(dir: &Path) {
         std::thread::sleep(POLL);
     }
 }
+
+/// `udpix recv --show` in a plain terminal (no graphics protocol: tmux without one outside)
+/// prints each verified image in half blocks below its line, aspect kept.
+#[test]
+fn recv_show_prints_each_verified_image_below_its_line() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("in");
+    std::fs::create_dir(&out).expect("mkdir");
+    let cmd = format!(
+        "UDPIX_PASSPHRASE={PASSPHRASE} {BIN} recv --once --show --listen 127.0.0.1:0 --out {}",
+        out.display()
+    );
+    let tmux = Tmux::start(&cmd, work.path(), 100, 40);
+    let screen = tmux.wait_for(&["listening on 127.0.0.1:"]);
+    let port = port_after(&screen, "listening on 127.0.0.1:");
+    let image = testdata().join("astronaut.png");
+    let sender = Headless::spawn(&[
+        "send",
+        &format!("127.0.0.1:{port}"),
+        image.to_str().expect("utf8"),
+    ]);
+    assert_eq!(sender.wait(), 0);
+    // --once exits once the image is printed; the pane keeps what it left.
+    let screen = tmux.wait_until("the image's last row", |s| {
+        s.lines().filter(|l| is_block_row(l)).count() >= 24
+    });
+    let lines: Vec<&str> = screen.lines().collect();
+    let line = lines
+        .iter()
+        .position(|l| l.starts_with("received astronaut.png"))
+        .unwrap_or_else(|| panic!("no summary line:\n{screen}"));
+    let first = (line..lines.len())
+        .find(|&i| is_block_row(lines[i]))
+        .expect("image rows");
+    // The 512×512 image in at most 24 rows of 100 columns: 24 rows of 48 columns.
+    let rows: Vec<&str> = lines[first..]
+        .iter()
+        .copied()
+        .take_while(|l| is_block_row(l))
+        .collect();
+    assert_eq!(rows.len(), 24, "{screen}");
+    assert!(
+        rows.iter().all(|r| r.trim_end().chars().count() == 48),
+        "{screen}"
+    );
+    // Drawn in colour, and not one colour: the picture, not a block of paint.
+    let colours = colour_codes(&tmux.screen_with_styles());
+    let distinct: std::collections::HashSet<_> = colours.iter().collect();
+    assert!(distinct.len() > 20, "{distinct:?}");
+}
+
+/// A row of half blocks and nothing else.
+fn is_block_row(line: &str) -> bool {
+    let t = line.trim_end();
+    !t.is_empty() && t.chars().all(|c| matches!(c, '▄' | '▀' | ' '))
+}

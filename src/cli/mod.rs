@@ -7,6 +7,7 @@ pub mod netsim;
 pub mod progress;
 pub mod recv;
 pub mod send;
+pub mod show;
 pub mod shutdown;
 pub mod tui;
 
@@ -109,6 +110,13 @@ pub struct RecvArgs {
     /// Exit after the first transfer: 0 if its image verified, 1 if it failed.
     #[arg(long)]
     pub once: bool,
+    /// Print each verified image in the terminal below its line (kitty, iTerm2, sixel or
+    /// half blocks, as --image-protocol says).
+    #[arg(long)]
+    pub show: bool,
+    /// How --show draws [env: UDPIX_IMAGE_PROTOCOL; config: image_protocol; default: auto].
+    #[arg(long, value_enum, requires = "show")]
+    pub image_protocol: Option<udpix::config::ImageProtocol>,
     /// Largest image accepted (e.g. 512MiB, 10MB).
     #[arg(long, env = "UDPIX_MAX_SIZE", default_value = "512MiB", value_parser = udpix::units::size)]
     pub max_size: u64,

@@ -72,6 +72,11 @@ impl Bars {
         self.multi.suspend(|| println!("{line}"));
     }
 
+    /// Runs `f`, which writes to the terminal, with the bars cleared meanwhile.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
+
     /// Prints a line on stderr without tearing the bars.
     pub fn eprintln(&self, line: &str) {
         self.multi.suspend(|| eprintln!("{line}"));

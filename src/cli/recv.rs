@@ -17,6 +17,7 @@ use udpix::{config, passphrase, store};
 
 use super::RecvArgs;
 use super::progress::Bars;
+use super::show::Shower;
 
 /// Runs the receiver; the exit code follows `--once` semantics. `--listen` and `--out` are
 /// layered with the environment and the config file (`config_file`, else the default one).
@@ -25,6 +26,7 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
         config: config_file,
         listen: args.listen.clone(),
         out: args.out.clone(),
+        image_protocol: args.image_protocol,
         ..config::CliConfig::default()
     })?;
     let listen = udpix::addr::listen(&settings.listen.value).map_err(|e| {
@@ -115,6 +117,17 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
         },
         out_dir: out.clone(),
     };
+    let shower = match (
+        args.show,
+        Shower::new(settings.image_protocol.value, args.common.json),
+    ) {
+        (false, _) => None,
+        (true, Ok(s)) => Some(s),
+        (true, Err(why)) => {
+            eprintln!("udpix: warning: {why}; images are written but not shown");
+            None
+        }
+    };
     let (publisher, mut sub) = engine::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut task = tokio::spawn(engine::run_receiver(socket, options, publisher, stop_rx));
@@ -132,6 +145,9 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
                             (_, true) => bars.println(&json_line(&r)),
                             (Ok(()), false) => bars.println(&human_line(&r)),
                             (Err(_), false) => {}
+                        }
+                        if let (Some(shower), Ok(()), Some(path)) = (&shower, &r.result, &r.path) {
+                            show(&bars, shower, path);
                         }
                         if let Err(e) = &r.result {
                             // Name and reason are the sender's words.
@@ -195,4 +211,14 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
         )
     );
     Ok(code)
+}
+
+/// Prints a verified image below its line; a failure to draw it is told, never fatal (the
+/// file is written either way).
+fn show(bars: &Bars, shower: &Shower, path: &std::path::Path) {
+    // Decoding a large image takes a while: the engine runs on other threads meanwhile.
+    let shown = tokio::task::block_in_place(|| bars.suspend(|| shower.show(path)));
+    if let Err(e) = shown {
+        bars.eprintln(&safe(&format!("udpix: {} is written; {e}", path.display())));
+    }
 }
