@@ -41,11 +41,12 @@ pub fn human_rate(bps: f64) -> String {
 }
 
 /// The figures of a verified transfer, as [`human_line`] and the TUI's chunk log tell them:
-/// `in 0.41 s: 14.8 Mbit/s, 8.6% loss, 42 recovered`, each as [`figures`] defines it.
+/// `in 0.41 s: 14.8 Mbit/s, 8.6% datagram loss, 42 chunks recovered`, each as [`figures`]
+/// defines it: loss is of datagrams, recoveries are of chunks, so the line names both units.
 pub fn verdict_figures(r: &Report) -> String {
     let s = &r.stats;
     let mut line = format!(
-        "in {:.2} s: {}, {:.1}% loss, {} recovered",
+        "in {:.2} s: {}, {:.1}% datagram loss, {} chunks recovered",
         r.duration.as_secs_f64(),
         human_rate(goodput(r).unwrap_or(0.0)),
         figures::loss_percent(s, r.direction),

@@ -79,7 +79,7 @@ fn every_lost_chunk_of_a_verified_image_is_recovered() {
         );
         assert_eq!(figures::chunks_lost(&rx.stats, Direction::Receive), n);
         let line = udpix::report::human_line(&rx);
-        assert!(line.contains(&format!(", {n} recovered")), "{line}");
+        assert!(line.contains(&format!(", {n} chunks recovered")), "{line}");
         // The sender lost sight of no chunk it does not count recovered.
         let s = &r.sender;
         assert_eq!(figures::missing(s), 0);
