@@ -328,6 +328,9 @@ mod tests {
     fn loss_is_red_only_when_notable() {
         assert_eq!(super::loss_color(0, 0.0), None);
         assert_eq!(super::loss_color(1, 0.4), Some(Color::Yellow));
-        assert_eq!(super::loss_color(3, crate::figures::NOTABLE_LOSS), Some(Color::Red));
+        assert_eq!(
+            super::loss_color(3, crate::figures::NOTABLE_LOSS),
+            Some(Color::Red)
+        );
     }
 }
