@@ -6,6 +6,7 @@
 //! - [`store`]: where received images go (temp file, hash check, safe names, no overwrite).
 //! - [`config`]: the settings every front end shares, layered (CLI > env > file > default).
 //! - [`display`]: peer-chosen text made safe to print on a terminal.
+//! - [`figures`]: every figure shown about a transfer, computed once (`docs/FIGURES.md`).
 //! - [`formats`]: the image formats udpix decodes, told by content.
 //! - [`logging`]: diagnostics through `tracing` (`-v`, `-q`, `RUST_LOG`).
 //! - [`bench`]: `udpix bench`, transfer times against the link's limit.
@@ -17,6 +18,7 @@ pub mod bench;
 pub mod config;
 pub mod display;
 pub mod engine;
+pub mod figures;
 pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;

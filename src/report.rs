@@ -2,12 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::display::{needs_escape, safe};
 use crate::engine::{Direction, Report};
-use crate::proto::stats::TransferStats;
+use crate::figures;
 
 /// `1 image`, `2 images`, `0 images`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -39,32 +40,51 @@ pub fn human_rate(bps: f64) -> String {
     }
 }
 
-/// Percentage of packets lost as this side saw it.
-pub fn loss_percent(r: &Report) -> f64 {
-    percent(r.stats.lost, loss_base(&r.stats, r.direction))
+/// The figures of a verified transfer, as [`human_line`] and the TUI's chunk log tell them:
+/// `in 0.41 s: 14.8 Mbit/s, 8.6% datagram loss, 42 chunks recovered`, each as [`figures`]
+/// defines it: loss is of datagrams, recoveries are of chunks, so the line names both units.
+pub fn verdict_figures(r: &Report) -> String {
+    let s = &r.stats;
+    let mut line = format!(
+        "in {:.2} s: {}, {:.1}% datagram loss, {} chunks recovered",
+        r.duration.as_secs_f64(),
+        human_rate(goodput(r).unwrap_or(0.0)),
+        figures::loss_percent(s, r.direction),
+        figures::recovered(s, r.direction)
+    );
+    if !s.rtt.is_zero() {
+        line.push_str(&format!(", rtt {:.1} ms", s.rtt.as_secs_f64() * 1e3));
+    }
+    line
 }
 
-/// The datagrams a side's losses are counted against: those it sent (sender), or those it
-/// should have received, that is received plus never seen (receiver).
-pub fn loss_base(s: &TransferStats, direction: Direction) -> u64 {
-    match direction {
-        Direction::Send => s.datagrams_sent,
-        Direction::Receive => s.datagrams_received + s.lost,
-    }
+/// A finished transfer's goodput: the image over this side's clock; `None` when it failed
+/// (content that did not arrive was not put through).
+pub fn goodput(r: &Report) -> Option<f64> {
+    r.result
+        .is_ok()
+        .then(|| figures::goodput_bps(r.offer.size, r.duration))
 }
 
-/// `part` of `whole` in percent; 0 of nothing is 0 %.
-pub fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
+/// What a sender's line adds when the receiver's time for the same file is known (the demo
+/// has both): `; receiver's part 0.41 s, +0.05 s login, offer and verdict's return`. The
+/// receiver's clock runs inside the sender's, so its part is never more; the two parts add
+/// up to the sender's time as printed (both taken in hundredths of a second).
+pub fn sender_share(sent: Duration, received: Duration) -> String {
+    let cs = |d: Duration| (d.as_secs_f64() * 100.0).round() as u64;
+    let (sent, received) = (cs(sent), cs(received));
+    let rest = sent.saturating_sub(received);
+    format!(
+        "; receiver's part {}.{:02} s, +{}.{:02} s login, offer and verdict's return",
+        received / 100,
+        received % 100,
+        rest / 100,
+        rest % 100
+    )
 }
 
 /// One line for a person; the peer's name for the image is shown [`safe`]ly.
 pub fn human_line(r: &Report) -> String {
-    let s = &r.stats;
     let name = safe(&r.offer.name);
     let head = match r.direction {
         Direction::Send => format!("sent {name} ({}) to {}", human_bytes(r.offer.size), r.peer),
@@ -74,16 +94,7 @@ pub fn human_line(r: &Report) -> String {
             r.peer
         ),
     };
-    let mut line = format!(
-        "{head} in {:.2} s: {}, {:.1}% loss, {} recovered",
-        r.duration.as_secs_f64(),
-        human_rate(r.goodput_bps()),
-        loss_percent(r),
-        s.recovered
-    );
-    if !s.rtt.is_zero() {
-        line.push_str(&format!(", rtt {:.1} ms", s.rtt.as_secs_f64() * 1e3));
-    }
+    let mut line = format!("{head} {}", verdict_figures(r));
     if let Some(p) = &r.path {
         line.push_str(&format!(" -> {}", safe(&p.display().to_string())));
     }
@@ -109,6 +120,7 @@ struct JsonReport<'a> {
     lost: u64,
     retransmitted: u64,
     recovered: u64,
+    loss_percent: f64,
     duration_ms: Option<f64>,
     goodput_bps: Option<f64>,
     rtt_ms: Option<f64>,
@@ -161,10 +173,10 @@ pub fn json_line(r: &Report) -> String {
         duplicates: s.duplicates,
         lost: s.lost,
         retransmitted: s.retransmitted,
-        recovered: s.recovered,
+        recovered: figures::recovered(s, r.direction),
+        loss_percent: figures::loss_percent(s, r.direction),
         duration_ms: Some(r.duration.as_secs_f64() * 1e3),
-        // Content that did not arrive was not put through.
-        goodput_bps: r.result.is_ok().then(|| r.goodput_bps()),
+        goodput_bps: goodput(r),
         rtt_ms: (!s.rtt.is_zero()).then_some(s.rtt.as_secs_f64() * 1e3),
         blake3: Some(
             blake3::Hash::from_bytes(r.offer.blake3)
@@ -195,6 +207,7 @@ pub fn json_unreadable(peer: SocketAddr, path: &Path, error: &str) -> String {
         lost: 0,
         retransmitted: 0,
         recovered: 0,
+        loss_percent: 0.0,
         duration_ms: None,
         goodput_bps: None,
         rtt_ms: None,
@@ -246,7 +259,7 @@ mod tests {
                 first_chunk: 0,
             },
             path: Some(std::path::PathBuf::from("/in/x.png")),
-            stats: TransferStats::default(),
+            stats: crate::proto::stats::TransferStats::default(),
             duration: std::time::Duration::from_millis(5),
             result,
             ends_session: false,

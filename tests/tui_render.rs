@@ -1119,15 +1119,40 @@ fn a_burst_of_chunk_events_is_summarised() {
     let counted: usize = app
         .log
         .iter()
-        .map(|l| match l.kind {
-            LogKind::Summary { count, .. } => count,
+        .map(|l| match &l.kind {
+            LogKind::Summary(fold) => fold.events,
             LogKind::Chunk { .. } => 1,
             LogKind::Note(_) => 0,
         })
         .sum();
     assert_eq!(counted, 1000);
+    // Each fold counts distinct chunks of the one image, and claims no loss a receiver
+    // cannot see: the folds' received chunks add up to the 1000 that came.
+    let folds: Vec<_> = app
+        .log
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LogKind::Summary(fold) => Some(fold.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!folds.is_empty());
+    let received: usize = folds
+        .iter()
+        .flat_map(|f| f.kinds.iter())
+        .map(|(w, n)| {
+            assert_eq!(*w, ChunkWhat::Received, "{folds:?}");
+            n
+        })
+        .sum();
+    let single: usize = app
+        .log
+        .iter()
+        .filter(|l| matches!(l.kind, LogKind::Chunk { .. }))
+        .count();
+    assert_eq!(received + single, 1000);
     let text = mono(&app, 80, 24);
-    assert!(text.contains(" chunks (0 lost)"), "{text}");
+    assert!(text.contains(" chunks: 401 received"), "{text}");
 }
 
 /// The frame as drawn (the backend's copy lacks the cells a frame leaves to the printed image).

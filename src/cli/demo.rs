@@ -142,6 +142,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     tokio::pin!(sending);
     let mut sent: Option<service::Summary> = None;
     let mut received = 0;
+    // The receiver's verdicts, for the sender's line of the same file.
+    let mut verdicts = Verdicts::default();
     while sent.is_none() || received < total {
         tokio::select! {
             _ = shutdown.recv() => {
@@ -154,12 +156,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             r = &mut sending, if sent.is_none() => sent = Some(r?),
             Some(ev) = send_sub.events.recv() => {
                 if let Event::Finished(r) = ev {
-                    print_verdict(&r);
+                    verdicts.print(&r);
                 }
             }
             ev = tokio::time::timeout(Duration::from_secs(5), recv_sub.events.recv()) => match ev {
                 Ok(Some(Event::Finished(r))) => {
-                    print_verdict(&r);
+                    verdicts.print(&r);
                     received += 1;
                 }
                 Ok(Some(_)) => {}
@@ -171,7 +173,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     while let Ok(ev) = send_sub.events.try_recv() {
         if let Event::Finished(r) = ev {
-            print_verdict(&r);
+            verdicts.print(&r);
         }
     }
     let failed = sent.map_or(total, |s| s.failed());
@@ -189,14 +191,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A transfer's line: its figures when it verified, why not otherwise (a failed transfer
-/// has no goodput to show).
-fn print_verdict(r: &engine::Report) {
-    match &r.result {
-        Ok(()) => println!("{}", human_line(r)),
-        Err(e) => eprintln!(
+/// The receiver's verified files so far: name, hash and its time for each.
+#[derive(Default)]
+struct Verdicts(Vec<(String, [u8; 32], Duration)>);
+
+impl Verdicts {
+    /// A transfer's line: its figures when it verified, why not otherwise (a failed transfer
+    /// has no goodput to show). Each side's time is its own clock (docs/FIGURES.md): the
+    /// receiver's from taking the offer to its hash check, the sender's from the file's start
+    /// (the login, for the first) to the verdict's arrival, so it holds the receiver's. The
+    /// sender's line says how much of it the receiver's part was, once that is known.
+    fn print(&mut self, r: &engine::Report) {
+        let Err(e) = &r.result else {
+            let mut line = human_line(r);
+            match r.direction {
+                engine::Direction::Receive => {
+                    self.0
+                        .push((r.offer.name.clone(), r.offer.blake3, r.duration));
+                }
+                engine::Direction::Send => {
+                    if let Some((.., d)) = self
+                        .0
+                        .iter()
+                        .find(|(n, h, _)| *n == r.offer.name && *h == r.offer.blake3)
+                    {
+                        line.push_str(&udpix::report::sender_share(r.duration, *d));
+                    }
+                }
+            }
+            println!("{line}");
+            return;
+        };
+        eprintln!(
             "{}",
             udpix::display::safe(&format!("udpix demo: {} failed: {e}", r.offer.name))
-        ),
+        );
     }
 }

@@ -154,13 +154,8 @@ pub enum LogKind {
         /// What happened.
         what: ChunkWhat,
     },
-    /// Many chunk events folded into one line.
-    Summary {
-        /// How many.
-        count: usize,
-        /// Of which lost.
-        lost: usize,
-    },
+    /// Many chunk events of one transfer folded into one line.
+    Summary(crate::figures::Fold),
     /// A transfer started or ended, or a notice.
     Note(String),
 }
@@ -191,12 +186,16 @@ pub struct TransferView {
 impl TransferView {
     /// Bytes of the image that are in (receiver) or acknowledged (sender).
     pub fn done_bytes(&self) -> u64 {
-        (u64::from(self.stats.chunks_done) * u64::from(self.offer.chunk_size)).min(self.offer.size)
+        crate::figures::done_bytes(
+            self.stats.chunks_done,
+            self.offer.chunk_size,
+            self.offer.size,
+        )
     }
 
     /// Image bits per second so far.
     pub fn goodput_bps(&self) -> f64 {
-        self.done_bytes() as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
+        crate::figures::goodput_bps(self.done_bytes(), self.elapsed)
     }
 }
 
@@ -845,20 +844,7 @@ impl App {
     fn flush_log(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         if pending.len() > LOG_BURST {
-            let lost = pending
-                .iter()
-                .filter(|(_, _, w)| *w == ChunkWhat::Lost)
-                .count();
-            let image = self.name_of(pending[0].0);
-            self.push_log(LogLine {
-                at: self.now,
-                image,
-                kind: LogKind::Summary {
-                    count: pending.len(),
-                    lost,
-                },
-            });
-            return;
+            return self.fold_burst(&pending);
         }
         for (id, chunk, what) in pending {
             let (image, bytes) = match self.transfers.get(&id) {
@@ -969,12 +955,9 @@ impl App {
                 let name = r.offer.name.clone();
                 let text = match &r.result {
                     Ok(()) => format!(
-                        "done: {} in {:.2} s, {}, {} lost, {} recovered",
+                        "done: {} {}",
                         crate::report::human_bytes(r.offer.size),
-                        r.duration.as_secs_f64(),
-                        crate::report::human_rate(r.goodput_bps()),
-                        r.stats.lost,
-                        r.stats.recovered
+                        crate::report::verdict_figures(&r)
                     ),
                     Err(e) => format!("failed: {e}"),
                 };

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use super::{App, MAX_TRANSFERS, TransferView};
-use crate::engine::Direction;
+use super::{App, LogKind, LogLine, MAX_TRANSFERS, TransferView};
+use crate::engine::{ChunkWhat, Direction};
+use crate::figures::{self, Fold};
 use crate::proto::stats::TransferStats;
-use crate::report::loss_base;
 
 /// Figures over every transfer of this screen's session.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,6 +20,8 @@ pub struct SessionFigures {
     pub verified: usize,
     /// Transfers failed.
     pub failed: usize,
+    /// Chunks recovered, each transfer's as [`figures::recovered`] counts them on its side.
+    pub recovered: u64,
     /// Image bytes in or acknowledged.
     pub done_bytes: u64,
     /// Datagrams the losses are counted against, each transfer as its side sees them.
@@ -45,9 +47,11 @@ impl SessionFigures {
         t.lost += s.lost;
         t.retransmitted += s.retransmitted;
         t.recovered += s.recovered;
+        t.repaired += s.repaired;
+        self.recovered += figures::recovered(s, v.direction);
         self.images += 1;
         self.done_bytes += v.done_bytes();
-        self.loss_base += loss_base(s, v.direction);
+        self.loss_base += figures::loss_base(s, v.direction);
         match &v.result {
             Some(Ok(())) => self.verified += 1,
             Some(Err(_)) => self.failed += 1,
@@ -68,11 +72,58 @@ impl SessionFigures {
 
     /// Image bits per second over the time transfers ran.
     pub fn goodput_bps(&self) -> f64 {
-        self.done_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-3)
+        figures::goodput_bps(self.done_bytes, self.elapsed)
+    }
+
+    /// Transfers started and not yet ended: the session is done only when none is.
+    pub fn running(&self) -> usize {
+        self.images - self.verified - self.failed
+    }
+
+    /// Lost datagrams in percent of those the losses are counted against.
+    pub fn loss_percent(&self) -> f64 {
+        figures::percent(self.stats.lost, self.loss_base)
+    }
+}
+
+impl TransferView {
+    /// Recovered chunks as this transfer's side counts them ([`figures::recovered`]).
+    pub fn recovered(&self) -> u64 {
+        figures::recovered(&self.stats, self.direction)
+    }
+
+    /// Lost datagrams in percent, as this transfer's side counts them.
+    pub fn loss_percent(&self) -> f64 {
+        figures::loss_percent(&self.stats, self.direction)
     }
 }
 
 impl App {
+    /// Folds a burst of chunk events into one log line per transfer (in the order each
+    /// first appears), each counting that image's chunks, never more than it has.
+    pub(super) fn fold_burst(&mut self, pending: &[(crate::engine::TransferId, u32, ChunkWhat)]) {
+        let mut ids = Vec::new();
+        for (id, ..) in pending {
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+        }
+        for id in ids {
+            let fold = Fold::of(
+                pending
+                    .iter()
+                    .filter(|(i, ..)| *i == id)
+                    .map(|(_, chunk, what)| (*chunk, *what)),
+            );
+            let image = self.name_of(id);
+            self.push_log(LogLine {
+                at: self.now,
+                image,
+                kind: LogKind::Summary(fold),
+            });
+        }
+    }
+
     /// Session figures over every transfer, those folded away included.
     pub fn session(&self) -> SessionFigures {
         let mut f = self.folded.clone();

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::display::safe;
 use crate::engine::ChunkWhat;
+use crate::figures::Fold;
 use crate::tui::app::{App, LogKind};
 use crate::tui::view::{Theme, ellipsize};
 
@@ -49,10 +50,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                     spans.push(Span::raw(format!("#{chunk:<7} {bytes:>5} B  ")));
                     spans.push(Span::styled(text, theme.fg(color)));
                 }
-                LogKind::Summary { count, lost } => spans.push(Span::styled(
-                    format!("+{} chunks ({} lost)", grouped(*count), grouped(*lost)),
-                    theme.fg(Color::LightBlue),
-                )),
+                LogKind::Summary(fold) => spans.extend(summary(fold, theme)),
                 // Notes quote names and reasons from the other side.
                 LogKind::Note(n) => spans.push(Span::raw(safe(n).into_owned())),
             }
@@ -73,6 +71,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         Paragraph::new(lines).block(theme.block(&title, focused)),
         area,
     );
+}
+
+/// A fold line: `+97 chunks: 97 sent, 3 lost, 3 retransmitted, 90 acked`. Every count is of
+/// distinct chunks of the one image (see [`Fold`]), each kind in its chunk lines' colour; a
+/// kind that did not happen is not listed (so no `0 lost` claims what this side cannot see).
+fn summary(fold: &Fold, theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(
+        format!("+{} chunks:", grouped(fold.chunks)),
+        theme.fg(Color::LightBlue),
+    )];
+    for (i, (w, n)) in fold.kinds.iter().enumerate() {
+        let (text, color) = what(*w);
+        spans.push(Span::raw(if i == 0 { " " } else { ", " }));
+        spans.push(Span::styled(
+            format!("{} {text}", grouped(*n)),
+            theme.fg(color),
+        ));
+    }
+    spans
 }
 
 /// `1,234,567`: counts in the log are read at a glance.

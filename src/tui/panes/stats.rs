@@ -13,49 +13,48 @@ use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
 use crate::display::safe;
 use crate::engine::Direction;
+use crate::figures;
 use crate::proto::stats::TransferStats;
-use crate::report::{human_bytes, human_rate, loss_base, percent};
+use crate::report::{human_bytes, human_rate};
 use crate::tui::app::{App, SessionFigures, TransferView};
 use crate::tui::view::Theme;
 
 /// Rows of figures (the table's header excluded); the layout gives the pane this many.
 pub const ROWS: u16 = 7;
 
-/// Loss from this share of the datagrams on (in percent) is drawn red; less is yellow, none is
-/// not coloured at all.
-pub const NOTABLE_LOSS: f64 = 1.0;
-
-/// The colour of a loss figure: red only when the loss is notable.
+/// The colour of a loss figure ([`figures::loss_level`]): red only when the loss is notable,
+/// none at all when nothing was lost.
 fn loss_color(lost: u64, share: f64) -> Option<Color> {
-    if lost == 0 {
-        None
-    } else if share < NOTABLE_LOSS {
-        Some(Color::Yellow)
-    } else {
-        Some(Color::Red)
+    match figures::loss_level(lost, share) {
+        figures::LossLevel::None => None,
+        figures::LossLevel::Minor => Some(Color::Yellow),
+        figures::LossLevel::Notable => Some(Color::Red),
     }
 }
 
-/// One column of figures, top to bottom, with a colour for those that have one. Loss is
-/// counted against `loss_base` datagrams ([`loss_base`] for one transfer).
-fn column(
-    s: &TransferStats,
-    loss_base: u64,
+/// What one column shows beyond the counters: each computed in [`figures`] (or from it).
+struct Derived {
+    /// Lost datagrams in percent of those they are counted against.
+    loss_percent: f64,
+    /// Recovered chunks, as the side counts them.
+    recovered: u64,
     bytes: String,
     goodput_bps: f64,
     elapsed: Duration,
     rtt_rate: Option<String>,
-) -> Vec<(String, Option<Color>)> {
-    let done = u64::from(s.chunks_done);
-    let loss = percent(s.lost, loss_base);
-    let repaired = s.recovered + s.retransmitted + s.duplicates > 0;
+}
+
+/// One column of figures, top to bottom, with a colour for those that have one.
+fn column(s: &TransferStats, d: Derived) -> Vec<(String, Option<Color>)> {
+    let loss = d.loss_percent;
+    let repaired = d.recovered + s.retransmitted + s.duplicates > 0;
     vec![
         (
             format!(
                 "{}/{} {:.1}%",
                 s.chunks_done,
                 s.chunks,
-                percent(done, u64::from(s.chunks))
+                figures::done_percent(s)
             ),
             None,
         ),
@@ -63,20 +62,20 @@ fn column(
             format!("{}↑ {}↓", s.datagrams_sent, s.datagrams_received),
             None,
         ),
-        (format!("{} ({loss:.1}%)", s.lost), loss_color(s.lost, loss)),
+        (figures::lost_text(s.lost, loss), loss_color(s.lost, loss)),
         (
             format!(
                 "{} retx {} dup {}",
-                s.recovered, s.retransmitted, s.duplicates
+                d.recovered, s.retransmitted, s.duplicates
             ),
             repaired.then_some(Color::Cyan),
         ),
-        (bytes, None),
+        (d.bytes, None),
         (
-            format!("{} {}", short_rate(goodput_bps), short_time(elapsed)),
+            format!("{} {}", short_rate(d.goodput_bps), short_time(d.elapsed)),
             None,
         ),
-        (rtt_rate.unwrap_or_else(|| "–".to_owned()), None),
+        (d.rtt_rate.unwrap_or_else(|| "–".to_owned()), None),
     ]
 }
 
@@ -142,13 +141,19 @@ fn image_heading(t: &TransferView) -> (String, Color) {
     }
 }
 
+/// The session's count of verified images: ✓ only once no transfer runs, … while one does.
 fn session_heading(f: &SessionFigures) -> (String, Color) {
-    let done = format!("session {}/{} ✓", f.verified, f.images);
-    if f.failed > 0 {
-        (format!("{done} {}✗", f.failed), Color::Red)
+    let (mark, mut color) = if f.running() > 0 {
+        ("…", Color::Yellow)
     } else {
-        (done, Color::Green)
+        ("✓", Color::Green)
+    };
+    let mut text = format!("session {}/{} {mark}", f.verified, f.images);
+    if f.failed > 0 {
+        text.push_str(&format!(" {}✗", f.failed));
+        color = Color::Red;
     }
+    (text, color)
 }
 
 fn image_column(t: &TransferView) -> Vec<(String, Option<Color>)> {
@@ -163,11 +168,14 @@ fn image_column(t: &TransferView) -> Vec<(String, Option<Color>)> {
         .then(|| rtt_rate(t.stats.rtt, rate));
     column(
         &t.stats,
-        loss_base(&t.stats, t.direction),
-        bytes_of(t.done_bytes(), t.offer.size),
-        t.goodput_bps(),
-        t.elapsed,
-        rr,
+        Derived {
+            loss_percent: t.loss_percent(),
+            recovered: t.recovered(),
+            bytes: bytes_of(t.done_bytes(), t.offer.size),
+            goodput_bps: t.goodput_bps(),
+            elapsed: t.elapsed,
+            rtt_rate: rr,
+        },
     )
 }
 
@@ -175,11 +183,14 @@ fn session_column(f: &SessionFigures) -> Vec<(String, Option<Color>)> {
     let rr = (f.rtt > Duration::ZERO).then(|| rtt_rate(f.rtt, f.send_rate));
     column(
         &f.stats,
-        f.loss_base,
-        bytes_of(f.done_bytes, f.stats.bytes),
-        f.goodput_bps(),
-        f.elapsed,
-        rr,
+        Derived {
+            loss_percent: f.loss_percent(),
+            recovered: f.recovered,
+            bytes: bytes_of(f.done_bytes, f.stats.bytes),
+            goodput_bps: f.goodput_bps(),
+            elapsed: f.elapsed,
+            rtt_rate: rr,
+        },
     )
 }
 
@@ -317,6 +328,9 @@ mod tests {
     fn loss_is_red_only_when_notable() {
         assert_eq!(super::loss_color(0, 0.0), None);
         assert_eq!(super::loss_color(1, 0.4), Some(Color::Yellow));
-        assert_eq!(super::loss_color(3, super::NOTABLE_LOSS), Some(Color::Red));
+        assert_eq!(
+            super::loss_color(3, crate::figures::NOTABLE_LOSS),
+            Some(Color::Red)
+        );
     }
 }
