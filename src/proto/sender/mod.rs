@@ -1273,7 +1273,7 @@ impl Sender {
             f.done_probes += 1;
             f.next_done_probe = Some(now + wait);
             match &f.abandoned {
-Some(reason) if false => self.control.push_back(Body::Abandon {
+Some(reason) => self.control.push_back(Body::Abandon {
                     file: f.offer.file,
                     first_chunk: f.offer.first_chunk,
                     chunk_count: f.offer.chunk_count,
