@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-mod session_parts;
 #[path = "session_parts/net.rs"]
 mod net;
+mod session_parts;
 
 use bytes::Bytes;
 use udpix::proto::receiver::{ReceiverConfig, ReceiverEvent};
@@ -38,9 +38,9 @@ fn chunks_sent_after(n: &Net, file: u32, after: Duration) -> usize {
     n.log
         .iter()
         .filter(|(way, t, _)| *way == Way::Up && *t > after)
-        .filter(|(.., d)| {
-            matches!(decode(d), Some(Body::Data { chunk, .. }) if range.contains(&chunk))
-        })
+        .filter(
+            |(.., d)| matches!(decode(d), Some(Body::Data { chunk, .. }) if range.contains(&chunk)),
+        )
         .count()
 }
 
@@ -53,7 +53,10 @@ fn abandon_file_1_midway(n: &mut Net) -> Duration {
             .filter(|e| matches!(e, SenderEvent::ChunkAcked { file: 1, .. }))
             .count()
     };
-    assert!(n.run_until(LIMIT, |n| acked(n) >= 1), "file 1 never got going");
+    assert!(
+        n.run_until(LIMIT, |n| acked(n) >= 1),
+        "file 1 never got going"
+    );
     assert!(n.s.abandon(n.now, 1, "not this one"));
     n.t()
 }
@@ -142,12 +145,12 @@ fn a_file_kept_before_its_abandon_arrived_is_reported_delivered() {
     n.lose = Box::new(|way, d, _| {
         way == Way::Down && matches!(decode(d), Some(Body::Done { file: 1, .. }))
     });
-    assert!(n.run_until(LIMIT, |n| n
-        .r
-        .session_stats(&n.key(1))
-        .is_some_and(|s| s.chunks_done == s.chunks)
-        && !n.r.is_verifying(&n.key(1))
-        && n.complete.is_empty()));
+    assert!(n.run_until(LIMIT, |n| {
+        n.r.session_stats(&n.key(1))
+            .is_some_and(|s| s.chunks_done == s.chunks)
+            && !n.r.is_verifying(&n.key(1))
+            && n.complete.is_empty()
+    }));
     n.lose = Box::new(|_, _, _| false);
     assert!(n.s.abandon(n.now, 1, "too late"));
     assert!(n.run(LIMIT));

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-mod session_parts;
 #[path = "session_parts/net.rs"]
 mod net;
+mod session_parts;
 
 use bytes::Bytes;
 use udpix::proto::receiver::{Receiver, ReceiverConfig, ReceiverEvent, SessionKey};

@@ -888,7 +888,13 @@ impl Receiver {
                 },
                 _,
             ) => {
-                self.on_abandon(now, key, file, first_chunk..first_chunk + chunk_count, &reason);
+                self.on_abandon(
+                    now,
+                    key,
+                    file,
+                    first_chunk..first_chunk + chunk_count,
+                    &reason,
+                );
                 None
             }
             (Body::Close { code, reason }, _) => {
@@ -950,7 +956,8 @@ impl Receiver {
             None if file == s.next_file && chunks.start == s.next_chunk => {
                 s.next_file += 1;
                 s.next_chunk = chunks.end;
-                s.files.push_back(FileState::abandoned(file, chunks, message));
+                s.files
+                    .push_back(FileState::abandoned(file, chunks, message));
                 self.stats.failed += 1;
                 let i = s.files.len() - 1;
                 s.send_done(key, i, &mut self.outbox, limited);

@@ -1273,7 +1273,7 @@ impl Sender {
             f.done_probes += 1;
             f.next_done_probe = Some(now + wait);
             match &f.abandoned {
-Some(reason) => self.control.push_back(Body::Abandon {
+                Some(reason) => self.control.push_back(Body::Abandon {
                     file: f.offer.file,
                     first_chunk: f.offer.first_chunk,
                     chunk_count: f.offer.chunk_count,
@@ -1424,10 +1424,7 @@ Some(reason) => self.control.push_back(Body::Abandon {
         if self.in_flight + mss as u64 > self.rate.window() {
             return false;
         }
-        let new_left = self
-            .files
-            .iter()
-            .any(|f| f.sends() && f.has_new_ready());
+        let new_left = self.files.iter().any(|f| f.sends() && f.has_new_ready());
         let repair_left = self
             .files
             .iter()
