@@ -1120,8 +1120,8 @@ mod tests {
         content.push(0);
         assert_eq!(decode(&reseal(content.clone())), Err(WireError::Trailing));
         content.pop();
-        content[1] = 0x0b;
-        assert_eq!(decode(&reseal(content)), Err(WireError::UnknownType(0x0b)));
+        content[1] = 0x0c;
+        assert_eq!(decode(&reseal(content)), Err(WireError::UnknownType(0x0c)));
         let mut flipped = ping.clone();
         flipped[5] ^= 0x10;
         assert_eq!(decode(&flipped), Err(WireError::Checksum));
