@@ -240,3 +240,107 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
     assert!(stats.pake_runs <= one_login, "{stats:?}");
     assert_eq!((stats.refused, stats.failed), (1, 0), "{stats:?}");
 }
+
+/// One file cancelled alone while it is sent, another before it is taken: each ends as
+/// cancelled on both sides (nothing of them written), the others arrive whole, over the
+/// same login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_cancelled_alone_ends_alone() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, mut rsub) = engine::channel(1 << 16);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let config = SenderConfig::default();
+    // File 1 is large, so it is still being sent when its cancel comes.
+    let sizes = [50_000, 32 << 20, 60_000, 70_000, 80_000];
+    let contents: Vec<Bytes> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| Bytes::from(common::seeded_bytes(n, i as u64 + 7)))
+        .collect();
+    let outgoing = contents.iter().enumerate().map(|(i, d)| {
+        let offer = Sender::offer_for(&config, &format!("f{i}.bin"), d, "", None);
+        engine::Outgoing::bytes(i as u64, offer, d.clone())
+    });
+    let mut queue = engine::queue(outgoing);
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, mut ssub) = engine::channel(1 << 16);
+    let (canceller, cancel) = engine::cancellation();
+    let watcher = tokio::spawn(async move {
+        while let Some(ev) = ssub.events.recv().await {
+            if matches!(ev, Event::Started { id: 1, .. }) {
+                canceller.cancel_file(1, "not that one");
+                canceller.cancel_file(3, "nor that one");
+            }
+        }
+    });
+    let reports = tokio::time::timeout(
+        common::WAIT,
+        engine::send_files(&ssock, raddr, config, &mut queue, spub, cancel),
+    )
+    .await
+    .expect("sent in time")
+    .expect("no socket error");
+    let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
+    by_id.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        by_id,
+        vec![
+            (0, Ok(())),
+            (1, Err("cancelled: not that one".to_owned())),
+            (2, Ok(())),
+            (3, Err("cancelled: nor that one".to_owned())),
+            (4, Ok(())),
+        ]
+    );
+    for (i, d) in contents.iter().enumerate() {
+        let path = out.path().join(format!("f{i}.bin"));
+        if i == 1 || i == 3 {
+            assert!(!path.exists(), "f{i}.bin was written");
+        } else {
+            let written = common::wait_for("the file saved", common::WAIT, || {
+                std::fs::read(&path).ok().filter(|w| w.len() == d.len())
+            });
+            assert!(written == *d, "f{i}.bin differs");
+        }
+    }
+    // The receiver was told: file 1 failed as cancelled by the sender, file 3 never began.
+    let mut names = Vec::new();
+    let mut cancelled = None;
+    while names.len() < 4 {
+        let ev = tokio::time::timeout(common::WAIT, rsub.events.recv())
+            .await
+            .expect("receiver events in time")
+            .expect("receiver running");
+        match ev {
+            Event::Started { offer, .. } => names.push(offer.name),
+            Event::Finished(r) if r.offer.name == "f1.bin" => cancelled = Some(r.result),
+            _ => {}
+        }
+    }
+    assert_eq!(names, ["f0.bin", "f1.bin", "f2.bin", "f4.bin"]);
+    let cancelled = common::wait_for("f1.bin's end", common::WAIT, || {
+        cancelled.clone().or_else(|| match rsub.events.try_recv() {
+            Ok(Event::Finished(r)) if r.offer.name == "f1.bin" => Some(r.result),
+            _ => None,
+        })
+    });
+    assert_eq!(
+        cancelled,
+        Err("cancelled by the sender: not that one".to_owned())
+    );
+    // Nothing of the cancelled file is left in the folder, not even a partial file.
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    watcher.abort();
+}

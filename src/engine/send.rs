@@ -2,7 +2,7 @@
 //! receiver (take files, transmit, publish, wait, then receive or run timers) until the
 //! last verdict.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -19,20 +19,40 @@ use super::{
 use crate::proto::sender::{SendError, Sender, SenderConfig, SenderEvent};
 use crate::proto::wire::Offer;
 
-/// Stops a running [`send_files`] from outside (Ctrl-C, the TUI's cancel key): the
-/// receiver is told at once by a CLOSE, the files in flight end as cancelled, and those
-/// not yet taken stay in the queue.
+/// What the user asked to stop: the whole send, or single files by id, each with the
+/// reason the receiver reports ("cancelled by the sender: …").
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Cancels {
+    all: Option<String>,
+    files: BTreeMap<TransferId, String>,
+}
+
+/// Stops a running [`send_files`] from outside (Ctrl-C, the TUI's cancel keys), all of it
+/// or one file: for all, the receiver is told at once by a CLOSE, the files in flight end
+/// as cancelled, and those not yet taken stay in the queue; for one file, it is abandoned
+/// (ABANDON) and the others go on.
 #[derive(Debug, Clone)]
-pub struct Canceller(Arc<watch::Sender<Option<String>>>);
+pub struct Canceller(Arc<watch::Sender<Cancels>>);
 
 impl Canceller {
-    /// Cancels with `reason`, which the receiver reports ("cancelled by the sender: …").
-    /// Only the first call counts.
+    /// Cancels the whole send with `reason`. Only the first call counts.
     pub fn cancel(&self, reason: &str) {
-        self.0.send_if_modified(|r| {
-            let first = r.is_none();
+        self.0.send_if_modified(|c| {
+            let first = c.all.is_none();
             if first {
-                *r = Some(reason.to_owned());
+                c.all = Some(reason.to_owned());
+            }
+            first
+        });
+    }
+
+    /// Cancels the file sent as `id` alone, with `reason`: one in flight is abandoned, one
+    /// not yet taken is never offered. Only the first call per file counts.
+    pub fn cancel_file(&self, id: TransferId, reason: &str) {
+        self.0.send_if_modified(|c| {
+            let first = !c.files.contains_key(&id);
+            if first {
+                c.files.insert(id, reason.to_owned());
             }
             first
         });
@@ -40,7 +60,7 @@ impl Canceller {
 
     /// True once [`Canceller::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.borrow().is_some()
+        self.0.borrow().all.is_some()
     }
 
     /// True once the engine it drives is gone (the send ended).
@@ -51,7 +71,7 @@ impl Canceller {
 
 /// The engine's end of a [`Canceller`].
 #[derive(Debug, Clone)]
-pub struct CancelSignal(Option<watch::Receiver<Option<String>>>);
+pub struct CancelSignal(Option<watch::Receiver<Cancels>>);
 
 impl CancelSignal {
     /// For a send nobody cancels.
@@ -59,26 +79,38 @@ impl CancelSignal {
         Self(None)
     }
 
-    /// True once cancelled.
+    /// True once the whole send is cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.reason().is_some()
     }
 
     fn reason(&self) -> Option<String> {
-        self.0.as_ref().and_then(|rx| rx.borrow().clone())
+        self.0.as_ref().and_then(|rx| rx.borrow().all.clone())
     }
 
-    /// Resolves with the reason once cancelled; never, if the canceller is gone uncalled.
+    /// Why the file sent as `id` was cancelled alone, if it was.
+    fn file_reason(&self, id: TransferId) -> Option<String> {
+        self.0
+            .as_ref()
+            .and_then(|rx| rx.borrow().files.get(&id).cloned())
+    }
+
+    /// Resolves with the reason once the whole send is cancelled.
     async fn cancelled(&mut self) -> String {
-        if let Some(rx) = &mut self.0 {
-            loop {
-                if let Some(r) = rx.borrow_and_update().clone() {
-                    return r;
-                }
-                if rx.changed().await.is_err() {
-                    break;
-                }
+        loop {
+            if let Some(r) = self.reason() {
+                return r;
             }
+            self.changed().await;
+        }
+    }
+
+    /// Resolves when something more was cancelled; never, if the canceller is gone.
+    async fn changed(&mut self) {
+        if let Some(rx) = &mut self.0
+            && rx.changed().await.is_ok()
+        {
+            return;
         }
         std::future::pending().await
     }
@@ -86,7 +118,7 @@ impl CancelSignal {
 
 /// A canceller and the signal it drives.
 pub fn cancellation() -> (Canceller, CancelSignal) {
-    let (tx, rx) = watch::channel(None);
+    let (tx, rx) = watch::channel(Cancels::default());
     (Canceller(Arc::new(tx)), CancelSignal(Some(rx)))
 }
 
@@ -279,7 +311,8 @@ impl Feeds {
     /// Gives the core the bytes it wants that have been read; a read that failed ends the
     /// session, since the receiver could never complete the file.
     fn give(&mut self, core: &mut Sender) {
-        self.0.retain(|&file, _| core.outcome_of(file).is_none());
+        self.0
+            .retain(|&file, _| core.outcome_of(file).is_none() && !core.is_abandoned(file));
         while let Some((file, _)) = core.wants_data() {
             let Some(rx) = self.0.get_mut(&file) else {
                 return;
@@ -367,6 +400,9 @@ pub async fn send_files(
             f = files.recv() => f,
         };
         let Some(first) = first else { break };
+        let Some(first) = unless_cancelled(first, &cancel, &mut out, peer, &mut reports) else {
+            continue;
+        };
         let session = Session {
             socket,
             peer,
@@ -443,8 +479,10 @@ impl Session<'_> {
             while !exhausted && core.wants_file() {
                 match files.try_recv() {
                     Ok(o) => {
-                        let (file, id) = push(&mut core, &mut feeds, now, o);
-                        start_file(&core, &mut active, out, peer, file, id, now);
+                        if let Some(o) = unless_cancelled(o, cancel, out, peer, reports) {
+                            let (file, id) = push(&mut core, &mut feeds, now, o);
+                            start_file(&core, &mut active, out, peer, file, id, now);
+                        }
                     }
                     // Still being read: taken when it comes (below).
                     Err(mpsc::error::TryRecvError::Empty) => break,
@@ -497,15 +535,20 @@ impl Session<'_> {
                     })?;
                 }
                 _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
-                reason = cancel.cancelled(), if !cancelled => {
-                    core.cancel(&reason);
-                    cancelled = true;
-                }
+                _ = cancel.changed(), if !cancelled => match cancel.reason() {
+                    Some(reason) => {
+                        core.cancel(&reason);
+                        cancelled = true;
+                    }
+                    None => abandon_cancelled(&mut core, &active, cancel, Instant::now()),
+                },
                 (file, got) = feeds.next(core.wants_data()) => feeds.take(&mut core, file, got),
                 o = files.recv(), if !exhausted && core.wants_file() => match o {
                     Some(o) => {
-                        let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
-                        start_file(&core, &mut active, out, peer, file, id, Instant::now());
+                        if let Some(o) = unless_cancelled(o, cancel, out, peer, reports) {
+                            let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
+                            start_file(&core, &mut active, out, peer, file, id, Instant::now());
+                        }
                     }
                     None => {
                         exhausted = true;
@@ -513,6 +556,58 @@ impl Session<'_> {
                     }
                 },
             }
+        }
+    }
+}
+
+/// `o`, unless its user cancelled it before it was taken: then it ends here, never offered,
+/// with the report a cancelled file gets.
+fn unless_cancelled(
+    o: Outgoing,
+    cancel: &CancelSignal,
+    out: &mut Outlet,
+    peer: SocketAddr,
+    reports: &mut Vec<Report>,
+) -> Option<Outgoing> {
+    let Some(reason) = cancel.file_reason(o.id) else {
+        return Some(o);
+    };
+    out.lifecycle(Event::Started {
+        id: o.id,
+        direction: Direction::Send,
+        peer,
+        offer: o.offer.clone(),
+    });
+    let report = Report {
+        id: o.id,
+        direction: Direction::Send,
+        peer,
+        stats: crate::proto::stats::TransferStats {
+            bytes: o.offer.size,
+            chunks: o.offer.chunk_count,
+            ..Default::default()
+        },
+        offer: o.offer,
+        path: None,
+        duration: Duration::ZERO,
+        result: Err(SendError::Abandoned(reason).to_string()),
+        ends_session: false,
+    };
+    out.lifecycle(Event::Finished(Box::new(report.clone())));
+    reports.push(report);
+    None
+}
+
+/// Abandons each file in flight whose user cancelled it alone.
+fn abandon_cancelled(
+    core: &mut Sender,
+    active: &HashMap<u32, Active>,
+    cancel: &CancelSignal,
+    now: Instant,
+) {
+    for (&file, a) in active {
+        if let Some(reason) = cancel.file_reason(a.id) {
+            core.abandon(now, file, &reason);
         }
     }
 }

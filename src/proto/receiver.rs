@@ -308,6 +308,30 @@ impl FileState {
         f
     }
 
+    /// A file the sender abandoned before its offer came: it takes its place and chunk
+    /// numbers in the session, and only its verdict is kept.
+    fn abandoned(file: u32, chunks: std::ops::Range<u32>, message: String) -> Self {
+        let offer = Offer {
+            name: String::new(),
+            size: 0,
+            chunk_size: 1,
+            chunk_count: 0,
+            blake3: [0; 32],
+            format: String::new(),
+            width: 0,
+            height: 0,
+            file,
+            first_chunk: chunks.start,
+        };
+        // Made empty, so no chunk map is sized by what the sender claims.
+        let mut f = Self::refused(offer, message);
+        f.offer.chunk_count = chunks.end - chunks.start;
+        if let Phase::Finished { status, .. } = &mut f.phase {
+            *status = wire::done::ABANDONED;
+        }
+        f
+    }
+
     fn is_held(&self, chunk: u32) -> bool {
         self.held[(chunk / 64) as usize] & (1 << (chunk % 64)) != 0
     }
@@ -748,6 +772,7 @@ impl Receiver {
             Body::Data { chunk, .. } => s.file_of_chunk(*chunk),
             Body::Repair { file, .. } => s.files.iter().position(|f| f.offer.file as u8 == *file),
             Body::Offer(o) => s.file_index(o.file),
+            Body::Abandon { file, .. } => s.file_index(*file),
             _ => None,
         };
         if target.is_none() && matches!(packet.body, Body::Data { .. } | Body::Repair { .. }) {
@@ -854,6 +879,24 @@ impl Receiver {
                 self.on_offer_in_session(now, key, offer, pn);
                 None
             }
+            (
+                Body::Abandon {
+                    file,
+                    first_chunk,
+                    chunk_count,
+                    reason,
+                },
+                _,
+            ) => {
+                self.on_abandon(
+                    now,
+                    key,
+                    file,
+                    first_chunk..first_chunk + chunk_count,
+                    &reason,
+                );
+                None
+            }
             (Body::Close { code, reason }, _) => {
                 let reason = if code == wire::reason::CANCELLED {
                     format!("cancelled by the sender: {reason}")
@@ -881,6 +924,49 @@ impl Receiver {
             });
         }
         Some(s)
+    }
+
+    /// The sender gave up one file (its user cancelled it), which ends it here too: one in
+    /// flight fails (the caller discards what it stored) and DONE `ABANDONED` answers; one
+    /// whose offer never came is stepped past, so the next file is in line; one with its
+    /// verdict already gets that verdict again (it may have been kept before the sender
+    /// gave up). The sender repeats ABANDON until a DONE comes.
+    fn on_abandon(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        file: u32,
+        chunks: std::ops::Range<u32>,
+        reason: &str,
+    ) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let limited = &mut self.stats.amplification_limited;
+        let message = format!("cancelled by the sender: {reason}");
+        match s.file_index(file) {
+            Some(i) if s.files[i].is_active() => {
+                self.events.push_back(ReceiverEvent::Failed {
+                    key: key.file(file),
+                    reason: message.clone(),
+                });
+                self.finish(now, key.file(file), Err((wire::done::ABANDONED, message)));
+            }
+            Some(i) => s.send_done(key, i, &mut self.outbox, limited),
+            None if file == s.next_file && chunks.start == s.next_chunk => {
+                s.next_file += 1;
+                s.next_chunk = chunks.end;
+                s.files
+                    .push_back(FileState::abandoned(file, chunks, message));
+                self.stats.failed += 1;
+                let i = s.files.len() - 1;
+                s.send_done(key, i, &mut self.outbox, limited);
+                s.forget_old_files();
+            }
+            // Forgotten long ago (the sender had its verdict), or not the next in line.
+            None if file < s.next_file => {}
+            None => s.current_stats().malformed += 1,
+        }
     }
 
     /// An OFFER in a session already going: a repeat (our ACCEPT was lost), or the

@@ -98,6 +98,8 @@ pub mod kind {
     pub const CLOSE: u8 = 0x09;
     /// A forward-error-correction repair symbol over the last chunks of a file.
     pub const REPAIR: u8 = 0x0a;
+    /// Sender gives up one file of the session (its user cancelled it); the others go on.
+    pub const ABANDON: u8 = 0x0b;
     /// Sender starts the passphrase handshake (SPAKE2 message, padded to 1200 bytes).
     pub const HELLO: u8 = 0x10;
     /// Receiver asks the sender to prove its address: repeat HELLO with this cookie.
@@ -217,6 +219,8 @@ pub mod done {
     /// The receiver refused this file's offer (a later file of a session; the first one's
     /// refusal is a REFUSE): the message says why.
     pub const REFUSED: u8 = 3;
+    /// The sender abandoned the file (ABANDON); nothing was kept.
+    pub const ABANDONED: u8 = 4;
 }
 
 /// Reason codes of REFUSE and CLOSE packets.
@@ -322,6 +326,18 @@ pub enum Body<'a> {
     },
     /// See [`kind::PING`].
     Ping,
+    /// See [`kind::ABANDON`]: names the file and its chunks, so a receiver that never saw
+    /// its offer can still step past it to the next file.
+    Abandon {
+        /// The file's place in the session ([`Offer::file`]).
+        file: u32,
+        /// Its first session-wide chunk number ([`Offer::first_chunk`]).
+        first_chunk: u32,
+        /// Its chunk count ([`Offer::chunk_count`]).
+        chunk_count: u32,
+        /// Why, in the sender's user's words.
+        reason: String,
+    },
     /// See [`kind::CLOSE`].
     Close {
         /// One of [`reason`].
@@ -383,6 +399,7 @@ impl Body<'_> {
             Body::Ack(_) => kind::ACK,
             Body::Done { .. } => kind::DONE,
             Body::Ping => kind::PING,
+            Body::Abandon { .. } => kind::ABANDON,
             Body::Close { .. } => kind::CLOSE,
             Body::Hello { .. } => kind::HELLO,
             Body::Retry { .. } => kind::RETRY,
@@ -624,6 +641,22 @@ pub fn decode_body<'a>(header: &Header, body: &'a [u8]) -> Result<Body<'a>, Wire
             }
         }
         kind::PING => Body::Ping,
+        kind::ABANDON => {
+            let file = r.u32()?;
+            let first_chunk = r.u32()?;
+            let chunk_count = r.u32()?;
+            if first_chunk.checked_add(chunk_count).is_none() {
+                return Err(WireError::Invalid("chunk numbers past 2^32"));
+            }
+            let len = usize::from(r.u16()?);
+            let reason = r.text(len, MAX_REASON_LEN)?;
+            Body::Abandon {
+                file,
+                first_chunk,
+                chunk_count,
+                reason,
+            }
+        }
         kind::HELLO => {
             let pake = r.array::<PAKE_LEN>()?;
             let len = usize::from(r.u8()?);
@@ -764,6 +797,17 @@ pub fn encode_unsealed(header: &Header, body: &Body<'_>, out: &mut Vec<u8>) {
             put_text(out, message, MAX_REASON_LEN, true);
         }
         Body::Ping => {}
+        Body::Abandon {
+            file,
+            first_chunk,
+            chunk_count,
+            reason,
+        } => {
+            out.extend_from_slice(&file.to_be_bytes());
+            out.extend_from_slice(&first_chunk.to_be_bytes());
+            out.extend_from_slice(&chunk_count.to_be_bytes());
+            put_text(out, reason, MAX_REASON_LEN, true);
+        }
         Body::Hello { pake, cookie } => {
             out.extend_from_slice(pake);
             let len = cookie.len().min(MAX_COOKIE_LEN);
@@ -837,6 +881,27 @@ mod tests {
         let p = decode(&bytes).expect("decodes");
         assert_eq!(p.header, h);
         assert_eq!(p.body, body);
+    }
+
+    #[test]
+    fn an_abandon_past_the_chunk_numbers_is_refused() {
+        let body = Body::Abandon {
+            file: 1,
+            first_chunk: u32::MAX - 3,
+            chunk_count: 4,
+            reason: String::new(),
+        };
+        let bytes = encode_vec(&hdr(kind::ABANDON, 1), &body);
+        assert_eq!(
+            decode(&bytes).map(|p| p.body),
+            Err(WireError::Invalid("chunk numbers past 2^32"))
+        );
+        roundtrip(Body::Abandon {
+            file: 1,
+            first_chunk: u32::MAX - 3,
+            chunk_count: 3,
+            reason: String::new(),
+        });
     }
 
     #[test]
@@ -941,6 +1006,12 @@ mod tests {
             message: "saved".into(),
         });
         roundtrip(Body::Ping);
+        roundtrip(Body::Abandon {
+            file: 2,
+            first_chunk: 700,
+            chunk_count: 350,
+            reason: "cancelled in the TUI".into(),
+        });
         roundtrip(Body::Hello {
             pake: [4; PAKE_LEN],
             cookie: vec![9; 36],
@@ -991,6 +1062,19 @@ mod tests {
             hex(&repair),
             "010a01020304050607080000000700140703beefe0c50081"
         );
+        let abandon = encode_vec(
+            &hdr(kind::ABANDON, 9),
+            &Body::Abandon {
+                file: 2,
+                first_chunk: 700,
+                chunk_count: 350,
+                reason: "cancelled".into(),
+            },
+        );
+        assert_eq!(
+            hex(&abandon),
+            "010b01020304050607080000000900000002000002bc0000015e000963616e63656c6c6564f3bd0cf9"
+        );
         let ack = encode_vec(
             &hdr(kind::ACK, 3),
             &Body::Ack(Ack {
@@ -1036,8 +1120,8 @@ mod tests {
         content.push(0);
         assert_eq!(decode(&reseal(content.clone())), Err(WireError::Trailing));
         content.pop();
-        content[1] = 0x0b;
-        assert_eq!(decode(&reseal(content)), Err(WireError::UnknownType(0x0b)));
+        content[1] = 0x0c;
+        assert_eq!(decode(&reseal(content)), Err(WireError::UnknownType(0x0c)));
         let mut flipped = ping.clone();
         flipped[5] ^= 0x10;
         assert_eq!(decode(&flipped), Err(WireError::Checksum));

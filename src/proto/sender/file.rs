@@ -49,6 +49,9 @@ pub(super) struct OutFile {
     pub done_probes: u32,
     pub stats: TransferStats,
     pub outcome: Option<Result<String, SendError>>,
+    /// Given up by our user, with their reason: nothing more of it is sent, and ABANDON
+    /// is repeated until the receiver's DONE ends it.
+    pub abandoned: Option<String>,
 }
 
 impl OutFile {
@@ -78,11 +81,28 @@ impl OutFile {
             done_probes: 0,
             stats,
             outcome: None,
+            abandoned: None,
         }
     }
 
     pub fn is_active(&self) -> bool {
         self.outcome.is_none()
+    }
+
+    /// In flight and still being sent: not abandoned.
+    pub fn sends(&self) -> bool {
+        self.is_active() && self.abandoned.is_none()
+    }
+
+    /// Stops sending: no new chunk, no resend, no repair symbol; its bytes go.
+    pub fn abandon(&mut self, reason: &str) {
+        self.abandoned = Some(reason.to_owned());
+        self.next_new = self.offer.chunk_count;
+        self.content.clear();
+        self.repair = None;
+        for c in &mut self.chunks {
+            c.queued = false;
+        }
     }
 
     /// Every chunk acknowledged (or none to send): only the verdict is missing.

@@ -144,6 +144,9 @@ pub enum SendError {
     /// This side cancelled the transfer.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// This side gave up this one file ([`Sender::abandon`]); the others go on.
+    #[error("cancelled: {0}")]
+    Abandoned(String),
     /// The receiver cancelled the transfer (it was stopped, or its user cancelled it).
     #[error("cancelled by the receiver: {0}")]
     CancelledByReceiver(String),
@@ -479,7 +482,7 @@ impl Sender {
     pub fn wants_data(&self) -> Option<(u32, u64)> {
         self.files
             .iter()
-            .find(|f| f.is_active() && !f.content.is_complete())
+            .find(|f| f.sends() && !f.content.is_complete())
             .filter(|f| f.content.held() < READ_AHEAD)
             .map(|f| (f.offer.file, f.content.given()))
     }
@@ -491,6 +494,10 @@ impl Sender {
             .map(|i| &mut self.files[i])
             .filter(|f| f.is_active())
             .ok_or(ContentError::NoSuchFile(file))?;
+        if f.abandoned.is_some() {
+            // A read already under way when it was given up: nobody wants it.
+            return Ok(());
+        }
         f.content.push(bytes)
     }
 
@@ -611,6 +618,30 @@ impl Sender {
         }
     }
 
+    /// Gives up file `file` alone (its user cancelled it), with `reason` for the receiver:
+    /// nothing more of it is sent, and the session's other files go on. It ends when the
+    /// receiver's DONE comes, which may still say it was kept (it arrived whole first);
+    /// ABANDON is repeated until then, from as soon as the session is up. False when the
+    /// file is not in flight.
+    pub fn abandon(&mut self, now: Instant, file: u32, reason: &str) -> bool {
+        let Some(i) = self.file_index(file).filter(|&i| self.files[i].sends()) else {
+            return false;
+        };
+        let f = &mut self.files[i];
+        f.abandon(reason);
+        f.awaiting_since = Some(now);
+        f.next_done_probe = Some(now);
+        let range = f.offer.chunk_range();
+        self.retx.retain(|c| !range.contains(c));
+        true
+    }
+
+    /// True while file `file` is abandoned and waits for the receiver's word on it.
+    pub fn is_abandoned(&self, file: u32) -> bool {
+        self.file_index(file)
+            .is_some_and(|i| self.files[i].is_active() && self.files[i].abandoned.is_some())
+    }
+
     /// Ends every file in flight with `error`, and the session with them.
     fn fail_session(&mut self, error: SendError) {
         // Offers still queued would start files nobody will send.
@@ -715,6 +746,9 @@ impl Sender {
                         Err(SendError::HashMismatch(message))
                     }
                     wire::done::REFUSED => Err(SendError::Refused(wire::reason::OTHER, message)),
+                    wire::done::ABANDONED => Err(SendError::Abandoned(
+                        self.files[i].abandoned.clone().unwrap_or(message),
+                    )),
                     _ => Err(SendError::StoreFailed(message)),
                 };
                 self.conclude(i, result);
@@ -953,7 +987,7 @@ impl Sender {
         }
         for i in 0..self.files.len() {
             let f = &self.files[i];
-            if f.is_active() && f.accepted && f.offer.chunk_range().end <= ack.settled_below {
+            if f.sends() && f.accepted && f.offer.chunk_range().end <= ack.settled_below {
                 self.all_held(i);
             }
         }
@@ -966,7 +1000,7 @@ impl Sender {
     fn note_all_acked(&mut self, now: Instant) {
         let pto = self.backed_off(1);
         for f in self.files.iter_mut() {
-            if f.is_active() && f.accepted && f.all_acked() && f.awaiting_since.is_none() {
+            if f.sends() && f.accepted && f.all_acked() && f.awaiting_since.is_none() {
                 f.awaiting_since = Some(now);
                 f.next_done_probe = Some(now + pto);
             }
@@ -1086,6 +1120,9 @@ impl Sender {
             return;
         };
         let f = &mut self.files[i];
+        if f.abandoned.is_some() {
+            return;
+        }
         let state = &mut f.chunks[chunk as usize];
         if !state.acked && state.latest_pn == Some(pn) && !state.queued {
             state.queued = true;
@@ -1128,6 +1165,9 @@ impl Sender {
 
     /// When a verdict overdue while other data keeps the probe timer quiet is asked for.
     fn done_deadline(&self) -> Option<Instant> {
+        if self.phase != Phase::Established {
+            return None;
+        }
         self.files
             .iter()
             .filter(|f| f.is_active())
@@ -1217,7 +1257,11 @@ impl Sender {
     }
 
     /// A PING for each verdict overdue: the receiver answers it with every DONE it keeps.
+    /// An abandoned file's ABANDON goes again instead: the receiver answers it with DONE.
     fn ask_for_verdicts(&mut self, now: Instant) {
+        if self.phase != Phase::Established {
+            return;
+        }
         let mut due = false;
         for i in 0..self.files.len() {
             let f = &self.files[i];
@@ -1228,7 +1272,15 @@ impl Sender {
             let f = &mut self.files[i];
             f.done_probes += 1;
             f.next_done_probe = Some(now + wait);
-            due = true;
+            match &f.abandoned {
+                Some(reason) => self.control.push_back(Body::Abandon {
+                    file: f.offer.file,
+                    first_chunk: f.offer.first_chunk,
+                    chunk_count: f.offer.chunk_count,
+                    reason: reason.clone(),
+                }),
+                None => due = true,
+            }
         }
         if due {
             self.probes = self.probes.max(1);
@@ -1372,10 +1424,7 @@ impl Sender {
         if self.in_flight + mss as u64 > self.rate.window() {
             return false;
         }
-        let new_left = self
-            .files
-            .iter()
-            .any(|f| f.is_active() && f.has_new_ready());
+        let new_left = self.files.iter().any(|f| f.sends() && f.has_new_ready());
         let repair_left = self
             .files
             .iter()
@@ -1439,7 +1488,8 @@ impl Sender {
         self.sent.iter().flatten().find_map(|p| {
             let c = p.chunk?;
             let (i, local) = self.locate(c)?;
-            (!self.files[i].chunks[local as usize].acked).then_some((c, true))
+            let f = &self.files[i];
+            (f.abandoned.is_none() && !f.chunks[local as usize].acked).then_some((c, true))
         })
     }
 
@@ -1459,7 +1509,7 @@ impl Sender {
         let f = self
             .files
             .iter_mut()
-            .find(|f| f.is_active() && f.has_new_ready())?;
+            .find(|f| f.sends() && f.has_new_ready())?;
         let c = f.offer.first_chunk + f.next_new;
         f.next_new += 1;
         Some((c, false))
