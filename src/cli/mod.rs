@@ -173,6 +173,10 @@ pub struct SendArgs {
     /// Give up when the receiver does not answer for this long (e.g. 10s).
     #[arg(long, env = "UDPIX_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
     pub timeout: std::time::Duration,
+    /// Keep going: watch the one folder given and send each image written into it from
+    /// now on, once its writer has finished it, in the order they appear, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
