@@ -13,12 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-/// How often the folder is listed.
-pub const POLL: Duration = Duration::from_millis(100);
+/// How often the folder is listed at most: a third of the settle time, so a file is given
+/// soon after it settled, but never more often than this.
+pub const MIN_POLL: Duration = Duration::from_millis(10);
 
-/// How long a file's size and modification time must stay the same before it counts as
-/// written: longer than a writer's pauses between writes, short for a live stream.
-pub const SETTLE: Duration = Duration::from_millis(300);
+/// How often the folder is listed at least.
+pub const MAX_POLL: Duration = Duration::from_millis(100);
 
 /// What a file looked like at one listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,17 +152,20 @@ fn in_progress_name(name: &str) -> bool {
     name.starts_with('.') || SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
-/// Watches `dir` on a blocking thread, giving each new file (see [`FolderWatch::scan`])
-/// with the next id from `first_id`, until the receiving end is dropped. The thread ends
-/// with the error that stopped it (the folder went away, say), or `Ok` when nobody listens.
+/// Watches `dir` on a blocking thread, giving each new file (see [`FolderWatch::scan`],
+/// unchanged for `settle`) with the next id from `first_id`, until the receiving end is
+/// dropped. The thread ends with the error that stopped it (the folder went away, say), or
+/// `Ok` when nobody listens.
 pub fn watch(
     dir: &Path,
+    settle: Duration,
     first_id: u64,
 ) -> std::io::Result<(
     mpsc::Receiver<(u64, PathBuf)>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 )> {
-    let mut w = FolderWatch::new(dir, SETTLE)?;
+    let mut w = FolderWatch::new(dir, settle)?;
+    let poll = (settle / 3).clamp(MIN_POLL, MAX_POLL);
     let (tx, rx) = mpsc::channel(1);
     let task = tokio::task::spawn_blocking(move || {
         let mut id = first_id;
@@ -176,7 +179,7 @@ pub fn watch(
             if tx.is_closed() {
                 return Ok(());
             }
-            std::thread::sleep(POLL);
+            std::thread::sleep(poll);
         }
     });
     Ok((rx, task))
@@ -185,6 +188,8 @@ pub fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SETTLE: Duration = Duration::from_millis(300);
 
     fn names(paths: &[PathBuf]) -> Vec<String> {
         paths

@@ -9,15 +9,14 @@ use std::path::Path;
 
 use common::{Proc, WAIT, json_lines, start_netsim, start_recv};
 
-/// Writes `data` into `dir/name` in two parts, flushed apart, as a camera writing a frame
-/// does; the sender must never take the first part alone.
+/// Writes `data` into `dir/name` in two writes, as a camera writing a frame does: the
+/// sender must not take the first part alone (the unit tests of `udpix::watch` place a
+/// look at the folder between the two; here one may fall there or not).
 fn write_in_two(dir: &Path, name: &str, data: &[u8]) {
     let path = dir.join(name);
     let mut f = std::fs::File::create(&path).expect("create");
     let half = data.len() / 2;
     f.write_all(&data[..half]).expect("write");
-    f.flush().expect("flush");
-    f.sync_data().expect("sync");
     f.write_all(&data[half..]).expect("write");
 }
 
@@ -29,7 +28,7 @@ fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
     std::fs::write(dir.path().join("before.png"), b"already there").expect("write");
     let dir_s = dir.path().to_str().expect("utf8");
     let via_s = via.to_string();
-    let sender = Proc::spawn(&["send", &via_s, dir_s, "--watch", "--json"]);
+    let sender = Proc::spawn(&["send", &via_s, dir_s, "--watch", "--settle", "100ms", "--json"]);
     sender.wait_stderr("watching", WAIT);
     let images: Vec<Vec<u8>> = (0..30)
         .map(|i| common::seeded_bytes(20_000 + i * 3_000, 500 + i as u64))

@@ -177,6 +177,10 @@ pub struct SendArgs {
     /// now on, once its writer has finished it, in the order they appear, until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: how long a file's size and time must stay the same before it counts
+    /// as written (longer for writers that pause, e.g. over NFS).
+    #[arg(long, default_value = "300ms", value_parser = udpix::units::duration, requires = "watch")]
+    pub settle: std::time::Duration,
     #[command(flatten)]
     pub common: CommonArgs,
 }

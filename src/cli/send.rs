@@ -128,7 +128,7 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
             dir.display()
         );
     }
-    let (paths, _watcher) = udpix::watch::watch(dir, 0)
+    let (paths, _watcher) = udpix::watch::watch(dir, args.settle, 0)
         .with_context(|| format!("cannot watch {}", dir.display()))?;
     eprintln!(
         "udpix: watching {} for new images (Ctrl-C to stop)",
