@@ -152,18 +152,17 @@ fn in_progress_name(name: &str) -> bool {
     name.starts_with('.') || SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
+/// The new files of a watched folder, each with its id, and the thread watching it.
+pub type Watching = (
+    mpsc::Receiver<(u64, PathBuf)>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
 /// Watches `dir` on a blocking thread, giving each new file (see [`FolderWatch::scan`],
 /// unchanged for `settle`) with the next id from `first_id`, until the receiving end is
 /// dropped. The thread ends with the error that stopped it (the folder went away, say), or
 /// `Ok` when nobody listens.
-pub fn watch(
-    dir: &Path,
-    settle: Duration,
-    first_id: u64,
-) -> std::io::Result<(
-    mpsc::Receiver<(u64, PathBuf)>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
+pub fn watch(dir: &Path, settle: Duration, first_id: u64) -> std::io::Result<Watching> {
     let mut w = FolderWatch::new(dir, settle)?;
     let poll = (settle / 3).clamp(MIN_POLL, MAX_POLL);
     let (tx, rx) = mpsc::channel(1);
@@ -213,7 +212,10 @@ mod tests {
         assert!(w.scan(t1).expect("scan").is_empty());
         assert!(w.scan(t1 + SETTLE / 2).expect("scan").is_empty());
         assert_eq!(names(&w.scan(t1 + SETTLE).expect("scan")), ["new.png"]);
-        assert!(w.scan(t1 + SETTLE * 4).expect("scan").is_empty(), "given twice");
+        assert!(
+            w.scan(t1 + SETTLE * 4).expect("scan").is_empty(),
+            "given twice"
+        );
     }
 
     #[test]
@@ -248,7 +250,10 @@ mod tests {
         assert_eq!(names(&w.scan(t0 + SETTLE).expect("scan")), ["latest.jpg"]);
         std::fs::write(&latest, b"frame two").expect("write");
         w.scan(t0 + SETTLE * 2).expect("scan");
-        assert_eq!(names(&w.scan(t0 + SETTLE * 3).expect("scan")), ["latest.jpg"]);
+        assert_eq!(
+            names(&w.scan(t0 + SETTLE * 3).expect("scan")),
+            ["latest.jpg"]
+        );
         // Deleted, it is forgotten: memory follows the folder.
         std::fs::remove_file(&latest).expect("rm");
         w.scan(t0 + SETTLE * 4).expect("scan");

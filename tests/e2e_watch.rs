@@ -28,7 +28,9 @@ fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
     std::fs::write(dir.path().join("before.png"), b"already there").expect("write");
     let dir_s = dir.path().to_str().expect("utf8");
     let via_s = via.to_string();
-    let sender = Proc::spawn(&["send", &via_s, dir_s, "--watch", "--settle", "100ms", "--json"]);
+    let sender = Proc::spawn(&[
+        "send", &via_s, dir_s, "--watch", "--settle", "100ms", "--json",
+    ]);
     sender.wait_stderr("watching", WAIT);
     let images: Vec<Vec<u8>> = (0..30)
         .map(|i| common::seeded_bytes(20_000 + i * 3_000, 500 + i as u64))
@@ -57,7 +59,11 @@ fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
         .collect();
     let frames: Vec<&String> = names.iter().filter(|n| n.starts_with("frame")).collect();
     let want: Vec<String> = (0..30).map(name).collect();
-    assert_eq!(frames, want.iter().collect::<Vec<_>>(), "in the order written");
+    assert_eq!(
+        frames,
+        want.iter().collect::<Vec<_>>(),
+        "in the order written"
+    );
     assert!(!names.iter().any(|n| n == "before.png"), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
     for j in &got {
@@ -68,8 +74,7 @@ fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
         assert!(written == *img, "{} differs", name(i));
     }
     for i in [9, 19, 29] {
-        let written =
-            std::fs::read(recv.out.path().join(format!("copy{i:03}.png"))).expect("copy");
+        let written = std::fs::read(recv.out.path().join(format!("copy{i:03}.png"))).expect("copy");
         assert!(written == images[i], "copy{i:03}.png differs");
     }
     // Ctrl-C ends the watch; everything written was delivered.
