@@ -7,9 +7,24 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Command, Entry, PAGE, TransferId, WHEEL};
+use super::{Command, PAGE, TransferId, WHEEL};
 use crate::tui::keymap::Action;
 use crate::tui::listing::Info;
+
+/// A file browser entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Full path.
+    pub path: PathBuf,
+    /// Shown name.
+    pub name: String,
+    /// A folder (or `..`).
+    pub is_dir: bool,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Format and dimensions, once read off the UI thread.
+    pub info: Option<(String, Option<(u32, u32)>)>,
+}
 
 /// How long the cursor rests on an image before it is decoded.
 pub const BROWSE_SETTLE: Duration = Duration::from_millis(120);

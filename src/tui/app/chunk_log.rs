@@ -5,10 +5,44 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use super::{LOG_BURST, LOG_CAPACITY, LogKind, LogLine, PAGE, TransferView, WHEEL};
+use super::{PAGE, TransferView, WHEEL};
 use crate::engine::{ChunkWhat, TransferId};
 use crate::figures::Fold;
 use crate::tui::keymap::Action;
+
+/// Lines the chunk log keeps; older ones are dropped.
+pub const LOG_CAPACITY: usize = 2000;
+/// Per frame, more chunk events than this are summarised in one line.
+pub const LOG_BURST: usize = 40;
+
+/// One line of the chunk log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Seconds since the TUI started.
+    pub at: Duration,
+    /// Image name.
+    pub image: String,
+    /// What happened, e.g. a chunk or a summary.
+    pub kind: LogKind,
+}
+
+/// What a log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogKind {
+    /// One chunk event.
+    Chunk {
+        /// Chunk index.
+        chunk: u32,
+        /// Bytes in the chunk.
+        bytes: u32,
+        /// What happened.
+        what: ChunkWhat,
+    },
+    /// Many chunk events of one transfer folded into one line.
+    Summary(Fold),
+    /// A transfer started or ended, or a notice.
+    Note(String),
+}
 
 /// The log's lines, how far it is scrolled, and the events not logged yet.
 #[derive(Debug, Clone, Default)]

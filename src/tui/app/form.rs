@@ -8,8 +8,31 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 
-use super::{FIELDS, Field, Role, Setup};
+use super::{Role, Setup};
 use crate::tui::keymap::Action;
+
+/// Rows of the connection pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Receive or Send.
+    Role,
+    /// Listen address or receiver address.
+    Address,
+    /// The shared passphrase (masked).
+    Passphrase,
+    /// Where received images go.
+    OutDir,
+    /// The Listen / Connect button.
+    Action,
+}
+
+const FIELDS: [Field; 5] = [
+    Field::Role,
+    Field::Address,
+    Field::Passphrase,
+    Field::OutDir,
+    Field::Action,
+];
 
 /// Longest text a field takes.
 pub const FIELD_MAX: usize = 256;

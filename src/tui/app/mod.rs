@@ -19,32 +19,21 @@ mod session;
 mod transfers;
 
 use browser::Browsed;
-pub use browser::{BROWSE_IDS, BROWSE_SETTLE, FileBrowser};
-pub use chunk_log::ChunkLog;
+pub use browser::{BROWSE_IDS, BROWSE_SETTLE, Entry, FileBrowser};
+pub use chunk_log::{ChunkLog, LOG_BURST, LOG_CAPACITY, LogKind, LogLine};
 use form::Ask;
-pub use form::{ConnectionForm, FIELD_MAX};
+pub use form::{ConnectionForm, FIELD_MAX, Field};
 pub use mouse::{Hit, WHEEL};
 pub use popups::Popups;
 pub use session::SessionFigures;
-pub use transfers::{TransferView, Transfers};
+pub use transfers::{HISTORY, MAX_TRANSFERS, SEND_IDS, TransferView, Transfers};
 
 use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
 use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
 
-/// Lines the chunk log keeps; older ones are dropped.
-pub const LOG_CAPACITY: usize = 2000;
-/// Per frame, more chunk events than this are summarised in one line.
-pub const LOG_BURST: usize = 40;
-/// Ids of this screen's sends start here (the receiver numbers its transfers from 1).
-pub const SEND_IDS: TransferId = 1 << 40;
-/// Transfers kept in full (listed, browsable); older finished ones only count in the session.
-pub const MAX_TRANSFERS: usize = 500;
 /// Lines or entries a PageUp / PageDown moves.
 pub const PAGE: usize = 10;
-/// Goodput samples kept for the sparkline.
-pub const HISTORY: usize = 120;
-
 /// Which way this screen moves images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -77,29 +66,6 @@ const PANES: [Pane; 5] = [
     Pane::Preview,
 ];
 
-/// Rows of the connection pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// Receive or Send.
-    Role,
-    /// Listen address or receiver address.
-    Address,
-    /// The shared passphrase (masked).
-    Passphrase,
-    /// Where received images go.
-    OutDir,
-    /// The Listen / Connect button.
-    Action,
-}
-
-const FIELDS: [Field; 5] = [
-    Field::Role,
-    Field::Address,
-    Field::Passphrase,
-    Field::OutDir,
-    Field::Action,
-];
-
 /// What the connection is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnState {
@@ -119,50 +85,6 @@ pub enum ConnState {
     Stopped(String),
     /// Something went wrong; the text says what.
     Error(String),
-}
-
-/// A file browser entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Full path.
-    pub path: PathBuf,
-    /// Shown name.
-    pub name: String,
-    /// A folder (or `..`).
-    pub is_dir: bool,
-    /// Size in bytes (files).
-    pub size: u64,
-    /// Format and dimensions, once read off the UI thread.
-    pub info: Option<(String, Option<(u32, u32)>)>,
-}
-
-/// One line of the chunk log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// Seconds since the TUI started.
-    pub at: Duration,
-    /// Image name.
-    pub image: String,
-    /// What happened, e.g. a chunk or a summary.
-    pub kind: LogKind,
-}
-
-/// What a log line says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogKind {
-    /// One chunk event.
-    Chunk {
-        /// Chunk index.
-        chunk: u32,
-        /// Bytes in the chunk.
-        bytes: u32,
-        /// What happened.
-        what: ChunkWhat,
-    },
-    /// Many chunk events of one transfer folded into one line.
-    Summary(crate::figures::Fold),
-    /// A transfer started or ended, or a notice.
-    Note(String),
 }
 
 /// The image pane's content.

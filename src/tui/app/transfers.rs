@@ -7,11 +7,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{HISTORY, MAX_TRANSFERS, SEND_IDS, SessionFigures};
+use super::SessionFigures;
 use crate::engine::{Direction, Progress, Report, TransferId};
 use crate::proto::stats::TransferStats;
 use crate::proto::wire::Offer;
 use crate::tui::keymap::Action;
+
+/// Ids of this screen's sends start here (the receiver numbers its transfers from 1).
+pub const SEND_IDS: TransferId = 1 << 40;
+/// Transfers kept in full (listed, browsable); older finished ones only count in the session.
+pub const MAX_TRANSFERS: usize = 500;
+/// Goodput samples kept for the sparkline.
+pub const HISTORY: usize = 120;
 
 /// A transfer as the screen shows it.
 #[derive(Debug, Clone)]
