@@ -30,7 +30,8 @@ pub use transfers::{HISTORY, MAX_TRANSFERS, SEND_IDS, TransferView, Transfers};
 
 use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
-use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
+use crate::engine::{ChunkWhat, Direction, Event, Report, Snapshot, TransferId};
+use crate::proto::wire::Offer;
 
 /// Lines or entries a PageUp / PageDown moves.
 pub const PAGE: usize = 10;
@@ -289,39 +290,49 @@ impl App {
                 Vec::new()
             }
             Msg::SendFinished(failed) => {
-                self.transfers.send_ended();
-                // A failure already in the state (say, a failed login) says more than a count.
-                if matches!(self.state, ConnState::Cancelling(_)) {
-                    let text = format!("send cancelled: {}", files_not_delivered(failed));
-                    self.note("", text.clone());
-                    self.state = ConnState::Stopped(text);
-                } else if failed == 0 {
-                    // Sent and verified: the marks have done their job. (A failure keeps
-                    // them, to send again.)
-                    self.browser.marked.clear();
-                    self.state = ConnState::Sent;
-                } else if !matches!(self.state, ConnState::Error(_)) {
-                    self.state = ConnState::Error(format!(
-                        "{}; see the chunk log",
-                        crate::report::count(failed as u64, "file failed", "files failed")
-                    ));
-                }
+                self.on_send_finished(failed);
+                Vec::new()
+            }
+            Msg::Listening(addr) => {
+                self.on_listening(addr);
                 Vec::new()
             }
             Msg::Paste(text) => {
                 self.form.paste(&text);
                 Vec::new()
             }
-            Msg::Listening(addr) => {
-                if matches!(self.state, ConnState::Listening(_)) {
-                    // What the field asked for may be port 0: show where senders must go.
-                    let addr = addr.to_string();
-                    self.note("", format!("listening on {addr}"));
-                    self.form.address = addr.clone();
-                    self.state = ConnState::Listening(addr);
-                }
-                Vec::new()
-            }
+        }
+    }
+
+    /// Every file of the send was handled, `failed` of them not delivered.
+    fn on_send_finished(&mut self, failed: usize) {
+        self.transfers.send_ended();
+        // A failure already in the state (say, a failed login) says more than a count.
+        if matches!(self.state, ConnState::Cancelling(_)) {
+            let text = format!("send cancelled: {}", files_not_delivered(failed));
+            self.note("", text.clone());
+            self.state = ConnState::Stopped(text);
+        } else if failed == 0 {
+            // Sent and verified: the marks have done their job. (A failure keeps
+            // them, to send again.)
+            self.browser.marked.clear();
+            self.state = ConnState::Sent;
+        } else if !matches!(self.state, ConnState::Error(_)) {
+            self.state = ConnState::Error(format!(
+                "{}; see the chunk log",
+                crate::report::count(failed as u64, "file failed", "files failed")
+            ));
+        }
+    }
+
+    /// The receiver is bound: its real address replaces the one asked for.
+    fn on_listening(&mut self, addr: SocketAddr) {
+        if matches!(self.state, ConnState::Listening(_)) {
+            // What the field asked for may be port 0: show where senders must go.
+            let addr = addr.to_string();
+            self.note("", format!("listening on {addr}"));
+            self.form.address = addr.clone();
+            self.state = ConnState::Listening(addr);
         }
     }
 
@@ -543,27 +554,7 @@ impl App {
                 direction,
                 peer,
                 offer,
-            } => {
-                let name = offer.name.clone();
-                let chunks = offer.chunk_count;
-                if direction == Direction::Send {
-                    self.state = ConnState::Handshaking(peer.to_string());
-                }
-                let path = self.transfers.start(id, direction, peer, offer, self.now);
-                let verb = match direction {
-                    Direction::Send => "sending to",
-                    Direction::Receive => "receiving from",
-                };
-                self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
-                self.preview = Preview {
-                    title: name,
-                    image: None,
-                    id: Some(id),
-                    chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
-                    ..Preview::default()
-                };
-                return path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)]);
-            }
+            } => return self.on_started(id, direction, peer, offer),
             Event::Connected { peer, .. } => {
                 if matches!(self.state, ConnState::Handshaking(_)) {
                     self.state = ConnState::Connected(peer.to_string());
@@ -580,37 +571,7 @@ impl App {
                     self.flush_log();
                 }
             }
-            Event::Finished(r) => {
-                self.flush_log();
-                let name = r.offer.name.clone();
-                let text = match &r.result {
-                    Ok(()) => format!(
-                        "done: {} {}",
-                        crate::report::human_bytes(r.offer.size),
-                        crate::report::verdict_figures(&r)
-                    ),
-                    Err(e) => format!("failed: {e}"),
-                };
-                self.note(&name, text);
-                self.transfers.finish(&r);
-                if r.direction == Direction::Receive && r.result.is_ok() {
-                    self.preview.chunks = None;
-                }
-                // A cancel's failures are what was asked for: the state says so at the end.
-                if let (Direction::Send, Err(e)) = (r.direction, &r.result)
-                    && !matches!(self.state, ConnState::Cancelling(_))
-                {
-                    self.state = ConnState::Error(e.clone());
-                }
-                // The verified image replaces the chunk map, if the user is looking at it.
-                if r.direction == Direction::Receive
-                    && r.result.is_ok()
-                    && self.transfers.current == Some(r.id)
-                    && let Some(p) = &r.path
-                {
-                    return vec![Command::LoadPreview(r.id, p.clone())];
-                }
-            }
+            Event::Finished(r) => return self.on_finished(&r),
             Event::Notice(n) => {
                 // A sender that got the passphrase wrong: the receiver goes on listening.
                 if matches!(n, crate::engine::Notice::AuthFailed { .. }) {
@@ -618,6 +579,69 @@ impl App {
                 }
                 self.note("", n.to_string());
             }
+        }
+        Vec::new()
+    }
+
+    /// A transfer started: it is logged and shown.
+    fn on_started(
+        &mut self,
+        id: TransferId,
+        direction: Direction,
+        peer: SocketAddr,
+        offer: Offer,
+    ) -> Vec<Command> {
+        let name = offer.name.clone();
+        let chunks = offer.chunk_count;
+        if direction == Direction::Send {
+            self.state = ConnState::Handshaking(peer.to_string());
+        }
+        let path = self.transfers.start(id, direction, peer, offer, self.now);
+        let verb = match direction {
+            Direction::Send => "sending to",
+            Direction::Receive => "receiving from",
+        };
+        self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
+        self.preview = Preview {
+            title: name,
+            image: None,
+            id: Some(id),
+            chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
+            ..Preview::default()
+        };
+        path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)])
+    }
+
+    /// A transfer's verdict: logged, its figures final, the state and preview told.
+    fn on_finished(&mut self, r: &Report) -> Vec<Command> {
+        self.flush_log();
+        let name = r.offer.name.clone();
+        let text = match &r.result {
+            Ok(()) => format!(
+                "done: {} {}",
+                crate::report::human_bytes(r.offer.size),
+                crate::report::verdict_figures(r)
+            ),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.note(&name, text);
+        self.transfers.finish(r);
+        if r.direction == Direction::Receive && r.result.is_ok() {
+            self.preview.chunks = None;
+        }
+        // A cancel's failures are what was asked for: the state says so at the end.
+        if let (Direction::Send, Err(e)) = (r.direction, &r.result)
+            && !matches!(self.state, ConnState::Cancelling(_))
+        {
+            self.state = ConnState::Error(e.clone());
+        }
+        // The verified image replaces the chunk map, if the user is looking at it.
+        if r.direction == Direction::Receive
+            && r.result.is_ok()
+            && self.transfers.current == Some(r.id)
+            && let Some(p) = &r.path
+        {
+            return vec![Command::LoadPreview(r.id, p.clone())];
         }
         Vec::new()
     }
