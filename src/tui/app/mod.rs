@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,6 +13,7 @@ mod chunk_log;
 mod form;
 mod mouse;
 mod popups;
+mod preview;
 mod received;
 mod session;
 mod transfers;
@@ -25,12 +25,12 @@ use form::Ask;
 pub use form::{ConnectionForm, FIELD_MAX, Field};
 pub use mouse::{Hit, WHEEL};
 pub use popups::Popups;
+pub use preview::Preview;
 pub use session::SessionFigures;
 pub use transfers::{HISTORY, MAX_TRANSFERS, SEND_IDS, TransferView, Transfers};
 
-use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
-use crate::engine::{ChunkWhat, Direction, Event, Report, Snapshot, TransferId};
+use crate::engine::{Direction, Event, Report, Snapshot, TransferId};
 use crate::proto::wire::Offer;
 
 /// Lines or entries a PageUp / PageDown moves.
@@ -86,23 +86,6 @@ pub enum ConnState {
     Stopped(String),
     /// Something went wrong; the text says what.
     Error(String),
-}
-
-/// The image pane's content.
-#[derive(Debug, Clone, Default)]
-pub struct Preview {
-    /// Caption.
-    pub title: String,
-    /// The decoded image (at most the preview size; fitted to the pane when drawn).
-    pub image: Option<Arc<RgbImage>>,
-    /// The image as last fitted into the pane in half blocks.
-    pub fitted: super::halfblock::FitCache,
-    /// Which transfer (or browse preview) it belongs to.
-    pub id: Option<TransferId>,
-    /// The file it shows, when it came from the file browser.
-    pub path: Option<PathBuf>,
-    /// Receive side before verification: the chunks seen so far.
-    pub chunks: Option<ChunkMap>,
 }
 
 /// Everything on screen.
@@ -278,10 +261,7 @@ impl App {
                 Vec::new()
             }
             Msg::PreviewReady(id, img) => {
-                if self.preview.id == Some(id) {
-                    self.preview.image = Some(Arc::new(img));
-                    self.preview.chunks = None;
-                }
+                self.preview.decoded(id, img);
                 Vec::new()
             }
             Msg::Failed(e) => {
@@ -440,14 +420,7 @@ impl App {
         let Some((id, path)) = self.browser.settled(self.now, self.preview.path.as_ref()) else {
             return Vec::new();
         };
-        self.preview = Preview {
-            title: path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            id: Some(id),
-            path: Some(path.clone()),
-            ..Preview::default()
-        };
+        self.preview = Preview::of_file(id, path.clone());
         vec![Command::LoadPreview(id, path)]
     }
 
@@ -533,14 +506,9 @@ impl App {
         let Some(t) = self.transfers.by_id.get(&id) else {
             return Vec::new();
         };
-        self.preview = Preview {
-            title: t.offer.name.clone(),
-            image: None,
-            id: Some(id),
-            chunks: (t.direction == Direction::Receive && t.result.is_none())
-                .then(|| ChunkMap::new(t.offer.chunk_count)),
-            ..Preview::default()
-        };
+        let arriving = t.direction == Direction::Receive && t.result.is_none();
+        let chunks = arriving.then_some(t.offer.chunk_count);
+        self.preview = Preview::of_transfer(id, t.offer.name.clone(), chunks);
         match (&t.path, t.direction) {
             (Some(p), _) => vec![Command::LoadPreview(id, p.clone())],
             _ => Vec::new(),
@@ -561,12 +529,7 @@ impl App {
                 }
             }
             Event::Chunk(c) => {
-                if let Some(seen) = self.preview.chunks.as_mut()
-                    && self.preview.id == Some(c.id)
-                    && matches!(c.what, ChunkWhat::Received | ChunkWhat::Recovered)
-                {
-                    seen.insert(c.chunk);
-                }
+                self.preview.chunk(c.id, c.chunk, c.what);
                 if self.log.hold(c.id, c.chunk, c.what) {
                     self.flush_log();
                 }
@@ -602,13 +565,8 @@ impl App {
             Direction::Receive => "receiving from",
         };
         self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
-        self.preview = Preview {
-            title: name,
-            image: None,
-            id: Some(id),
-            chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
-            ..Preview::default()
-        };
+        let map = (direction == Direction::Receive).then_some(chunks);
+        self.preview = Preview::of_transfer(id, name, map);
         path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)])
     }
 
