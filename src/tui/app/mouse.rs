@@ -35,14 +35,7 @@ impl App {
             }
             (Pane::Files, Role::Send) => return self.browser.click(row, hit.rows),
             (Pane::Files, Role::Receive) => {
-                // Scrolled as the list draws it: just enough to show the cursor.
-                let first = self
-                    .transfers
-                    .received_cursor()
-                    .unwrap_or(0)
-                    .saturating_sub(usize::from(hit.rows).saturating_sub(1));
-                let id = self.transfers.received_ids().get(first + row).copied();
-                if let Some(id) = id {
+                if let Some(id) = self.transfers.received_at(row, hit.rows) {
                     return self.show_transfer(id);
                 }
             }

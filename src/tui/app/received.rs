@@ -33,6 +33,16 @@ impl Transfers {
         self.received_ids().iter().position(|id| *id == current)
     }
 
+    /// The transfer on the list's `row` of `rows`, scrolled as the list draws it: just
+    /// enough to show the cursor.
+    pub(super) fn received_at(&self, row: usize, rows: u16) -> Option<TransferId> {
+        let first = self
+            .received_cursor()
+            .unwrap_or(0)
+            .saturating_sub(usize::from(rows).saturating_sub(1));
+        self.received_ids().get(first + row).copied()
+    }
+
     /// The received list's keys.
     pub(super) fn received_action(&self, action: Action) -> Picked {
         let ids = self.received_ids();
