@@ -11,6 +11,7 @@ use image::RgbImage;
 mod browser;
 mod chunk_log;
 mod form;
+mod hints;
 mod mouse;
 mod popups;
 mod preview;

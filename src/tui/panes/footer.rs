@@ -7,35 +7,12 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, ConnState, Pane, Role};
+use crate::tui::app::App;
 use crate::tui::view::Theme;
 
 /// The keys that matter in the focused pane now, most useful first: (key, what it does).
 pub fn hints(app: &App) -> Vec<(&'static str, String)> {
-    let s = |t: &str| t.to_owned();
-    if app.popups.confirm_quit {
-        return app.popups.hints();
-    }
-    if app.form.editing {
-        return app.form.editing_hints();
-    }
-    let mut h = match app.focus {
-        Pane::Connection => app.form.hints(app.busy()),
-        Pane::Files if app.form.role == Role::Receive => app.transfers.received_hints(),
-        Pane::Files => app.browser.hints(),
-        Pane::Chunks => app.log.hints(),
-        Pane::Stats | Pane::Preview => app.transfers.hints(),
-    };
-    match &app.state {
-        ConnState::Listening(_) => h.push(("x", s("stop listening"))),
-        ConnState::Handshaking(_) | ConnState::Connected(_) => h.push(("x", s("cancel send"))),
-        _ => {}
-    }
-    if !app.error_text().is_empty() {
-        h.push(("e", s("full error")));
-    }
-    h.extend([("Tab", s("next pane")), ("?", s("help")), ("q", s("quit"))]);
-    h
+    app.hints()
 }
 
 /// Draws the line; hints that do not fit are left out from the end, `?` kept.
