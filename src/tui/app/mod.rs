@@ -466,31 +466,34 @@ impl App {
                     passphrase,
                 }]
             }
-            Role::Send => {
-                if self.form.address.trim().is_empty() {
-                    self.state = ConnState::Error(
-                        "type the receiver's address first (HOST or HOST:PORT)".to_owned(),
-                    );
-                    self.focus = Pane::Connection;
-                    self.form.field = Field::Address;
-                    return Vec::new();
-                }
-                if self.browser.marked.is_empty() {
-                    self.state = ConnState::Error(
-                        "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
-                    );
-                    return Vec::new();
-                }
-                self.state = ConnState::Handshaking(self.form.address.clone());
-                let marked = self.browser.marked.iter().cloned().collect();
-                let files = self.transfers.number_sends(marked);
-                vec![Command::Send {
-                    to: self.form.address.clone(),
-                    files,
-                    passphrase,
-                }]
-            }
+            Role::Send => self.start_send(passphrase),
         }
+    }
+
+    /// Sends the marked files, once the receiver's address is typed and files are marked.
+    fn start_send(&mut self, passphrase: Option<String>) -> Vec<Command> {
+        if self.form.address.trim().is_empty() {
+            self.state = ConnState::Error(
+                "type the receiver's address first (HOST or HOST:PORT)".to_owned(),
+            );
+            self.focus = Pane::Connection;
+            self.form.field = Field::Address;
+            return Vec::new();
+        }
+        if self.browser.marked.is_empty() {
+            self.state = ConnState::Error(
+                "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
+            );
+            return Vec::new();
+        }
+        self.state = ConnState::Handshaking(self.form.address.clone());
+        let marked = self.browser.marked.iter().cloned().collect();
+        let files = self.transfers.number_sends(marked);
+        vec![Command::Send {
+            to: self.form.address.clone(),
+            files,
+            passphrase,
+        }]
     }
 
     fn note(&mut self, image: &str, text: String) {
