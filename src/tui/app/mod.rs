@@ -317,6 +317,9 @@ impl App {
         }
     }
 
+    /// A key goes to the first that takes it: Ctrl-C, the quit question, the field being
+    /// edited, the help or error, typing into the form, then the key table (global keys, else
+    /// the focused component's). So no key meant for a popup or a field reaches a pane.
     fn on_key(&mut self, k: KeyEvent) -> Vec<Command> {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
