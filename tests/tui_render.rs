@@ -662,6 +662,7 @@ fn feed(app: &mut App, msg: Msg) -> Vec<Command> {
             | Command::ReadDir(_)
             | Command::StopListening
             | Command::CancelSend
+            | Command::CancelFile(_)
             | Command::Open(_) => {}
         }
     }
@@ -1023,6 +1024,77 @@ fn send_role_file_browser() {
             passphrase: Some(PASS.into()),
         }]
     );
+}
+
+/// `c` cancels the one file of the send the cursor is on, whether it is being sent or
+/// waits its turn; on a file not in the send, or with no send running, it does nothing.
+#[test]
+fn c_cancels_the_highlighted_file_of_the_send_alone() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    let photo = |name: &str| PathBuf::from(PHOTOS).join(name);
+    let e = |name: &str| Entry {
+        path: photo(name),
+        name: name.into(),
+        is_dir: false,
+        size: 1000,
+        info: Some(("png".to_owned(), Some((10, 10)))),
+    };
+    let listing = vec![e("astronaut.png"), e("chelsea.png"), e("rocket.jpg")];
+    feed(&mut app, Msg::Dir(PathBuf::from(PHOTOS), listing));
+    feed(&mut app, key(KeyCode::Tab));
+    let c = || key(KeyCode::Char('c'));
+    assert!(feed(&mut app, c()).is_empty(), "nothing is being sent");
+    // Mark a and b, send them.
+    feed(&mut app, key(KeyCode::Char(' ')));
+    feed(&mut app, key(KeyCode::Char(' ')));
+    let cmds = feed(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(&cmds[..], [Command::Send { files, .. }] if files.len() == 2),
+        "{cmds:?}"
+    );
+    let (a, b) = (SEND_ID, SEND_ID + 1);
+    // astronaut starts; chelsea waits its turn. The cursor is on rocket (Space moved it).
+    let offer = |name: &str| engine::offer_file(&SenderConfig::default(), name, b"0123456789");
+    feed(
+        &mut app,
+        Msg::Engine(Event::Started {
+            id: a,
+            direction: Direction::Send,
+            peer: receiver_addr(),
+            offer: offer("astronaut.png"),
+        }),
+    );
+    assert!(
+        feed(&mut app, c()).is_empty(),
+        "rocket.jpg is not in the send"
+    );
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(feed(&mut app, c()), vec![Command::CancelFile(b)], "waiting");
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(
+        feed(&mut app, c()),
+        vec![Command::CancelFile(a)],
+        "being sent"
+    );
+    // From the Stats pane: the transfer shown.
+    app.focus = Pane::Stats;
+    assert_eq!(feed(&mut app, c()), vec![Command::CancelFile(a)]);
+    // astronaut ended: nothing of it is left to cancel.
+    let report = Report {
+        id: a,
+        direction: Direction::Send,
+        peer: receiver_addr(),
+        offer: offer("astronaut.png"),
+        path: None,
+        stats: TransferStats::default(),
+        duration: ms(10),
+        result: Err("cancelled: its user cancelled this file".into()),
+        ends_session: false,
+    };
+    feed(&mut app, Msg::Engine(Event::Finished(Box::new(report))));
+    assert!(feed(&mut app, c()).is_empty(), "astronaut ended");
+    app.focus = Pane::Files;
+    assert!(feed(&mut app, c()).is_empty(), "astronaut ended");
 }
 
 #[test]

@@ -202,6 +202,14 @@ impl FileBrowser {
         Some((id, path))
     }
 
+    /// The file under the cursor (not a folder).
+    pub(super) fn highlighted(&self) -> Option<&std::path::Path> {
+        self.entries
+            .get(self.selected)
+            .filter(|e| !e.is_dir)
+            .map(|e| e.path.as_path())
+    }
+
     /// The footer's keys when the Files pane has the focus in the Send role.
     pub fn hints(&self) -> Vec<(&'static str, String)> {
         let s = |t: &str| t.to_owned();

@@ -24,7 +24,10 @@ impl App {
         };
         match &self.state {
             ConnState::Listening(_) => h.push(("x", s("stop listening"))),
-            ConnState::Handshaking(_) | ConnState::Connected(_) => h.push(("x", s("cancel send"))),
+            ConnState::Handshaking(_) | ConnState::Connected(_) => {
+                h.push(("x", s("cancel send")));
+                h.push(("c", s("cancel file")));
+            }
             _ => {}
         }
         if !self.error_text().is_empty() {

@@ -147,6 +147,8 @@ pub enum Command {
     StopListening,
     /// Cancel the running send; the receiver is told.
     CancelSend,
+    /// Cancel one file of the running send; the receiver is told, the others go on.
+    CancelFile(TransferId),
     /// Open a file or folder with the desktop's viewer.
     Open(PathBuf),
 }
@@ -350,6 +352,7 @@ impl App {
             Action::Quit if self.transferring() => self.popups.confirm_quit = true,
             Action::Quit => self.quit = true,
             Action::Stop => return self.stop(),
+            Action::CancelFile => return self.cancel_file(),
             Action::Details => self.popups.error = !self.error_text().is_empty(),
             Action::Help => self.popups.show_help(),
             Action::NextPane => self.focus = cycle(self.focus, 1),
@@ -445,6 +448,33 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Cancels the one file of the running send that the Files pane highlights, or else
+    /// the one Stats and Preview show.
+    fn cancel_file(&mut self) -> Vec<Command> {
+        if self.form.role != Role::Send || !self.transferring() {
+            return Vec::new();
+        }
+        let id = match self.focus {
+            Pane::Files => self
+                .browser
+                .highlighted()
+                .and_then(|p| self.transfers.unfinished_send_of(p)),
+            _ => self.transfers.current.filter(|id| {
+                self.transfers
+                    .by_id
+                    .get(id)
+                    .is_some_and(|t| t.direction == Direction::Send && t.result.is_none())
+            }),
+        };
+        let Some(id) = id else {
+            self.note("", "no file of the send here to cancel".to_owned());
+            return Vec::new();
+        };
+        let name = self.transfers.name_of_send(id);
+        self.note(&name, "cancelling this file; the others go on".to_owned());
+        vec![Command::CancelFile(id)]
     }
 
     /// Listen or connect with the current fields.

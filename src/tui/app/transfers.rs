@@ -103,6 +103,28 @@ impl Transfers {
             .collect()
     }
 
+    /// The send's file at `path` that has not ended yet: waiting its turn, or being sent.
+    pub(super) fn unfinished_send_of(&self, path: &std::path::Path) -> Option<TransferId> {
+        let queued = self.send_paths.iter().find(|(_, p)| p.as_path() == path);
+        queued.map(|(id, _)| *id).or_else(|| {
+            self.by_id.iter().find_map(|(id, t)| {
+                let running = t.direction == Direction::Send && t.result.is_none();
+                (running && t.path.as_deref() == Some(path)).then_some(*id)
+            })
+        })
+    }
+
+    /// The name a send's file goes by: its offer's, or its file name before it started.
+    pub(super) fn name_of_send(&self, id: TransferId) -> String {
+        if let Some(t) = self.by_id.get(&id) {
+            return t.offer.name.clone();
+        }
+        self.send_paths
+            .get(&id)
+            .map(|p| crate::engine::offered_name(p))
+            .unwrap_or_default()
+    }
+
     /// The send is over: files that could not be read never started.
     pub(super) fn send_ended(&mut self) {
         self.send_paths.clear();
