@@ -247,6 +247,7 @@ fn a_fold_line_never_counts_more_chunks_than_the_image_has() {
     feed(&mut app, Msg::Tick(Duration::from_millis(100)));
     let folds: Vec<&Fold> = app
         .log
+        .lines
         .iter()
         .filter_map(|l| match &l.kind {
             LogKind::Summary(f) => Some(f),

@@ -662,6 +662,7 @@ fn feed(app: &mut App, msg: Msg) -> Vec<Command> {
             | Command::ReadDir(_)
             | Command::StopListening
             | Command::CancelSend
+            | Command::CancelFile(_)
             | Command::Open(_) => {}
         }
     }
@@ -757,7 +758,7 @@ impl Replay {
 /// or that shows a state beside a transfer it cannot coexist with, fails here whichever frame
 /// it is on.
 fn consistent(app: &App) {
-    for (id, t) in &app.transfers {
+    for (id, t) in &app.transfers.by_id {
         let s = &t.stats;
         assert_eq!(
             (s.chunks, s.bytes),
@@ -774,7 +775,7 @@ fn consistent(app: &App) {
     if let (Some(map), Some(id)) = (&app.preview.chunks, app.preview.id) {
         assert_eq!(
             Some(map.total()),
-            app.transfers.get(&id).map(|t| t.stats.chunks),
+            app.transfers.by_id.get(&id).map(|t| t.stats.chunks),
             "the chunk map and the Stats pane count different chunks"
         );
     }
@@ -838,8 +839,8 @@ static HOSTILE: LazyLock<Recording> = LazyLock::new(|| {
 
 /// The chunk log's last `n` lines.
 fn tail(app: &App, n: usize) -> Vec<&LogKind> {
-    let skip = app.log.len().saturating_sub(n);
-    app.log.iter().skip(skip).map(|l| &l.kind).collect()
+    let skip = app.log.lines.len().saturating_sub(n);
+    app.log.lines.iter().skip(skip).map(|l| &l.kind).collect()
 }
 
 fn shows(app: &App, n: usize, what: ChunkWhat) -> bool {
@@ -908,7 +909,7 @@ fn sending() -> (App, Replay) {
     let mut replay = Replay::new(&LOSSY.sender, app.now);
     // The file being sent is on disk: its preview shows as the transfer starts, while the
     // login is still under way.
-    replay.until(&mut app, |app| !app.transfers.is_empty());
+    replay.until(&mut app, |app| !app.transfers.by_id.is_empty());
     assert!(app.preview.image.is_some());
     let text = mono(&app, 160, 48);
     assert!(text.contains("handshaking with 192.0.2.1:7878"), "{text}");
@@ -941,11 +942,11 @@ fn receive_listening_with_generated_passphrase() {
     assert_eq!(app.state, ConnState::Listening("0.0.0.0:7878".into()));
     // The generated words are shown so they can be read out. They are random: for a stable
     // snapshot, show another phrase the generator could have made.
-    assert!(app.passphrase_generated);
+    assert!(app.form.passphrase_generated);
     let stable = "123-orbit-velvet-harbor";
     let words = udpix::passphrase::word_list();
     assert!(stable.split('-').skip(1).all(|w| words.contains(&w)));
-    app.passphrase = stable.into();
+    app.form.passphrase = stable.into();
     insta::assert_snapshot!("receive_listening_80x24", mono(&app, 80, 24));
     insta::assert_snapshot!("receive_listening_160x48", mono(&app, 160, 48));
     // The focused pane's border and title, the selected row reversed, the state in green.
@@ -970,7 +971,7 @@ fn receive_in_progress_shows_chunk_map_and_log() {
 fn receive_done_with_half_block_preview() {
     let app = received_app();
     // Verified: the image replaces the chunk map.
-    let t = &app.transfers[&1];
+    let t = &app.transfers.by_id[&1];
     assert_eq!(t.result, Some(Ok(())));
     assert_eq!(t.path.as_deref(), Some(Path::new("/data/in/chelsea.png")));
     assert!(app.preview.image.is_some() && app.preview.chunks.is_none());
@@ -1025,11 +1026,82 @@ fn send_role_file_browser() {
     );
 }
 
+/// `c` cancels the one file of the send the cursor is on, whether it is being sent or
+/// waits its turn; on a file not in the send, or with no send running, it does nothing.
+#[test]
+fn c_cancels_the_highlighted_file_of_the_send_alone() {
+    let (mut app, _) = App::new(setup(Role::Send));
+    let photo = |name: &str| PathBuf::from(PHOTOS).join(name);
+    let e = |name: &str| Entry {
+        path: photo(name),
+        name: name.into(),
+        is_dir: false,
+        size: 1000,
+        info: Some(("png".to_owned(), Some((10, 10)))),
+    };
+    let listing = vec![e("astronaut.png"), e("chelsea.png"), e("rocket.jpg")];
+    feed(&mut app, Msg::Dir(PathBuf::from(PHOTOS), listing));
+    feed(&mut app, key(KeyCode::Tab));
+    let c = || key(KeyCode::Char('c'));
+    assert!(feed(&mut app, c()).is_empty(), "nothing is being sent");
+    // Mark a and b, send them.
+    feed(&mut app, key(KeyCode::Char(' ')));
+    feed(&mut app, key(KeyCode::Char(' ')));
+    let cmds = feed(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(&cmds[..], [Command::Send { files, .. }] if files.len() == 2),
+        "{cmds:?}"
+    );
+    let (a, b) = (SEND_ID, SEND_ID + 1);
+    // astronaut starts; chelsea waits its turn. The cursor is on rocket (Space moved it).
+    let offer = |name: &str| engine::offer_file(&SenderConfig::default(), name, b"0123456789");
+    feed(
+        &mut app,
+        Msg::Engine(Event::Started {
+            id: a,
+            direction: Direction::Send,
+            peer: receiver_addr(),
+            offer: offer("astronaut.png"),
+        }),
+    );
+    assert!(
+        feed(&mut app, c()).is_empty(),
+        "rocket.jpg is not in the send"
+    );
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(feed(&mut app, c()), vec![Command::CancelFile(b)], "waiting");
+    feed(&mut app, key(KeyCode::Up));
+    assert_eq!(
+        feed(&mut app, c()),
+        vec![Command::CancelFile(a)],
+        "being sent"
+    );
+    // From the Stats pane: the transfer shown.
+    app.focus = Pane::Stats;
+    assert_eq!(feed(&mut app, c()), vec![Command::CancelFile(a)]);
+    // astronaut ended: nothing of it is left to cancel.
+    let report = Report {
+        id: a,
+        direction: Direction::Send,
+        peer: receiver_addr(),
+        offer: offer("astronaut.png"),
+        path: None,
+        stats: TransferStats::default(),
+        duration: ms(10),
+        result: Err("cancelled: its user cancelled this file".into()),
+        ends_session: false,
+    };
+    feed(&mut app, Msg::Engine(Event::Finished(Box::new(report))));
+    assert!(feed(&mut app, c()).is_empty(), "astronaut ended");
+    app.focus = Pane::Files;
+    assert!(feed(&mut app, c()).is_empty(), "astronaut ended");
+}
+
 #[test]
 fn help_overlay_lists_every_key() {
     let (mut app, _) = App::new(setup(Role::Receive));
     feed(&mut app, key(KeyCode::Char('?')));
-    assert!(app.show_help);
+    assert!(app.popups.help);
     let t = mono(&app, 80, 24);
     insta::assert_snapshot!("help_80x24", t);
     insta::assert_snapshot!("help_160x48", mono(&app, 160, 48));
@@ -1043,7 +1115,7 @@ fn help_overlay_lists_every_key() {
         feed(&mut app, key(KeyCode::Down));
         seen.push_str(&mono(&app, 80, 24));
     }
-    assert!(app.show_help, "scrolling keeps the help open");
+    assert!(app.popups.help, "scrolling keeps the help open");
     for (k, what) in udpix::tui::keymap::help_rows() {
         assert!(
             seen.contains(&k) && seen.contains(what),
@@ -1052,7 +1124,7 @@ fn help_overlay_lists_every_key() {
     }
     assert!(seen.contains("Shift-drag selects"));
     feed(&mut app, key(KeyCode::Esc));
-    assert!(!app.show_help);
+    assert!(!app.popups.help);
 }
 
 #[test]
@@ -1079,7 +1151,8 @@ fn a_failed_login_shows_in_the_state_line() {
     // The role and fields are free again for another try, the file still marked for it.
     assert!(!app.busy());
     assert!(
-        app.marked
+        app.browser
+            .marked
             .contains(&PathBuf::from(PHOTOS).join("chelsea.png")),
         "a failed login must not unmark the files"
     );
@@ -1114,10 +1187,15 @@ fn a_burst_of_chunk_events_is_summarised() {
         );
     }
     feed(&mut app, Msg::Tick(ms(100)));
-    assert!(app.log.len() < 10, "log grew to {} lines", app.log.len());
+    assert!(
+        app.log.lines.len() < 10,
+        "log grew to {} lines",
+        app.log.lines.len()
+    );
     // Every event is accounted for, in summaries or lines of its own.
     let counted: usize = app
         .log
+        .lines
         .iter()
         .map(|l| match &l.kind {
             LogKind::Summary(fold) => fold.events,
@@ -1130,6 +1208,7 @@ fn a_burst_of_chunk_events_is_summarised() {
     // cannot see: the folds' received chunks add up to the 1000 that came.
     let folds: Vec<_> = app
         .log
+        .lines
         .iter()
         .filter_map(|l| match &l.kind {
             LogKind::Summary(fold) => Some(fold.clone()),
@@ -1147,6 +1226,7 @@ fn a_burst_of_chunk_events_is_summarised() {
         .sum();
     let single: usize = app
         .log
+        .lines
         .iter()
         .filter(|l| matches!(l.kind, LogKind::Chunk { .. }))
         .count();
@@ -1193,6 +1273,7 @@ fn second_transfer() -> App {
     let mut replay = Replay::new(&CLEAN.receiver, next_frame(&app) + ms(500));
     replay.until(&mut app, |app| {
         app.transfers
+            .by_id
             .get(&2)
             .is_some_and(|t| t.stats.chunks_done * 3 >= t.offer.chunk_count)
     });
@@ -1208,7 +1289,7 @@ fn chunk_log_scrolled_up_and_session_totals() {
     for _ in 0..3 {
         feed(&mut app, key(KeyCode::Up));
     }
-    assert_eq!(app.log_scroll, 3);
+    assert_eq!(app.log.scroll, 3);
     insta::assert_snapshot!("chunks_scrolled_80x24", mono(&app, 80, 24));
     insta::assert_snapshot!("chunks_scrolled_160x48", mono(&app, 160, 48));
     // The focused log; a transfer with nothing lost has nothing red.
@@ -1221,23 +1302,26 @@ fn chunk_log_scrolled_up_and_session_totals() {
             reason: "receiver is busy with 64 transfers; try again later".into(),
         })),
     );
-    assert_eq!(app.log_scroll, 4);
+    assert_eq!(app.log.scroll, 4);
     feed(&mut app, key(KeyCode::End));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     // A page at a time, never past the oldest line.
     feed(&mut app, key(KeyCode::PageUp));
-    assert_eq!(app.log_scroll, udpix::tui::app::PAGE);
+    assert_eq!(app.log.scroll, udpix::tui::app::PAGE);
     for _ in 0..100 {
         feed(&mut app, key(KeyCode::PageUp));
     }
-    assert_eq!(app.log_scroll, app.log.len() - 1);
+    assert_eq!(app.log.scroll, app.log.lines.len() - 1);
     feed(&mut app, key(KeyCode::PageDown));
-    assert_eq!(app.log_scroll, app.log.len() - 1 - udpix::tui::app::PAGE);
+    assert_eq!(
+        app.log.scroll,
+        app.log.lines.len() - 1 - udpix::tui::app::PAGE
+    );
     feed(&mut app, key(KeyCode::End));
     // Stats on the first image, with the session covering both.
     feed(&mut app, key(KeyCode::Tab));
     feed(&mut app, key(KeyCode::Up));
-    assert_eq!(app.current, Some(1));
+    assert_eq!(app.transfers.current, Some(1));
     insta::assert_snapshot!("stats_two_images_160x48", mono(&app, 160, 48));
     insta::assert_snapshot!("stats_two_images_80x24", mono(&app, 80, 24));
     insta::assert_snapshot!("stats_two_images_styles_80x24", styles(&app, 80, 24));
@@ -1270,7 +1354,7 @@ fn a_send_ends_with_all_files_sent() {
     replay.play_out(&mut app);
     assert_eq!(app.state, ConnState::Sent);
     assert!(!app.busy());
-    let t = &app.transfers[&SEND_ID];
+    let t = &app.transfers.by_id[&SEND_ID];
     assert_eq!(t.result, Some(Ok(())));
     assert_eq!(t.stats.chunks_done, t.offer.chunk_count);
     let text = mono(&app, 160, 48);
@@ -1295,7 +1379,7 @@ fn editing_the_receiver_address() {
         feed(&mut app, key(KeyCode::Up));
     }
     feed(&mut app, key(KeyCode::Enter));
-    assert!(app.editing);
+    assert!(app.form.editing);
     for _ in 0..4 {
         feed(&mut app, key(KeyCode::Backspace));
     }
@@ -1309,8 +1393,8 @@ fn editing_the_receiver_address() {
     insta::assert_snapshot!("send_editing_80x24", mono(&app, 80, 24));
     insta::assert_snapshot!("send_editing_160x48", mono(&app, 160, 48));
     feed(&mut app, key(KeyCode::Enter));
-    assert!(!app.editing);
-    assert_eq!(app.address, "192.0.2.1:9000");
+    assert!(!app.form.editing);
+    assert_eq!(app.form.address, "192.0.2.1:9000");
 }
 
 #[test]
@@ -1386,7 +1470,7 @@ fn image_details_fill_in_as_they_are_read() {
             vec![(dir.join("p2.png"), ("png".into(), Some((5, 6))))],
         ),
     );
-    let infos: Vec<_> = app.entries.iter().map(|e| e.info.clone()).collect();
+    let infos: Vec<_> = app.browser.entries.iter().map(|e| e.info.clone()).collect();
     assert_eq!(infos, [None, Some(("png".into(), Some((3, 4)))), None]);
     let text = mono(&app, 80, 24);
     assert!(
@@ -1441,13 +1525,13 @@ fn a_long_session_keeps_a_bounded_list_and_exact_totals() {
             }))),
         );
     }
-    assert_eq!(app.transfers.len(), MAX_TRANSFERS);
+    assert_eq!(app.transfers.by_id.len(), MAX_TRANSFERS);
     assert_eq!(
-        app.transfers.keys().next(),
+        app.transfers.by_id.keys().next(),
         Some(&301),
         "the oldest were folded away"
     );
-    let s = app.session();
+    let s = app.transfers.session();
     assert_eq!(s.images as u64, n);
     assert_eq!(s.failed as u64, n / 10);
     assert_eq!(s.verified as u64, n - n / 10);
@@ -1500,7 +1584,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
     for _ in 0..4 {
         feed(&mut app, key(KeyCode::Up));
     }
-    assert_eq!(app.field, udpix::tui::app::Field::Role);
+    assert_eq!(app.form.field, udpix::tui::app::Field::Role);
     let cmds = feed(
         &mut app,
         Msg::Click(hit(screen, None, 15, 5).expect("on the pane")),
@@ -1523,7 +1607,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
     let row3 = hit(screen, None, 10, 12).expect("files"); // Files starts at row 9: row 2 inside
     assert_eq!(row3.row, Some(2));
     assert!(feed(&mut app, Msg::Click(row3)).is_empty());
-    assert_eq!((app.focus, app.selected), (Pane::Files, 2));
+    assert_eq!((app.focus, app.browser.selected), (Pane::Files, 2));
     assert_eq!(
         feed(&mut app, Msg::Click(row3)),
         vec![Command::ReadDir(dir.join("f02"))]
@@ -1547,7 +1631,7 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
     for _ in 0..5 {
         feed(&mut app, Msg::Wheel(row3, true));
     }
-    assert_eq!(app.selected, 5 * WHEEL);
+    assert_eq!(app.browser.selected, 5 * WHEEL);
     // 7 rows shown with the cursor (15) on the last: entries 9..=15; the click's row 2 is
     // whatever ratatui drew there.
     let t = render(&app, 80, 24, MONO);
@@ -1556,18 +1640,18 @@ fn clicks_and_the_wheel_land_where_the_panes_are_drawn() {
         .collect();
     assert!(drawn.contains("g11"), "{drawn}");
     feed(&mut app, Msg::Click(row3));
-    assert_eq!(app.selected, 11);
+    assert_eq!(app.browser.selected, 11);
 
     // The wheel over the chunk log scrolls it; a click anywhere closes the help.
     let mut app = receiving_app();
     let log = hit(screen, None, 50, 20).expect("chunks");
     feed(&mut app, Msg::Wheel(log, false));
-    assert_eq!(app.log_scroll, WHEEL);
+    assert_eq!(app.log.scroll, WHEEL);
     feed(&mut app, Msg::Wheel(log, true));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     feed(&mut app, key(KeyCode::Char('?')));
     feed(&mut app, Msg::Click(log));
-    assert!(!app.show_help);
+    assert!(!app.popups.help);
     assert_eq!(
         app.focus,
         Pane::Connection,
@@ -1588,7 +1672,7 @@ fn a_wrong_passphrase_from_a_sender_does_not_stop_the_receiver() {
         app.busy(),
         "still listening: the role and fields stay fixed"
     );
-    assert!(app.transfers.is_empty(), "no transfer started");
+    assert!(app.transfers.by_id.is_empty(), "no transfer started");
     let text = mono(&app, 160, 48);
     assert!(text.contains("● listening, 2 failed logins"), "{text}");
     assert!(
@@ -1660,7 +1744,7 @@ fn a_printed_image_is_redrawn_exactly_when_its_scene_changes() {
     feed(&mut app, key(KeyCode::Char('z')));
     // Another transfer takes the pane.
     let mut next = Replay::new(&CLEAN.receiver, next_frame(&app));
-    next.until(&mut app, |app| app.transfers.contains_key(&2));
+    next.until(&mut app, |app| app.transfers.by_id.contains_key(&2));
     assert_ne!(Scene::of(&app), image);
 }
 
@@ -1685,7 +1769,12 @@ fn peer_text_is_drawn_escaped() {
     );
     // The chunk log: the image column (cut to 18) on every line of the transfer, and the
     // notes quoted in full.
-    let lines = app.log.iter().filter(|l| l.image == EVIL_NAME).count();
+    let lines = app
+        .log
+        .lines
+        .iter()
+        .filter(|l| l.image == EVIL_NAME)
+        .count();
     assert!(lines >= 3, "{lines} log lines");
     assert_eq!(
         has("evil\\e[31m\\nFAKE\\…"),
@@ -1776,10 +1865,10 @@ fn a_snapshot_read_after_the_report_leaves_the_final_figures() {
         panic!("no figures of the transfer");
     };
     replay.play_out(&mut app);
-    let done = app.transfers[&1].stats.clone();
+    let done = app.transfers.by_id[&1].stats.clone();
     assert_eq!(done.chunks_done, done.chunks);
     feed(&mut app, Msg::Snapshot(old));
-    assert_eq!(app.transfers[&1].stats, done);
+    assert_eq!(app.transfers.by_id[&1].stats, done);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1995,20 +2084,20 @@ fn quitting_while_an_image_arrives_asks_first() {
     assert!(app.transferring());
     feed(&mut app, key(KeyCode::Char('q')));
     assert!(!app.quit, "q mid-transfer must ask, not quit");
-    assert!(app.confirm_quit);
+    assert!(app.popups.confirm_quit);
     let text = mono(&app, 80, 24);
     assert!(text.contains("Quit udpix?"), "{text}");
     assert!(text.contains("the sender is told"), "{text}");
     // n goes on, with nothing stopped.
     let cmds = feed(&mut app, key(KeyCode::Char('n')));
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert!(!app.quit && !app.confirm_quit);
+    assert!(!app.quit && !app.popups.confirm_quit);
     assert!(matches!(app.state, ConnState::Listening(_)));
     // Keys other than the answers do nothing while asked.
     feed(&mut app, key(KeyCode::Char('q')));
     feed(&mut app, key(KeyCode::Char('r')));
-    assert!(app.confirm_quit && !app.quit);
-    assert_eq!(app.role, Role::Receive);
+    assert!(app.popups.confirm_quit && !app.quit);
+    assert_eq!(app.form.role, Role::Receive);
     feed(&mut app, key(KeyCode::Char('y')));
     assert!(app.quit);
 }
@@ -2018,7 +2107,7 @@ fn quitting_when_nothing_runs_needs_no_answer() {
     let (mut app, _) = App::new(setup(Role::Receive));
     assert!(!app.transferring());
     feed(&mut app, key(KeyCode::Char('q')));
-    assert!(app.quit && !app.confirm_quit);
+    assert!(app.quit && !app.popups.confirm_quit);
 }
 
 #[test]
@@ -2055,7 +2144,7 @@ fn cancelling_a_send_waits_for_the_engine_then_says_what_was_not_delivered() {
     );
     assert!(feed(&mut app, key(KeyCode::Char('x'))).is_empty());
     // The engine's verdict on the file comes first: a failure, as asked for.
-    let t = &app.transfers[&SEND_ID];
+    let t = &app.transfers.by_id[&SEND_ID];
     let report = engine::Report {
         id: SEND_ID,
         direction: engine::Direction::Send,
@@ -2085,7 +2174,7 @@ fn cancelling_a_send_waits_for_the_engine_then_says_what_was_not_delivered() {
 fn enter_on_the_action_button_stops_what_runs() {
     let mut app = receiving_app();
     app.focus = udpix::tui::app::Pane::Connection;
-    app.field = udpix::tui::app::Field::Action;
+    app.form.field = udpix::tui::app::Field::Action;
     let cmds = feed(&mut app, key(KeyCode::Enter));
     assert_eq!(cmds, vec![Command::StopListening]);
 }
@@ -2109,8 +2198,12 @@ fn the_empty_received_list_ignores_keys_meant_for_a_list() {
         let cmds = feed(&mut app, key(k));
         assert!(cmds.is_empty(), "{k:?} gave {cmds:?}");
     }
-    assert_eq!(app.role, Role::Receive);
-    assert!(app.marked.is_empty(), "marked {:?}", app.marked);
+    assert_eq!(app.form.role, Role::Receive);
+    assert!(
+        app.browser.marked.is_empty(),
+        "marked {:?}",
+        app.browser.marked
+    );
     assert_eq!(app.state, ConnState::Idle);
 }
 
@@ -2118,8 +2211,12 @@ fn the_empty_received_list_ignores_keys_meant_for_a_list() {
 fn the_received_list_moves_previews_and_opens_what_it_shows() {
     let mut app = second_transfer();
     feed(&mut app, key(KeyCode::Tab));
-    assert_eq!(app.received_ids(), vec![1, 2]);
-    assert_eq!(app.current, Some(2), "the newest transfer is shown");
+    assert_eq!(app.transfers.received_ids(), vec![1, 2]);
+    assert_eq!(
+        app.transfers.current,
+        Some(2),
+        "the newest transfer is shown"
+    );
     let cursor_row = |app: &App| {
         mono(app, 160, 48)
             .lines()
@@ -2134,9 +2231,9 @@ fn the_received_list_moves_previews_and_opens_what_it_shows() {
     );
     // Up: chelsea.png, saved, previews from its file.
     let cmds = feed(&mut app, key(KeyCode::Up));
-    let saved = app.transfers[&1].path.clone().expect("saved");
+    let saved = app.transfers.by_id[&1].path.clone().expect("saved");
     assert_eq!(cmds, vec![Command::LoadPreview(1, saved.clone())]);
-    assert_eq!(app.current, Some(1));
+    assert_eq!(app.transfers.current, Some(1));
     assert!(
         cursor_row(&app).contains("chelsea.png"),
         "{}",
@@ -2145,7 +2242,7 @@ fn the_received_list_moves_previews_and_opens_what_it_shows() {
     assert!(mono(&app, 160, 48).contains("Preview: chelsea.png"));
     // Up at the top stays; o opens the saved file.
     feed(&mut app, key(KeyCode::Up));
-    assert_eq!(app.current, Some(1));
+    assert_eq!(app.transfers.current, Some(1));
     assert_eq!(
         feed(&mut app, key(KeyCode::Char('o'))),
         vec![Command::Open(saved)]
@@ -2153,7 +2250,7 @@ fn the_received_list_moves_previews_and_opens_what_it_shows() {
     // Down: rocket.jpg, still arriving: its chunk map, nothing to load; o opens the folder.
     let cmds = feed(&mut app, key(KeyCode::Down));
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert_eq!(app.current, Some(2));
+    assert_eq!(app.transfers.current, Some(2));
     assert!(app.preview.chunks.is_some());
     assert_eq!(
         feed(&mut app, key(KeyCode::Char('o'))),
@@ -2176,7 +2273,7 @@ fn the_highlighted_file_previews_before_it_is_sent() {
         app.preview.image.is_some(),
         "decoded once the cursor rested"
     );
-    assert!(app.transfers.is_empty(), "nothing was sent");
+    assert!(app.transfers.by_id.is_empty(), "nothing was sent");
     let text = mono(&app, 160, 48);
     assert!(text.contains("Preview: chelsea.png"), "{text}");
     // Resting longer decodes nothing again.
@@ -2188,35 +2285,37 @@ fn the_highlighted_file_previews_before_it_is_sent() {
 #[test]
 fn each_role_keeps_its_own_address() {
     let (mut app, _) = App::new(setup(Role::Receive));
-    assert_eq!(app.address, "0.0.0.0:7878");
+    assert_eq!(app.form.address, "0.0.0.0:7878");
     feed(&mut app, key(KeyCode::Char('r')));
-    assert_eq!(app.role, Role::Send);
-    assert_eq!(app.address, "", "a listen address is no receiver");
+    assert_eq!(app.form.role, Role::Send);
+    assert_eq!(app.form.address, "", "a listen address is no receiver");
     let text = mono(&app, 160, 48);
     assert!(
         text.contains("Receiver   (type HOST or HOST:PORT)"),
         "{text}"
     );
     // Sending with no address asks for one, in its field.
-    app.marked.insert(PathBuf::from(PHOTOS).join("chelsea.png"));
+    app.browser
+        .marked
+        .insert(PathBuf::from(PHOTOS).join("chelsea.png"));
     app.focus = udpix::tui::app::Pane::Connection;
-    app.field = udpix::tui::app::Field::Action;
+    app.form.field = udpix::tui::app::Field::Action;
     assert!(feed(&mut app, key(KeyCode::Enter)).is_empty());
     assert!(matches!(&app.state, ConnState::Error(e) if e.contains("receiver's address")));
-    assert_eq!(app.field, udpix::tui::app::Field::Address);
+    assert_eq!(app.form.field, udpix::tui::app::Field::Address);
     // There, typing types (r is no command on a text row).
     for c in "rx:1".chars() {
         feed(&mut app, key(KeyCode::Char(c)));
     }
-    assert_eq!(app.address, "rx:1");
+    assert_eq!(app.form.address, "rx:1");
     feed(&mut app, key(KeyCode::Enter));
     feed(&mut app, key(KeyCode::Up));
-    assert_eq!(app.field, udpix::tui::app::Field::Role);
+    assert_eq!(app.form.field, udpix::tui::app::Field::Role);
     feed(&mut app, key(KeyCode::Char('r')));
-    assert_eq!(app.role, Role::Receive);
-    assert_eq!(app.address, "0.0.0.0:7878");
+    assert_eq!(app.form.role, Role::Receive);
+    assert_eq!(app.form.address, "0.0.0.0:7878");
     feed(&mut app, key(KeyCode::Char('r')));
-    assert_eq!(app.address, "rx:1", "the receiver typed is kept");
+    assert_eq!(app.form.address, "rx:1", "the receiver typed is kept");
 }
 
 fn ctrl(c: char) -> Msg {
@@ -2228,30 +2327,30 @@ fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
     let (mut app, _) = App::new(setup(Role::Send));
     // Down from the Receiver row (editing or not) goes to the passphrase, and what is typed
     // there lands in it: nothing is taken for a command (q would have quit).
-    app.field = udpix::tui::app::Field::Address;
+    app.form.field = udpix::tui::app::Field::Address;
     feed(&mut app, key(KeyCode::Enter));
-    assert!(app.editing);
+    assert!(app.form.editing);
     feed(&mut app, key(KeyCode::Down));
-    assert!(!app.editing);
-    assert_eq!(app.field, udpix::tui::app::Field::Passphrase);
+    assert!(!app.form.editing);
+    assert_eq!(app.form.field, udpix::tui::app::Field::Passphrase);
     feed(&mut app, ctrl('u'));
     assert_eq!(
-        app.passphrase, PASS,
+        app.form.passphrase, PASS,
         "Ctrl-U outside editing changes nothing"
     );
     feed(&mut app, key(KeyCode::Char('q')));
     assert!(!app.quit, "q typed into a field must not quit");
-    assert!(app.editing);
-    assert_eq!(app.passphrase, format!("{PASS}q"));
+    assert!(app.form.editing);
+    assert_eq!(app.form.passphrase, format!("{PASS}q"));
     // Ctrl-U clears the line; a paste goes in whole, its line break dropped.
     feed(&mut app, ctrl('u'));
-    assert_eq!(app.passphrase, "");
+    assert_eq!(app.form.passphrase, "");
     feed(&mut app, Msg::Paste("correct horse\n".into()));
-    assert_eq!(app.passphrase, "correct horse");
+    assert_eq!(app.form.passphrase, "correct horse");
     // The cursor moves: Home, then typing inserts at the start.
     feed(&mut app, key(KeyCode::Home));
     feed(&mut app, key(KeyCode::Char('>')));
-    assert_eq!(app.passphrase, ">correct horse");
+    assert_eq!(app.form.passphrase, ">correct horse");
     // Masked, with the cursor on the second cell; Ctrl-R shows it in clear.
     let row = |app: &App| {
         mono(app, 160, 48)
@@ -2265,13 +2364,13 @@ fn text_fields_have_a_cursor_line_editing_paste_and_a_passphrase_reveal() {
     feed(&mut app, ctrl('r'));
     assert!(row(&app).contains(">correct horse"), "{}", row(&app));
     feed(&mut app, key(KeyCode::Enter));
-    assert!(!app.editing);
+    assert!(!app.form.editing);
     assert!(row(&app).contains(">correct horse"), "{}", row(&app));
     feed(&mut app, ctrl('r'));
     assert!(!row(&app).contains("horse"), "{}", row(&app));
     // A paste while no field is being edited goes nowhere.
     feed(&mut app, Msg::Paste("qqq".into()));
-    assert_eq!(app.passphrase, ">correct horse");
+    assert_eq!(app.form.passphrase, ">correct horse");
     assert!(!app.quit);
 }
 
@@ -2308,7 +2407,7 @@ fn the_footer_names_the_focused_panes_keys_and_always_help() {
     assert!(line.contains("? help"), "{line}");
     // Editing shows the field's keys instead.
     let (mut app, _) = App::new(setup(Role::Send));
-    app.field = udpix::tui::app::Field::Passphrase;
+    app.form.field = udpix::tui::app::Field::Passphrase;
     feed(&mut app, key(KeyCode::Char('a')));
     let line = bottom_line(&app, 160, 48);
     assert!(
@@ -2330,15 +2429,15 @@ fn e_shows_the_error_in_full() {
     );
     assert!(bottom_line(&app, 80, 24).contains("e full error"));
     feed(&mut app, key(KeyCode::Char('e')));
-    assert!(app.show_error);
+    assert!(app.popups.error);
     let text = mono(&app, 80, 24).replace(['│', '┃', '"'], "");
     let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(joined.contains("its disk is full"), "{text}");
     assert!(joined.contains("another folder with --out"), "{text}");
     feed(&mut app, key(KeyCode::Esc));
-    assert!(!app.show_error);
+    assert!(!app.popups.error);
     // No error: e does nothing.
     let (mut app, _) = App::new(setup(Role::Send));
     feed(&mut app, key(KeyCode::Char('e')));
-    assert!(!app.show_error);
+    assert!(!app.popups.error);
 }

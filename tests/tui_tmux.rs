@@ -607,6 +607,77 @@ fn cancelling_a_tui_send_tells_the_receiver() {
     wait_empty(in_dir.path());
 }
 
+/// `c` on the file being sent cancels it alone: the receiver is told and keeps nothing of
+/// it, and the next marked file still arrives, over the same login.
+#[test]
+fn cancelling_one_file_of_a_tui_send_lets_the_others_arrive() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let in_dir = tempfile::tempdir().expect("tempdir");
+    let mut recv = Headless::spawn(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        in_dir.path().to_str().expect("utf8"),
+        "--idle-timeout",
+        "10m",
+    ]);
+    let line = recv.wait_line("listening on");
+    let to = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("an address")
+        .to_owned();
+    let mut netsim = Headless::spawn(&[
+        "netsim",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--rate",
+        "2mbit",
+    ]);
+    let banner = netsim.wait_line("udpix netsim:");
+    let via = banner
+        .trim_start_matches("udpix netsim: ")
+        .split(' ')
+        .next()
+        .expect("netsim's address")
+        .to_owned();
+    let img = image::RgbImage::from_raw(1024, 1024, noise(1024 * 1024 * 3)).expect("image");
+    img.save(work.path().join("noise.png")).expect("png");
+    let tiny = testdata().join("chelsea.png");
+    std::fs::copy(&tiny, work.path().join("tiny.png")).expect("copy");
+    let cmd = format!("UDPIX_PASSPHRASE={PASSPHRASE} {BIN} tui --connect {via}");
+    let tmux = Tmux::start(&cmd, work.path(), 120, 40);
+    tmux.wait_for(&["Files:", "noise.png", "tiny.png"]);
+    // Mark both (Space moves down), back up to noise.png, send.
+    tmux.keys(&["Tab", "j", "Space", "Space", "k"]);
+    tmux.wait_for(&["✓ noise.png", "✓ tiny.png"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["[ Cancel the send ]", "● connected to", "c cancel file"]);
+    tmux.keys(&["c"]);
+    recv.wait_line("cancelled by the sender: its user cancelled this file");
+    // The receiver renames a file into place only once its hash verified.
+    let want = std::fs::read(&tiny).expect("chelsea");
+    let start = Instant::now();
+    while std::fs::read(in_dir.path().join("tiny.png")).ok().as_ref() != Some(&want) {
+        assert!(start.elapsed() < T, "tiny.png never arrived whole");
+        std::thread::sleep(POLL);
+    }
+    tmux.wait_for(&[
+        "State      cancelled: its user cancelled this",
+        "session 1/2 ✓ 1✗",
+    ]);
+    let names: Vec<String> = std::fs::read_dir(in_dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["tiny.png"], "only the file not cancelled is kept");
+}
+
 /// Waits until nothing is left in `dir` (a cancelled transfer's part file goes with it).
 fn wait_empty(dir: &Path) {
     let start = Instant::now();

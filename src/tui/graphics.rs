@@ -368,7 +368,7 @@ impl Graphics {
             return false;
         };
         let screen = frame.area();
-        if app.show_help || screen.width < view::MIN_WIDTH || screen.height < view::MIN_HEIGHT {
+        if app.popups.help || screen.width < view::MIN_WIDTH || screen.height < view::MIN_HEIGHT {
             return false;
         }
         let inner = view::preview_inner(screen, app);
@@ -680,7 +680,7 @@ mod tests {
             assert!(!gfx.poll());
         }
         // Help covers the pane: the half blocks show under it, no pixels.
-        app.show_help = true;
+        app.popups.help = true;
         let buf = frame(&mut t, &app, &mut gfx);
         assert!(sixel_at(&buf).is_none());
     }

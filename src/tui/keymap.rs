@@ -40,6 +40,9 @@ pub enum Action {
     Zoom,
     /// Stop listening, or cancel the running send (the other side is told).
     Stop,
+    /// Cancel one file of the running send (the highlighted one, or the one shown); the
+    /// rest go on.
+    CancelFile,
     /// Open the highlighted image (or the folder) with the desktop's viewer.
     Open,
     /// Show the full text of the error on screen.
@@ -159,6 +162,12 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Stop,
         "stop listening / cancel the send, telling the peer",
+    ),
+    b(
+        KeyCode::Char('c'),
+        NONE,
+        Action::CancelFile,
+        "cancel one file of the send, the rest go on",
     ),
     b(
         KeyCode::Char('o'),

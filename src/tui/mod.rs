@@ -351,6 +351,7 @@ impl Runtime {
                 Command::StopListening => self.stop_listening(),
                 Command::Open(path) => open_with_desktop(path, self.tx.clone()),
                 Command::CancelSend => self.cancel_sends(),
+                Command::CancelFile(id) => self.cancel_file(id),
             }
         }
     }
@@ -416,6 +417,14 @@ impl Runtime {
     fn cancel_sends(&mut self) {
         for c in self.cancels.drain(..) {
             c.cancel("its user cancelled the send");
+        }
+    }
+
+    /// One file of a send is given up: the send that has it tells its receiver, and goes
+    /// on with the others (ids are unique across sends, so the others ignore it).
+    fn cancel_file(&self, id: TransferId) {
+        for c in &self.cancels {
+            c.cancel_file(id, "its user cancelled this file");
         }
     }
 

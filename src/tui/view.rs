@@ -296,13 +296,13 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     panes::preview::render(frame, a.preview, app, theme, app.focus == Pane::Preview);
     panes::chunks::render(frame, a.chunks, app, theme, app.focus == Pane::Chunks);
     panes::footer::render(frame, footer(area), app, theme);
-    if app.show_help {
+    if app.popups.help {
         draw_help(frame, area, app, theme);
     }
-    if app.show_error {
+    if app.popups.error {
         draw_error(frame, area, app, theme);
     }
-    if app.confirm_quit {
+    if app.popups.confirm_quit {
         panes::confirm::render(frame, area, app, theme);
     }
 }
@@ -353,7 +353,7 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let most = (lines.len() as u16).saturating_sub(r.height.saturating_sub(2));
     frame.render_widget(
         Paragraph::new(lines)
-            .scroll((app.help_scroll.min(most), 0))
+            .scroll((app.popups.help_scroll.min(most), 0))
             .block(theme.block("Help: keys (↑↓ scroll, ? or Esc closes)", true)),
         r,
     );
@@ -361,7 +361,7 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn pane_name(app: &App) -> &'static str {
     match app.focus {
-        Pane::Connection if app.editing => "editing a field",
+        Pane::Connection if app.form.editing => "editing a field",
         Pane::Connection => "Connection",
         Pane::Files => "Files",
         Pane::Chunks => "Chunks",

@@ -1,45 +1,41 @@
 //! The TUI's state and its pure update: messages in, state changed, side effects returned as
 //! [`Command`]s for the runtime to carry out. No I/O here, so tests drive it directly.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use image::RgbImage;
 
-mod browse;
-mod fields;
+mod browser;
+mod chunk_log;
+mod form;
+mod hints;
 mod mouse;
+mod popups;
+mod preview;
 mod received;
 mod session;
+mod transfers;
 
-pub use browse::{BROWSE_IDS, BROWSE_SETTLE};
-pub use fields::FIELD_MAX;
+use browser::Browsed;
+pub use browser::{BROWSE_IDS, BROWSE_SETTLE, Entry, FileBrowser};
+pub use chunk_log::{ChunkLog, LOG_BURST, LOG_CAPACITY, LogKind, LogLine};
+use form::Ask;
+pub use form::{ConnectionForm, FIELD_MAX, Field};
 pub use mouse::{Hit, WHEEL};
+pub use popups::Popups;
+pub use preview::Preview;
 pub use session::SessionFigures;
+pub use transfers::{HISTORY, MAX_TRANSFERS, SEND_IDS, TransferView, Transfers};
 
-use super::chunkmap::ChunkMap;
 use super::keymap::{Action, dispatch};
-use crate::engine::{ChunkWhat, Direction, Event, Snapshot, TransferId};
-use crate::proto::stats::TransferStats;
+use crate::engine::{Direction, Event, Report, Snapshot, TransferId};
 use crate::proto::wire::Offer;
 
-/// Lines the chunk log keeps; older ones are dropped.
-pub const LOG_CAPACITY: usize = 2000;
-/// Per frame, more chunk events than this are summarised in one line.
-pub const LOG_BURST: usize = 40;
-/// Ids of this screen's sends start here (the receiver numbers its transfers from 1).
-pub const SEND_IDS: TransferId = 1 << 40;
-/// Transfers kept in full (listed, browsable); older finished ones only count in the session.
-pub const MAX_TRANSFERS: usize = 500;
 /// Lines or entries a PageUp / PageDown moves.
 pub const PAGE: usize = 10;
-/// Goodput samples kept for the sparkline.
-pub const HISTORY: usize = 120;
-
 /// Which way this screen moves images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -72,29 +68,6 @@ const PANES: [Pane; 5] = [
     Pane::Preview,
 ];
 
-/// Rows of the connection pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// Receive or Send.
-    Role,
-    /// Listen address or receiver address.
-    Address,
-    /// The shared passphrase (masked).
-    Passphrase,
-    /// Where received images go.
-    OutDir,
-    /// The Listen / Connect button.
-    Action,
-}
-
-const FIELDS: [Field; 5] = [
-    Field::Role,
-    Field::Address,
-    Field::Passphrase,
-    Field::OutDir,
-    Field::Action,
-];
-
 /// What the connection is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnState {
@@ -116,185 +89,33 @@ pub enum ConnState {
     Error(String),
 }
 
-/// A file browser entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Full path.
-    pub path: PathBuf,
-    /// Shown name.
-    pub name: String,
-    /// A folder (or `..`).
-    pub is_dir: bool,
-    /// Size in bytes (files).
-    pub size: u64,
-    /// Format and dimensions, once read off the UI thread.
-    pub info: Option<(String, Option<(u32, u32)>)>,
-}
-
-/// One line of the chunk log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// Seconds since the TUI started.
-    pub at: Duration,
-    /// Image name.
-    pub image: String,
-    /// What happened, e.g. a chunk or a summary.
-    pub kind: LogKind,
-}
-
-/// What a log line says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogKind {
-    /// One chunk event.
-    Chunk {
-        /// Chunk index.
-        chunk: u32,
-        /// Bytes in the chunk.
-        bytes: u32,
-        /// What happened.
-        what: ChunkWhat,
-    },
-    /// Many chunk events of one transfer folded into one line.
-    Summary(crate::figures::Fold),
-    /// A transfer started or ended, or a notice.
-    Note(String),
-}
-
-/// A transfer as the screen shows it.
-#[derive(Debug, Clone)]
-pub struct TransferView {
-    /// What was offered.
-    pub offer: Offer,
-    /// Which way.
-    pub direction: Direction,
-    /// Latest figures.
-    pub stats: TransferStats,
-    /// Screen time (since the TUI started) when it began.
-    pub started_at: Duration,
-    /// Time since it started.
-    pub elapsed: Duration,
-    /// The other side.
-    pub peer: SocketAddr,
-    /// `Some` once finished: Ok, or why not.
-    pub result: Option<Result<(), String>>,
-    /// The file on disk: where a received image went (once verified), or what a send reads.
-    pub path: Option<PathBuf>,
-    /// Goodput samples (bits per second) for the sparkline.
-    pub history: VecDeque<u64>,
-}
-
-impl TransferView {
-    /// Bytes of the image that are in (receiver) or acknowledged (sender).
-    pub fn done_bytes(&self) -> u64 {
-        crate::figures::done_bytes(
-            self.stats.chunks_done,
-            self.offer.chunk_size,
-            self.offer.size,
-        )
-    }
-
-    /// Image bits per second so far.
-    pub fn goodput_bps(&self) -> f64 {
-        crate::figures::goodput_bps(self.done_bytes(), self.elapsed)
-    }
-}
-
-/// The image pane's content.
-#[derive(Debug, Clone, Default)]
-pub struct Preview {
-    /// Caption.
-    pub title: String,
-    /// The decoded image (at most the preview size; fitted to the pane when drawn).
-    pub image: Option<Arc<RgbImage>>,
-    /// The image as last fitted into the pane in half blocks.
-    pub fitted: super::halfblock::FitCache,
-    /// Which transfer (or browse preview) it belongs to.
-    pub id: Option<TransferId>,
-    /// The file it shows, when it came from the file browser.
-    pub path: Option<PathBuf>,
-    /// Receive side before verification: the chunks seen so far.
-    pub chunks: Option<ChunkMap>,
-}
-
 /// Everything on screen.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// Receive or Send.
-    pub role: Role,
+    /// The Connection pane's settings.
+    pub form: ConnectionForm,
     /// Focused pane.
     pub focus: Pane,
-    /// Selected connection field.
-    pub field: Field,
-    /// True while a text field takes the keys.
-    pub editing: bool,
-    /// The field being edited, with its cursor.
-    pub input: tui_input::Input,
-    /// Show the passphrase in clear (Ctrl-R).
-    pub reveal: bool,
-    /// Listen address (receive) or receiver address (send).
-    pub address: String,
-    /// The other role's address, swapped in when the role changes.
-    pub other_address: String,
-    /// Passphrase text (never drawn in clear except a generated one on the receiving side).
-    pub passphrase: String,
-    /// True when the passphrase was generated here (so it is shown to read out).
-    pub passphrase_generated: bool,
-    /// Run without login or encryption.
-    pub insecure: bool,
-    /// Output folder.
-    pub out_dir: String,
     /// Connection state.
     pub state: ConnState,
-    /// Folder being browsed.
-    pub cwd: PathBuf,
-    /// Its entries: folders first, then images.
-    pub entries: Vec<Entry>,
-    /// Cursor in the file list.
-    pub selected: usize,
-    /// Files marked for sending.
-    pub marked: BTreeSet<PathBuf>,
-    /// The chunk log (bounded).
-    pub log: VecDeque<LogLine>,
-    /// Lines scrolled up from the tail; 0 follows the tail.
-    pub log_scroll: usize,
-    /// Chunk events waiting to be logged this frame.
-    pending: Vec<(TransferId, u32, ChunkWhat)>,
-    /// Transfers of this session, the newest [`MAX_TRANSFERS`].
-    pub transfers: BTreeMap<TransferId, TransferView>,
-    /// Figures of the older transfers, folded away to bound memory.
-    folded: SessionFigures,
-    /// Where the folded transfers' time ends.
-    folded_until: Duration,
-    /// Transfer shown in Stats and Preview.
-    pub current: Option<TransferId>,
-    /// Chunk events the engine dropped because the UI lagged.
-    pub dropped_events: u64,
+    /// The Files pane in the Send role.
+    pub browser: FileBrowser,
+    /// The chunk log.
+    pub log: ChunkLog,
+    /// The session's transfers, and the one shown.
+    pub transfers: Transfers,
     /// Senders this receiver turned away for a wrong passphrase.
     pub failed_logins: u64,
     /// The image pane.
     pub preview: Preview,
-    /// Help popup open.
-    pub show_help: bool,
-    /// The full-error popup open.
-    pub show_error: bool,
-    /// Lines the help is scrolled down.
-    pub help_scroll: u16,
+    /// The popups over the panes.
+    pub popups: Popups,
     /// The focused pane fills the screen.
     pub zoom: bool,
     /// Time since start (advanced by ticks).
     pub now: Duration,
     /// Set when the user quits.
     pub quit: bool,
-    /// Asking whether to quit while a transfer runs.
-    pub confirm_quit: bool,
-    /// Id for the next file sent.
-    next_send_id: TransferId,
-    /// Files asked to be sent whose transfer has not started yet.
-    send_paths: BTreeMap<TransferId, PathBuf>,
-    /// The browser's cursor rests on this image since then: previewed once it settles.
-    browse: Option<(PathBuf, Duration)>,
-    /// Id for the next browse preview.
-    next_browse_id: TransferId,
 }
 
 /// Side effects the runtime carries out.
@@ -326,6 +147,8 @@ pub enum Command {
     StopListening,
     /// Cancel the running send; the receiver is told.
     CancelSend,
+    /// Cancel one file of the running send; the receiver is told, the others go on.
+    CancelFile(TransferId),
     /// Open a file or folder with the desktop's viewer.
     Open(PathBuf),
 }
@@ -388,44 +211,18 @@ impl App {
     /// A fresh screen; the commands load the first folder and maybe start the engine.
     pub fn new(setup: Setup) -> (Self, Vec<Command>) {
         let mut app = App {
-            role: setup.role,
+            form: ConnectionForm::new(&setup),
             focus: Pane::Connection,
-            field: Field::Action,
-            editing: false,
-            input: tui_input::Input::default(),
-            reveal: false,
-            address: setup.address,
-            other_address: setup.other_address,
-            passphrase: setup.passphrase.unwrap_or_default(),
-            passphrase_generated: setup.generated,
-            insecure: setup.insecure,
-            out_dir: setup.out_dir,
             state: ConnState::Idle,
-            cwd: setup.cwd.clone(),
-            entries: Vec::new(),
-            selected: 0,
-            marked: BTreeSet::new(),
-            log: VecDeque::new(),
-            log_scroll: 0,
-            pending: Vec::new(),
-            transfers: BTreeMap::new(),
-            folded: SessionFigures::default(),
-            folded_until: Duration::ZERO,
-            current: None,
-            dropped_events: 0,
+            browser: FileBrowser::new(setup.cwd.clone()),
+            log: ChunkLog::default(),
+            transfers: Transfers::default(),
             failed_logins: 0,
             preview: Preview::default(),
-            show_help: false,
-            show_error: false,
-            help_scroll: 0,
+            popups: Popups::default(),
             zoom: false,
             now: Duration::ZERO,
             quit: false,
-            confirm_quit: false,
-            next_send_id: SEND_IDS,
-            send_paths: BTreeMap::new(),
-            browse: None,
-            next_browse_id: BROWSE_IDS,
         };
         let mut cmds = vec![Command::ReadDir(setup.cwd)];
         if setup.autostart && setup.role == Role::Receive {
@@ -445,62 +242,29 @@ impl App {
             }
             Msg::Engine(ev) => self.on_engine(ev),
             Msg::Snapshot(s) => {
-                self.dropped_events = s.dropped_events;
-                for p in s.transfers {
-                    // A snapshot read after a transfer's Finished can be older than it: the
-                    // report's figures are final.
-                    if let Some(t) = self.transfers.get_mut(&p.id)
-                        && t.result.is_none()
-                    {
-                        t.stats = p.stats;
-                        t.elapsed = p.elapsed;
-                    }
-                }
+                self.log.dropped = s.dropped_events;
+                self.transfers.progress(s.transfers);
                 Vec::new()
             }
             Msg::Tick(now) => {
                 self.now = now;
                 self.flush_log();
                 let cmds = self.browse_tick();
-                for t in self.transfers.values_mut().filter(|t| t.result.is_none()) {
-                    let bps = t.goodput_bps() as u64;
-                    t.history.push_back(bps);
-                    if t.history.len() > HISTORY {
-                        t.history.pop_front();
-                    }
-                }
+                self.transfers.sample();
                 cmds
             }
             Msg::Dir(path, entries) => {
-                if path == self.cwd {
-                    self.entries = entries;
-                    self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                if self.browser.listed(path, entries) {
                     self.browse_moved();
                 }
                 Vec::new()
             }
             Msg::DirInfo(path, infos) => {
-                if path == self.cwd {
-                    // Batches come in list order: look from where the last one ended.
-                    let mut at = 0;
-                    for (p, info) in infos {
-                        let n = self.entries.len();
-                        if let Some(i) = (0..n)
-                            .map(|k| (at + k) % n)
-                            .find(|&i| self.entries[i].path == p)
-                        {
-                            self.entries[i].info = Some(info);
-                            at = i;
-                        }
-                    }
-                }
+                self.browser.info(path, infos);
                 Vec::new()
             }
             Msg::PreviewReady(id, img) => {
-                if self.preview.id == Some(id) {
-                    self.preview.image = Some(Arc::new(img));
-                    self.preview.chunks = None;
-                }
+                self.preview.decoded(id, img);
                 Vec::new()
             }
             Msg::Failed(e) => {
@@ -509,104 +273,92 @@ impl App {
                 Vec::new()
             }
             Msg::SendFinished(failed) => {
-                self.send_paths.clear(); // files that could not be read never started
-                // A failure already in the state (say, a failed login) says more than a count.
-                if matches!(self.state, ConnState::Cancelling(_)) {
-                    let text = format!("send cancelled: {}", files_not_delivered(failed));
-                    self.note("", text.clone());
-                    self.state = ConnState::Stopped(text);
-                } else if failed == 0 {
-                    // Sent and verified: the marks have done their job. (A failure keeps
-                    // them, to send again.)
-                    self.marked.clear();
-                    self.state = ConnState::Sent;
-                } else if !matches!(self.state, ConnState::Error(_)) {
-                    self.state = ConnState::Error(format!(
-                        "{}; see the chunk log",
-                        crate::report::count(failed as u64, "file failed", "files failed")
-                    ));
-                }
-                Vec::new()
-            }
-            Msg::Paste(text) => {
-                self.paste(&text);
+                self.on_send_finished(failed);
                 Vec::new()
             }
             Msg::Listening(addr) => {
-                if matches!(self.state, ConnState::Listening(_)) {
-                    // What the field asked for may be port 0: show where senders must go.
-                    let addr = addr.to_string();
-                    self.note("", format!("listening on {addr}"));
-                    self.address = addr.clone();
-                    self.state = ConnState::Listening(addr);
-                }
+                self.on_listening(addr);
+                Vec::new()
+            }
+            Msg::Paste(text) => {
+                self.form.paste(&text);
                 Vec::new()
             }
         }
     }
 
+    /// Every file of the send was handled, `failed` of them not delivered.
+    fn on_send_finished(&mut self, failed: usize) {
+        self.transfers.send_ended();
+        // A failure already in the state (say, a failed login) says more than a count.
+        if matches!(self.state, ConnState::Cancelling(_)) {
+            let text = format!("send cancelled: {}", files_not_delivered(failed));
+            self.note("", text.clone());
+            self.state = ConnState::Stopped(text);
+        } else if failed == 0 {
+            // Sent and verified: the marks have done their job. (A failure keeps
+            // them, to send again.)
+            self.browser.marked.clear();
+            self.state = ConnState::Sent;
+        } else if !matches!(self.state, ConnState::Error(_)) {
+            self.state = ConnState::Error(format!(
+                "{}; see the chunk log",
+                crate::report::count(failed as u64, "file failed", "files failed")
+            ));
+        }
+    }
+
+    /// The receiver is bound: its real address replaces the one asked for.
+    fn on_listening(&mut self, addr: SocketAddr) {
+        if matches!(self.state, ConnState::Listening(_)) {
+            // What the field asked for may be port 0: show where senders must go.
+            let addr = addr.to_string();
+            self.note("", format!("listening on {addr}"));
+            self.form.address = addr.clone();
+            self.state = ConnState::Listening(addr);
+        }
+    }
+
+    /// A key goes to the first that takes it: Ctrl-C, the quit question, the field being
+    /// edited, the help or error, typing into the form, then the key table (global keys, else
+    /// the focused component's). So no key meant for a popup or a field reaches a pane.
     fn on_key(&mut self, k: KeyEvent) -> Vec<Command> {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
             return Vec::new();
         }
-        if self.confirm_quit {
-            match k.code {
-                KeyCode::Char('y' | 'Y' | 'q') | KeyCode::Enter => self.quit = true,
-                KeyCode::Char('n' | 'N') | KeyCode::Esc => self.confirm_quit = false,
-                _ => {}
+        if self.popups.confirm_quit {
+            if self.popups.answer(k) {
+                self.quit = true;
             }
             return Vec::new();
         }
-        if self.editing {
-            self.edit(k);
+        if self.form.editing {
+            self.form.edit(k);
             return Vec::new();
         }
-        if self.show_help || self.show_error {
-            let action = dispatch(&k);
-            match action {
-                Some(Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
-                Some(Action::PageDown) => self.help_scroll = self.help_scroll.saturating_add(10),
-                Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
-                Some(Action::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
-                _ => {}
-            }
-            let close = matches!(
-                action,
-                Some(Action::Help | Action::Back | Action::Quit | Action::Details | Action::Enter)
-            );
-            if close {
-                self.show_help = false;
-                self.show_error = false;
-            }
+        if self.popups.help || self.popups.error {
+            self.popups.scroll_or_close(&k);
             return Vec::new();
         }
-        if self.focus == Pane::Connection {
-            if k.code == KeyCode::Char('r') && k.modifiers.contains(KeyModifiers::CONTROL) {
-                self.reveal = !self.reveal;
-                return Vec::new();
-            }
-            if self.type_into_field(&k) {
-                return Vec::new();
-            }
+        if self.focus == Pane::Connection && self.form.key(&k, self.busy()) {
+            return Vec::new();
         }
         let Some(action) = dispatch(&k) else {
             return Vec::new();
         };
         match action {
             // Quitting mid-transfer cancels it: asked first.
-            Action::Quit if self.transferring() => self.confirm_quit = true,
+            Action::Quit if self.transferring() => self.popups.confirm_quit = true,
             Action::Quit => self.quit = true,
             Action::Stop => return self.stop(),
-            Action::Details => self.show_error = !self.error_text().is_empty(),
-            Action::Help => {
-                self.show_help = true;
-                self.help_scroll = 0;
-            }
+            Action::CancelFile => return self.cancel_file(),
+            Action::Details => self.popups.error = !self.error_text().is_empty(),
+            Action::Help => self.popups.show_help(),
             Action::NextPane => self.focus = cycle(self.focus, 1),
             Action::PrevPane => self.focus = cycle(self.focus, PANES.len() - 1),
             Action::ToggleRole => self.toggle_role(),
-            Action::Follow => self.log_scroll = 0,
+            Action::Follow => self.log.follow(),
             Action::Zoom => self.zoom = !self.zoom,
             _ => return self.pane_action(action),
         }
@@ -614,18 +366,8 @@ impl App {
     }
 
     fn toggle_role(&mut self) {
-        if self.busy() {
-            return; // the engine is running in this role
-        }
-        self.role = match self.role {
-            Role::Receive => Role::Send,
-            Role::Send => Role::Receive,
-        };
-        std::mem::swap(&mut self.address, &mut self.other_address);
-        if self.passphrase_generated {
-            self.passphrase.clear();
-            self.passphrase_generated = false;
-        }
+        let busy = self.busy();
+        self.form.toggle_role(busy);
     }
 
     fn pane_action(&mut self, action: Action) -> Vec<Command> {
@@ -633,101 +375,60 @@ impl App {
             Pane::Connection => self.connection_action(action),
             Pane::Files => self.files_action(action),
             Pane::Chunks => {
-                let oldest = self.log.len().saturating_sub(1);
-                match action {
-                    Action::Up => self.log_scroll = (self.log_scroll + 1).min(oldest),
-                    Action::PageUp => self.log_scroll = (self.log_scroll + PAGE).min(oldest),
-                    Action::Down => self.log_scroll = self.log_scroll.saturating_sub(1),
-                    Action::PageDown => self.log_scroll = self.log_scroll.saturating_sub(PAGE),
-                    _ => {}
-                }
+                self.log.action(action);
                 Vec::new()
             }
-            Pane::Stats | Pane::Preview => {
-                let ids: Vec<TransferId> = self.transfers.keys().copied().collect();
-                if let Some(cur) = self.current.and_then(|c| ids.iter().position(|i| *i == c)) {
-                    let next = match action {
-                        Action::Up | Action::Left => cur.checked_sub(1),
-                        Action::Down | Action::Right => Some(cur + 1).filter(|n| *n < ids.len()),
-                        _ => None,
-                    };
-                    if let Some(n) = next {
-                        return self.show_transfer(ids[n]);
-                    }
-                }
-                Vec::new()
-            }
+            Pane::Stats | Pane::Preview => match self.transfers.step(action) {
+                Some(id) => self.show_transfer(id),
+                None => Vec::new(),
+            },
         }
     }
 
     fn connection_action(&mut self, action: Action) -> Vec<Command> {
-        let idx = FIELDS.iter().position(|f| *f == self.field).unwrap_or(0);
-        match action {
-            Action::Up => self.field = FIELDS[idx.saturating_sub(1)],
-            Action::Down => self.field = FIELDS[(idx + 1).min(FIELDS.len() - 1)],
-            Action::Left | Action::Right if self.field == Field::Role => self.toggle_role(),
-            Action::Enter => match self.field {
-                Field::Role => self.toggle_role(),
-                Field::Action if self.busy() => return self.stop(),
-                Field::Action => return self.start(),
-                _ => self.begin_edit(),
-            },
-            _ => {}
+        let busy = self.busy();
+        let ask = self.form.action(action, busy);
+        self.on_ask(ask)
+    }
+
+    /// Does what the form asked for.
+    fn on_ask(&mut self, ask: Option<Ask>) -> Vec<Command> {
+        match ask {
+            Some(Ask::Start) => self.start(),
+            Some(Ask::Stop) => self.stop(),
+            None => Vec::new(),
         }
-        Vec::new()
     }
 
     fn files_action(&mut self, action: Action) -> Vec<Command> {
-        if self.role == Role::Receive {
+        if self.form.role == Role::Receive {
             return self.received_action(action);
         }
-        let before = self.selected;
-        let cmds = self.browser_action(action);
-        if self.selected != before {
+        let before = self.browser.selected;
+        let cmds = match self.browser.action(action) {
+            Browsed::Done(cmds) => cmds,
+            Browsed::Send => self.start(),
+        };
+        if self.browser.selected != before {
             self.browse_moved();
         }
         cmds
     }
 
-    fn browser_action(&mut self, action: Action) -> Vec<Command> {
-        let Some(entry) = self.entries.get(self.selected).cloned() else {
-            return Vec::new();
-        };
-        match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(self.entries.len() - 1),
-            Action::PageUp => self.selected = self.selected.saturating_sub(PAGE),
-            Action::PageDown => self.selected = (self.selected + PAGE).min(self.entries.len() - 1),
-            Action::Left | Action::Back => {
-                if let Some(parent) = self.cwd.parent().map(PathBuf::from) {
-                    return self.enter_dir(parent);
-                }
-            }
-            Action::Right if entry.is_dir => return self.enter_dir(entry.path),
-            Action::Mark if !entry.is_dir => {
-                if !self.marked.remove(&entry.path) {
-                    self.marked.insert(entry.path);
-                }
-                self.selected = (self.selected + 1).min(self.entries.len() - 1);
-            }
-            Action::Enter if entry.is_dir => return self.enter_dir(entry.path),
-            Action::Enter => {
-                if self.marked.is_empty() {
-                    self.marked.insert(entry.path);
-                }
-                return self.start();
-            }
-            Action::Open => return vec![Command::Open(entry.path)],
-            _ => {}
+    /// The browser's cursor moved: in the Send role, preview the image once it rests there.
+    fn browse_moved(&mut self) {
+        if self.form.role == Role::Send {
+            self.browser.rest(self.now);
         }
-        Vec::new()
     }
 
-    fn enter_dir(&mut self, path: PathBuf) -> Vec<Command> {
-        self.cwd = path.clone();
-        self.selected = 0;
-        self.entries.clear();
-        vec![Command::ReadDir(path)]
+    /// On each tick: the decode of a rested-on image, once.
+    fn browse_tick(&mut self) -> Vec<Command> {
+        let Some((id, path)) = self.browser.settled(self.now, self.preview.path.as_ref()) else {
+            return Vec::new();
+        };
+        self.preview = Preview::of_file(id, path.clone());
+        vec![Command::LoadPreview(id, path)]
     }
 
     /// Stops listening, or cancels the running send.
@@ -749,132 +450,102 @@ impl App {
         }
     }
 
+    /// Cancels the one file of the running send that the Files pane highlights, or else
+    /// the one Stats and Preview show.
+    fn cancel_file(&mut self) -> Vec<Command> {
+        if self.form.role != Role::Send || !self.transferring() {
+            return Vec::new();
+        }
+        let id = match self.focus {
+            Pane::Files => self
+                .browser
+                .highlighted()
+                .and_then(|p| self.transfers.unfinished_send_of(p)),
+            _ => self.transfers.current.filter(|id| {
+                self.transfers
+                    .by_id
+                    .get(id)
+                    .is_some_and(|t| t.direction == Direction::Send && t.result.is_none())
+            }),
+        };
+        let Some(id) = id else {
+            self.note("", "no file of the send here to cancel".to_owned());
+            return Vec::new();
+        };
+        let name = self.transfers.name_of_send(id);
+        self.note(&name, "cancelling this file; the others go on".to_owned());
+        vec![Command::CancelFile(id)]
+    }
+
     /// Listen or connect with the current fields.
     fn start(&mut self) -> Vec<Command> {
         if self.busy() {
             return Vec::new();
         }
-        let passphrase = if self.insecure {
-            None
-        } else if crate::proto::crypto::normalize(&self.passphrase).is_empty() {
-            if self.role == Role::Receive {
-                self.passphrase = crate::passphrase::generate();
-                self.passphrase_generated = true;
-                Some(self.passphrase.clone())
-            } else {
-                self.state = ConnState::Error("enter the receiver's passphrase first".to_owned());
+        let passphrase = match self.form.login() {
+            Ok(passphrase) => passphrase,
+            Err(e) => {
+                self.state = ConnState::Error(e);
                 self.focus = Pane::Connection;
-                self.field = Field::Passphrase;
                 return Vec::new();
             }
-        } else {
-            Some(self.passphrase.clone())
         };
-        match self.role {
+        match self.form.role {
             Role::Receive => {
-                self.state = ConnState::Listening(self.address.clone());
+                self.state = ConnState::Listening(self.form.address.clone());
                 vec![Command::Listen {
-                    addr: self.address.clone(),
-                    out: PathBuf::from(&self.out_dir),
+                    addr: self.form.address.clone(),
+                    out: PathBuf::from(&self.form.out_dir),
                     passphrase,
                 }]
             }
-            Role::Send => {
-                if self.address.trim().is_empty() {
-                    self.state = ConnState::Error(
-                        "type the receiver's address first (HOST or HOST:PORT)".to_owned(),
-                    );
-                    self.focus = Pane::Connection;
-                    self.field = Field::Address;
-                    return Vec::new();
-                }
-                if self.marked.is_empty() {
-                    self.state = ConnState::Error(
-                        "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
-                    );
-                    return Vec::new();
-                }
-                self.state = ConnState::Handshaking(self.address.clone());
-                let files: Vec<(TransferId, PathBuf)> = self
-                    .marked
-                    .clone()
-                    .into_iter()
-                    .map(|path| {
-                        let id = self.next_send_id;
-                        self.next_send_id += 1;
-                        self.send_paths.insert(id, path.clone());
-                        (id, path)
-                    })
-                    .collect();
-                vec![Command::Send {
-                    to: self.address.clone(),
-                    files,
-                    passphrase,
-                }]
-            }
+            Role::Send => self.start_send(passphrase),
         }
     }
 
-    fn name_of(&self, id: TransferId) -> String {
-        self.transfers
-            .get(&id)
-            .map(|t| t.offer.name.clone())
-            .unwrap_or_default()
+    /// Sends the marked files, once the receiver's address is typed and files are marked.
+    fn start_send(&mut self, passphrase: Option<String>) -> Vec<Command> {
+        if self.form.address.trim().is_empty() {
+            self.state = ConnState::Error(
+                "type the receiver's address first (HOST or HOST:PORT)".to_owned(),
+            );
+            self.focus = Pane::Connection;
+            self.form.field = Field::Address;
+            return Vec::new();
+        }
+        if self.browser.marked.is_empty() {
+            self.state = ConnState::Error(
+                "choose files in the Files pane (Space marks, Enter sends)".to_owned(),
+            );
+            return Vec::new();
+        }
+        self.state = ConnState::Handshaking(self.form.address.clone());
+        let marked = self.browser.marked.iter().cloned().collect();
+        let files = self.transfers.number_sends(marked);
+        vec![Command::Send {
+            to: self.form.address.clone(),
+            files,
+            passphrase,
+        }]
     }
 
     fn note(&mut self, image: &str, text: String) {
-        self.push_log(LogLine {
-            at: self.now,
-            image: image.to_owned(),
-            kind: LogKind::Note(text),
-        });
+        self.log.note(self.now, image, text);
     }
 
-    fn push_log(&mut self, line: LogLine) {
-        if self.log.len() >= LOG_CAPACITY {
-            self.log.pop_front();
-        }
-        self.log.push_back(line);
-        if self.log_scroll > 0 {
-            self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
-        }
-    }
-
-    /// Moves this frame's chunk events into the log, folding a burst into one summary line.
+    /// Moves this frame's chunk events into the log.
     fn flush_log(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        if pending.len() > LOG_BURST {
-            return self.fold_burst(&pending);
-        }
-        for (id, chunk, what) in pending {
-            let (image, bytes) = match self.transfers.get(&id) {
-                Some(t) => (
-                    t.offer.name.clone(),
-                    t.offer.chunk_len(chunk).unwrap_or(0) as u32,
-                ),
-                None => (String::new(), 0),
-            };
-            self.push_log(LogLine {
-                at: self.now,
-                image,
-                kind: LogKind::Chunk { chunk, bytes, what },
-            });
-        }
+        self.log.flush(self.now, &self.transfers.by_id);
     }
 
     fn show_transfer(&mut self, id: TransferId) -> Vec<Command> {
-        self.current = Some(id);
-        let Some(t) = self.transfers.get(&id) else {
+        self.transfers.current = Some(id);
+        let Some(t) = self.transfers.by_id.get(&id) else {
             return Vec::new();
         };
-        self.preview = Preview {
-            title: t.offer.name.clone(),
-            image: None,
-            id: Some(id),
-            chunks: (t.direction == Direction::Receive && t.result.is_none())
-                .then(|| ChunkMap::new(t.offer.chunk_count)),
-            ..Preview::default()
-        };
+        let arriving = t.direction == Direction::Receive && t.result.is_none();
+        let chunks = arriving.then_some(t.offer.chunk_count);
+        self.preview = Preview::of_transfer(id, t.offer.name.clone(), chunks);
         match (&t.path, t.direction) {
             (Some(p), _) => vec![Command::LoadPreview(id, p.clone())],
             _ => Vec::new(),
@@ -888,115 +559,19 @@ impl App {
                 direction,
                 peer,
                 offer,
-            } => {
-                let name = offer.name.clone();
-                let chunks = offer.chunk_count;
-                // What the offer says until the first figures arrive: the Stats pane and the
-                // chunk map agree on the count from the start.
-                let stats = TransferStats {
-                    bytes: offer.size,
-                    chunks,
-                    ..TransferStats::default()
-                };
-                // A send's file is on disk: show it at once.
-                let path = self.send_paths.remove(&id);
-                if direction == Direction::Send {
-                    self.state = ConnState::Handshaking(peer.to_string());
-                }
-                self.transfers.insert(
-                    id,
-                    TransferView {
-                        offer,
-                        direction,
-                        peer,
-                        stats,
-                        started_at: self.now,
-                        elapsed: Duration::ZERO,
-                        result: None,
-                        path: path.clone(),
-                        history: VecDeque::new(),
-                    },
-                );
-                self.fold_old_transfers();
-                let verb = match direction {
-                    Direction::Send => "sending to",
-                    Direction::Receive => "receiving from",
-                };
-                self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
-                self.current = Some(id);
-                self.preview = Preview {
-                    title: name,
-                    image: None,
-                    id: Some(id),
-                    chunks: (direction == Direction::Receive).then(|| ChunkMap::new(chunks)),
-                    ..Preview::default()
-                };
-                return path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)]);
-            }
+            } => return self.on_started(id, direction, peer, offer),
             Event::Connected { peer, .. } => {
                 if matches!(self.state, ConnState::Handshaking(_)) {
                     self.state = ConnState::Connected(peer.to_string());
                 }
             }
             Event::Chunk(c) => {
-                if let Some(seen) = self.preview.chunks.as_mut()
-                    && self.preview.id == Some(c.id)
-                    && matches!(c.what, ChunkWhat::Received | ChunkWhat::Recovered)
-                {
-                    seen.insert(c.chunk);
-                }
-                self.pending.push((c.id, c.chunk, c.what));
-                if self.pending.len() > 10 * LOG_BURST {
+                self.preview.chunk(c.id, c.chunk, c.what);
+                if self.log.hold(c.id, c.chunk, c.what) {
                     self.flush_log();
                 }
             }
-            Event::Finished(r) => {
-                self.flush_log();
-                let name = r.offer.name.clone();
-                let text = match &r.result {
-                    Ok(()) => format!(
-                        "done: {} {}",
-                        crate::report::human_bytes(r.offer.size),
-                        crate::report::verdict_figures(&r)
-                    ),
-                    Err(e) => format!("failed: {e}"),
-                };
-                self.note(&name, text);
-                if let Some(t) = self.transfers.get_mut(&r.id) {
-                    // A receiver whose session ended before its verdict (the sender closed
-                    // it) may no longer have its figures and report none: keep the last ones.
-                    if r.stats.chunks > 0 {
-                        t.stats = r.stats.clone();
-                    }
-                    // A verified file is all there, whatever the sender's acknowledgements
-                    // had counted when the verdict overtook them.
-                    if r.result.is_ok() {
-                        t.stats.chunks_done = t.stats.chunks;
-                    }
-                    t.elapsed = r.duration;
-                    t.result = Some(r.result.clone());
-                    if r.path.is_some() {
-                        t.path = r.path.clone();
-                    }
-                }
-                if r.direction == Direction::Receive && r.result.is_ok() {
-                    self.preview.chunks = None;
-                }
-                // A cancel's failures are what was asked for: the state says so at the end.
-                if let (Direction::Send, Err(e)) = (r.direction, &r.result)
-                    && !matches!(self.state, ConnState::Cancelling(_))
-                {
-                    self.state = ConnState::Error(e.clone());
-                }
-                // The verified image replaces the chunk map, if the user is looking at it.
-                if r.direction == Direction::Receive
-                    && r.result.is_ok()
-                    && self.current == Some(r.id)
-                    && let Some(p) = &r.path
-                {
-                    return vec![Command::LoadPreview(r.id, p.clone())];
-                }
-            }
+            Event::Finished(r) => return self.on_finished(&r),
             Event::Notice(n) => {
                 // A sender that got the passphrase wrong: the receiver goes on listening.
                 if matches!(n, crate::engine::Notice::AuthFailed { .. }) {
@@ -1004,6 +579,64 @@ impl App {
                 }
                 self.note("", n.to_string());
             }
+        }
+        Vec::new()
+    }
+
+    /// A transfer started: it is logged and shown.
+    fn on_started(
+        &mut self,
+        id: TransferId,
+        direction: Direction,
+        peer: SocketAddr,
+        offer: Offer,
+    ) -> Vec<Command> {
+        let name = offer.name.clone();
+        let chunks = offer.chunk_count;
+        if direction == Direction::Send {
+            self.state = ConnState::Handshaking(peer.to_string());
+        }
+        let path = self.transfers.start(id, direction, peer, offer, self.now);
+        let verb = match direction {
+            Direction::Send => "sending to",
+            Direction::Receive => "receiving from",
+        };
+        self.note(&name, format!("{verb} {peer}: {chunks} chunks"));
+        let map = (direction == Direction::Receive).then_some(chunks);
+        self.preview = Preview::of_transfer(id, name, map);
+        path.map_or_else(Vec::new, |p| vec![Command::LoadPreview(id, p)])
+    }
+
+    /// A transfer's verdict: logged, its figures final, the state and preview told.
+    fn on_finished(&mut self, r: &Report) -> Vec<Command> {
+        self.flush_log();
+        let name = r.offer.name.clone();
+        let text = match &r.result {
+            Ok(()) => format!(
+                "done: {} {}",
+                crate::report::human_bytes(r.offer.size),
+                crate::report::verdict_figures(r)
+            ),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.note(&name, text);
+        self.transfers.finish(r);
+        if r.direction == Direction::Receive && r.result.is_ok() {
+            self.preview.chunks = None;
+        }
+        // A cancel's failures are what was asked for: the state says so at the end.
+        if let (Direction::Send, Err(e)) = (r.direction, &r.result)
+            && !matches!(self.state, ConnState::Cancelling(_))
+        {
+            self.state = ConnState::Error(e.clone());
+        }
+        // The verified image replaces the chunk map, if the user is looking at it.
+        if r.direction == Direction::Receive
+            && r.result.is_ok()
+            && self.transfers.current == Some(r.id)
+            && let Some(p) = &r.path
+        {
+            return vec![Command::LoadPreview(r.id, p.clone())];
         }
         Vec::new()
     }
@@ -1024,21 +657,12 @@ impl App {
         matches!(
             self.state,
             ConnState::Handshaking(_) | ConnState::Connected(_)
-        ) || !self.receiving_from().is_empty()
-    }
-
-    /// Receive transfers in progress and their peers, for the state line.
-    pub fn receiving_from(&self) -> Vec<SocketAddr> {
-        self.transfers
-            .values()
-            .filter(|t| t.direction == Direction::Receive && t.result.is_none())
-            .map(|t| t.peer)
-            .collect()
+        ) || !self.transfers.receiving_from().is_empty()
     }
 
     /// True while a popup (help, a question, an error) covers the panes.
     pub fn popup_open(&self) -> bool {
-        self.show_help || self.confirm_quit || self.show_error
+        self.popups.open()
     }
 
     /// The errors on screen, in full: the state's, and the shown transfer's if it failed
@@ -1048,7 +672,7 @@ impl App {
         if let ConnState::Error(e) = &self.state {
             parts.push(e.clone());
         }
-        if let Some(t) = self.current_transfer()
+        if let Some(t) = self.transfers.current_transfer()
             && let Some(Err(e)) = &t.result
             && !parts.contains(e)
         {
@@ -1060,11 +684,6 @@ impl App {
     /// The pane that fills the screen, if one does.
     pub fn zoomed(&self) -> Option<Pane> {
         self.zoom.then_some(self.focus)
-    }
-
-    /// The transfer shown in Stats and Preview.
-    pub fn current_transfer(&self) -> Option<&TransferView> {
-        self.current.and_then(|id| self.transfers.get(&id))
     }
 }
 

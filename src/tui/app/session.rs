@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::{App, LogKind, LogLine, MAX_TRANSFERS, TransferView};
-use crate::engine::{ChunkWhat, Direction};
-use crate::figures::{self, Fold};
+use super::TransferView;
+use crate::engine::Direction;
+use crate::figures;
 use crate::proto::stats::TransferStats;
 
 /// Figures over every transfer of this screen's session.
@@ -36,7 +36,7 @@ pub struct SessionFigures {
 
 impl SessionFigures {
     /// Adds one transfer's counters (not its time: spans are merged by the caller).
-    fn add(&mut self, v: &TransferView) {
+    pub(super) fn add(&mut self, v: &TransferView) {
         let (t, s) = (&mut self.stats, &v.stats);
         t.bytes += v.offer.size;
         t.chunks += s.chunks;
@@ -62,7 +62,7 @@ impl SessionFigures {
 
     /// Adds the time span `from..to` of a transfer to `elapsed`, except what `until` (the end
     /// of the spans added so far, taken in order of start) already covers.
-    fn add_time(&mut self, until: &mut Duration, (from, to): (Duration, Duration)) {
+    pub(super) fn add_time(&mut self, until: &mut Duration, (from, to): (Duration, Duration)) {
         let from = from.max(*until);
         if to > from {
             self.elapsed += to - from;
@@ -95,81 +95,5 @@ impl TransferView {
     /// Lost datagrams in percent, as this transfer's side counts them.
     pub fn loss_percent(&self) -> f64 {
         figures::loss_percent(&self.stats, self.direction)
-    }
-}
-
-impl App {
-    /// Folds a burst of chunk events into one log line per transfer (in the order each
-    /// first appears), each counting that image's chunks, never more than it has.
-    pub(super) fn fold_burst(&mut self, pending: &[(crate::engine::TransferId, u32, ChunkWhat)]) {
-        let mut ids = Vec::new();
-        for (id, ..) in pending {
-            if !ids.contains(id) {
-                ids.push(*id);
-            }
-        }
-        for id in ids {
-            let fold = Fold::of(
-                pending
-                    .iter()
-                    .filter(|(i, ..)| *i == id)
-                    .map(|(_, chunk, what)| (*chunk, *what)),
-            );
-            let image = self.name_of(id);
-            self.push_log(LogLine {
-                at: self.now,
-                image,
-                kind: LogKind::Summary(fold),
-            });
-        }
-    }
-
-    /// Session figures over every transfer, those folded away included.
-    pub fn session(&self) -> SessionFigures {
-        let mut f = self.folded.clone();
-        let mut latest_send = None;
-        for v in self.transfers.values() {
-            f.add(v);
-            if v.direction == Direction::Send {
-                latest_send = Some(v.stats.rtt);
-            }
-        }
-        f.rtt = latest_send.unwrap_or_default();
-        // The union of the transfers' spans: concurrent transfers share their time.
-        let mut spans: Vec<_> = self
-            .transfers
-            .values()
-            .map(|v| (v.started_at, v.started_at + v.elapsed))
-            .collect();
-        spans.sort();
-        let mut until = self.folded_until;
-        for span in spans {
-            f.add_time(&mut until, span);
-        }
-        f
-    }
-
-    /// Keeps at most [`MAX_TRANSFERS`] transfers in full: the oldest finished ones are
-    /// folded into the session figures and leave the lists.
-    pub(super) fn fold_old_transfers(&mut self) {
-        while self.transfers.len() > MAX_TRANSFERS {
-            let Some(id) = self
-                .transfers
-                .iter()
-                .find(|(_, t)| t.result.is_some())
-                .map(|(id, _)| *id)
-            else {
-                return; // all in progress (the receiver caps those far lower)
-            };
-            let Some(v) = self.transfers.remove(&id) else {
-                return;
-            };
-            self.folded.add(&v);
-            let span = (v.started_at, v.started_at + v.elapsed);
-            self.folded.add_time(&mut self.folded_until, span);
-            if self.current == Some(id) {
-                self.current = self.transfers.keys().next_back().copied();
-            }
-        }
     }
 }

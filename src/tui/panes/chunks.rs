@@ -27,10 +27,11 @@ fn what(w: ChunkWhat) -> (&'static str, Color) {
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let rows = area.height.saturating_sub(2) as usize;
-    let end = app.log.len().saturating_sub(app.log_scroll);
+    let end = app.log.lines.len().saturating_sub(app.log.scroll);
     let start = end.saturating_sub(rows);
     let lines: Vec<Line> = app
         .log
+        .lines
         .range(start..end)
         .map(|l| {
             let mut spans = vec![
@@ -57,12 +58,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             Line::from(spans)
         })
         .collect();
-    let title = if app.log_scroll > 0 {
-        format!("Chunks (scrolled {} up; End follows)", app.log_scroll)
-    } else if app.dropped_events > 0 {
+    let title = if app.log.scroll > 0 {
+        format!("Chunks (scrolled {} up; End follows)", app.log.scroll)
+    } else if app.log.dropped > 0 {
         format!(
             "Chunks ({} events skipped to keep up)",
-            grouped(app.dropped_events as usize)
+            grouped(app.log.dropped as usize)
         )
     } else {
         "Chunks".to_owned()

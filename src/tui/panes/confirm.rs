@@ -11,7 +11,7 @@ use crate::tui::view::Theme;
 
 /// Draws the question in the middle of `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let what = if app.receiving_from().is_empty() {
+    let what = if app.transfers.receiving_from().is_empty() {
         "A send is running: quitting cancels it (the receiver is told)."
     } else {
         "An image is arriving: quitting stops the receiver (the sender is told)."

@@ -14,9 +14,9 @@ use crate::tui::view::Theme;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let width = usize::from(area.width.saturating_sub(2 + 11 + 1));
     let row = |field: Field, label: &str, value: String| {
-        let selected = focused && app.field == field;
+        let selected = focused && app.form.field == field;
         let label = Span::styled(format!("{label:<11}"), theme.fg(Color::DarkGray));
-        if selected && app.editing {
+        if selected && app.form.editing {
             return Line::from([vec![label], editing_spans(app, width)].concat());
         }
         let mut style = Style::default();
@@ -25,23 +25,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         }
         Line::from(vec![label, Span::styled(safe(&value).into_owned(), style)])
     };
-    let role = match app.role {
+    let role = match app.form.role {
         Role::Receive => "◀ Receive ▶",
         Role::Send => "◀ Send ▶",
     };
-    let pass = if app.insecure {
+    let pass = if app.form.insecure {
         "(none: --insecure)".to_owned()
-    } else if app.passphrase.is_empty() {
-        match app.role {
+    } else if app.form.passphrase.is_empty() {
+        match app.form.role {
             Role::Receive => "(generated on Listen)".to_owned(),
             Role::Send => "(type the receiver's)".to_owned(),
         }
-    } else if app.passphrase_generated || app.reveal {
-        app.passphrase.clone()
+    } else if app.form.passphrase_generated || app.form.reveal {
+        app.form.passphrase.clone()
     } else {
-        "•".repeat(app.passphrase.chars().count().min(16))
+        "•".repeat(app.form.passphrase.chars().count().min(16))
     };
-    let action = match (&app.state, app.role) {
+    let action = match (&app.state, app.form.role) {
         (ConnState::Listening(_), _) => "[ Stop listening ]",
         (ConnState::Handshaking(_) | ConnState::Connected(_), _) => "[ Cancel the send ]",
         (ConnState::Cancelling(_), _) => "[ cancelling… ]",
@@ -51,7 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let (state, color) = match &app.state {
         ConnState::Idle => ("idle".to_owned(), Color::Reset),
         ConnState::Listening(_) => {
-            let text = match app.receiving_from()[..] {
+            let text = match app.transfers.receiving_from()[..] {
                 [] => "● listening".to_owned(),
                 [peer] => format!("● connected to {peer}"),
                 ref peers => format!("● connected to {} senders", peers.len()),
@@ -62,7 +62,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
                 n => (format!("{text}, {n} failed logins"), Color::Yellow),
             }
         }
-        ConnState::Handshaking(a) if app.insecure => (format!("● offering to {a}"), Color::Yellow),
+        ConnState::Handshaking(a) if app.form.insecure => {
+            (format!("● offering to {a}"), Color::Yellow)
+        }
         ConnState::Handshaking(a) => (format!("● handshaking with {a}"), Color::Yellow),
         ConnState::Connected(a) => (format!("● connected to {a}"), Color::Green),
         ConnState::Sent => ("all files sent".to_owned(), Color::Green),
@@ -70,12 +72,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         ConnState::Stopped(text) => (text.clone(), Color::Reset),
         ConnState::Error(e) => (e.clone(), Color::Red),
     };
-    let address_label = match app.role {
+    let address_label = match app.form.role {
         Role::Receive => "Listen on",
         Role::Send => "Receiver",
     };
-    let out = match app.role {
-        Role::Receive => app.out_dir.clone(),
+    let out = match app.form.role {
+        Role::Receive => app.form.out_dir.clone(),
         Role::Send => "-".to_owned(),
     };
     let lines = vec![
@@ -83,9 +85,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         row(
             Field::Address,
             address_label,
-            match (app.role, app.address.is_empty(), app.editing) {
+            match (app.form.role, app.form.address.is_empty(), app.form.editing) {
                 (Role::Send, true, false) => "(type HOST or HOST:PORT)".to_owned(),
-                _ => app.address.clone(),
+                _ => app.form.address.clone(),
             },
         ),
         row(Field::Passphrase, "Passphrase", pass),
@@ -108,15 +110,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
 /// The field being edited: its text scrolled to keep the cursor in view, the cursor drawn
 /// as a reversed cell (or a bar at the end). A masked passphrase stays masked.
 fn editing_spans(app: &App, width: usize) -> Vec<Span<'static>> {
-    let masked = app.field == Field::Passphrase && !app.reveal;
+    let masked = app.form.field == Field::Passphrase && !app.form.reveal;
     let text: Vec<char> = if masked {
-        vec!['•'; app.input.value().chars().count()]
+        vec!['•'; app.form.input.value().chars().count()]
     } else {
-        safe(app.input.value()).chars().collect()
+        safe(app.form.input.value()).chars().collect()
     };
     // `safe` may lengthen the text (an escaped control): the cursor then goes to the end.
-    let cursor = if text.len() == app.input.value().chars().count() {
-        app.input.cursor()
+    let cursor = if text.len() == app.form.input.value().chars().count() {
+        app.form.input.cursor()
     } else {
         text.len()
     };

@@ -15,14 +15,15 @@ use crate::tui::view::{Theme, ellipsize};
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    if app.role == Role::Receive {
+    if app.form.role == Role::Receive {
         return render_received(frame, area, app, theme, focused);
     }
-    let title = format!("Files: {}", safe(&app.cwd.display().to_string()));
+    let title = format!("Files: {}", safe(&app.browser.cwd.display().to_string()));
     let width = usize::from(area.width.saturating_sub(2));
     // Narrow panes leave out the format: the extension mostly says it.
     let with_format = width >= 44;
     let items: Vec<ListItem> = app
+        .browser
         .entries
         .iter()
         .map(|e| {
@@ -34,7 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             }
             // Only a real mark is coloured: a coloured blank turns into a block when the
             // cursor's row is drawn reversed.
-            let mark = if app.marked.contains(&e.path) {
+            let mark = if app.browser.marked.contains(&e.path) {
                 Span::styled("✓ ", theme.fg(Color::Green))
             } else {
                 Span::raw("  ")
@@ -61,7 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
             ]))
         })
         .collect();
-    let mut state = ListState::default().with_selected(Some(app.selected));
+    let mut state = ListState::default().with_selected(Some(app.browser.selected));
     let list = List::new(items)
         .block(theme.block(&title, focused))
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
@@ -71,6 +72,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
 fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let items: Vec<ListItem> = app
         .transfers
+        .by_id
         .iter()
         .filter(|(_, t)| t.direction == Direction::Receive)
         .map(|(id, t)| {
@@ -84,7 +86,11 @@ fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
                 || safe(&t.offer.name).into_owned(),
                 |n| safe(&n.to_string_lossy()).into_owned(),
             );
-            let current = if app.current == Some(*id) { "▸" } else { " " };
+            let current = if app.transfers.current == Some(*id) {
+                "▸"
+            } else {
+                " "
+            };
             ListItem::new(Line::from(vec![
                 Span::raw(current),
                 Span::styled(format!("{sym} "), theme.fg(color)),
@@ -96,14 +102,14 @@ fn render_received(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
             ]))
         })
         .collect();
-    let title = format!("Files: received into {}", safe(&app.out_dir));
+    let title = format!("Files: received into {}", safe(&app.form.out_dir));
     if items.is_empty() {
         let list = List::new(vec![ListItem::new("  nothing received yet")]);
         frame.render_widget(list.block(theme.block(&title, focused)), area);
         return;
     }
     // Scrolled so the cursor's row is always in view.
-    let mut state = ListState::default().with_selected(app.received_cursor());
+    let mut state = ListState::default().with_selected(app.transfers.received_cursor());
     let list = List::new(items).block(theme.block(&title, focused));
     frame.render_stateful_widget(list, area, &mut state);
 }

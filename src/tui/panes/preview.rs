@@ -18,7 +18,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let dims = app
         .preview
         .id
-        .and_then(|id| app.transfers.get(&id))
+        .and_then(|id| app.transfers.by_id.get(&id))
         .filter(|t| t.offer.width > 0)
         .map(|t| format!(" {}×{}", t.offer.width, t.offer.height))
         .unwrap_or_default();
@@ -44,7 +44,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
         let done = app
             .preview
             .id
-            .and_then(|id| app.transfers.get(&id))
+            .and_then(|id| app.transfers.by_id.get(&id))
             .map_or_else(|| seen.count(), |t| t.stats.chunks_done);
         draw_chunk_map(frame, inner, seen, done, theme);
         return;

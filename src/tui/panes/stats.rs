@@ -199,11 +199,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: 
     let block = theme.block("Stats", focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(t) = app.current_transfer() else {
+    let Some(t) = app.transfers.current_transfer() else {
         frame.render_widget(Paragraph::new("no transfer yet"), inner);
         return;
     };
-    let figures = app.session();
+    let figures = app.transfers.session();
     let image = image_column(t);
     if inner.height < ROWS + 1 {
         // Beside an image: the image's own figures, the most telling first, as many as fit.
