@@ -31,3 +31,4 @@ pub mod sim;
 pub mod store;
 pub mod tui;
 pub mod units;
+pub mod watch;

@@ -173,6 +173,14 @@ pub struct SendArgs {
     /// Give up when the receiver does not answer for this long (e.g. 10s).
     #[arg(long, env = "UDPIX_TIMEOUT", default_value = "10s", value_parser = udpix::units::duration)]
     pub timeout: std::time::Duration,
+    /// Keep going: watch the one folder given and send each image written into it from
+    /// now on, once its writer has finished it, in the order they appear, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how long a file's size and time must stay the same before it counts
+    /// as written (longer for writers that pause, e.g. over NFS).
+    #[arg(long, default_value = "300ms", value_parser = udpix::units::duration, requires = "watch")]
+    pub settle: std::time::Duration,
     #[command(flatten)]
     pub common: CommonArgs,
 }

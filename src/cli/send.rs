@@ -38,8 +38,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         max_rate: args.max_rate,
         passphrase,
     };
+    let files = files_to_send(&args)?;
     let bars = RefCell::new(Bars::new());
-    let paths: Vec<(u64, PathBuf)> = (0u64..).zip(args.files.iter().cloned()).collect();
     // Unreadable files are told on the main task, in turn with the other files' lines.
     let (unreadable_tx, mut unreadable) = tokio::sync::mpsc::unbounded_channel();
     let (publisher, mut sub) = engine::channel(1024);
@@ -51,7 +51,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             &socket,
             peer,
             config.clone(),
-            Files::Paths(paths),
+            files,
             publisher,
             cancel,
             move |path, e| {
@@ -63,7 +63,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 r = &mut transfer => break r.context("sending failed")?,
                 _ = tick.tick() => bars.borrow().update(&sub.snapshot.borrow()),
-                Some(ev) = sub.events.recv() => show(&mut bars.borrow_mut(), ev, &args.files, args.common.json),
+                Some(ev) = sub.events.recv() => show(&mut bars.borrow_mut(), ev, &args, args.common.json),
                 Some((path, e)) = unreadable.recv() => {
                     show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
                 }
@@ -80,7 +80,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     // What the engine published last, after the transfer returned.
     while let Ok(ev) = sub.events.try_recv() {
-        show(&mut bars.borrow_mut(), ev, &args.files, args.common.json);
+        show(&mut bars.borrow_mut(), ev, &args, args.common.json);
     }
     while let Ok((path, e)) = unreadable.try_recv() {
         show_unreadable(&bars.borrow(), peer, &path, &e, args.common.json);
@@ -109,8 +109,45 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The files given, or with `--watch` the ones written into the folder given from now on.
+fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
+    if !args.watch {
+        return Ok(Files::Paths(
+            (0u64..).zip(args.files.iter().cloned()).collect(),
+        ));
+    }
+    let [dir] = args.files.as_slice() else {
+        anyhow::bail!(
+            "--watch takes one folder, not {} arguments: udpix send HOST FOLDER --watch",
+            args.files.len()
+        );
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--watch takes a folder to watch, and {} is not one",
+            dir.display()
+        );
+    }
+    let (paths, _watcher) = udpix::watch::watch(dir, args.settle, 0)
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
+    eprintln!(
+        "udpix: watching {} for new images (Ctrl-C to stop)",
+        dir.display()
+    );
+    Ok(Files::Stream(paths))
+}
+
+/// Where the file sent as `id` is: the `id`-th file given, or in the watched folder.
+fn path_of(args: &SendArgs, id: u64, name: &str) -> Option<PathBuf> {
+    if args.watch {
+        args.files.first().map(|dir| dir.join(name))
+    } else {
+        args.files.get(id as usize).cloned()
+    }
+}
+
 /// Shows one engine event: a bar for a file that started, its line when it ended.
-fn show(bars: &mut Bars, ev: Event, files: &[PathBuf], json: bool) {
+fn show(bars: &mut Bars, ev: Event, args: &SendArgs, json: bool) {
     match ev {
         Event::Started { id, offer, .. } => {
             bars.start(id, &offer.name, offer.size, offer.chunk_size);
@@ -120,14 +157,13 @@ fn show(bars: &mut Bars, ev: Event, files: &[PathBuf], json: bool) {
             if json {
                 // The sender's `path` is the file it sent.
                 let mut report = report.clone();
-                report.path = files.get(report.id as usize).cloned();
+                report.path = path_of(args, report.id, &report.offer.name);
                 bars.println(&json_line(&report));
             } else if report.result.is_ok() {
                 bars.println(&human_line(&report));
             }
             let Err(e) = &report.result else { return };
-            let path = files
-                .get(report.id as usize)
+            let path = path_of(args, report.id, &report.offer.name)
                 .map_or_else(|| report.offer.name.clone(), |p| p.display().to_string());
             // The reason may be the receiver's own words: shown escaped.
             let line = format!("udpix: error: {path}: {e}");

@@ -196,7 +196,7 @@ pub fn queue(files: impl IntoIterator<Item = Outgoing>) -> mpsc::Receiver<Outgoi
 /// they are sent. Only regular files are sent. A file that cannot be read is passed to
 /// `unreadable` and skipped. The task returns how many were unreadable.
 pub fn read_ahead(
-    paths: Vec<(TransferId, std::path::PathBuf)>,
+    paths: impl IntoIterator<Item = (TransferId, std::path::PathBuf)> + Send + 'static,
     config: SenderConfig,
     unreadable: impl Fn(&std::path::Path, std::io::Error) + Send + 'static,
 ) -> (mpsc::Receiver<Outgoing>, tokio::task::JoinHandle<usize>) {

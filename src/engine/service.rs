@@ -18,13 +18,18 @@ pub enum Files {
     Paths(Vec<(TransferId, PathBuf)>),
     /// Files already in memory, offers made.
     Ready(Vec<Outgoing>),
+    /// Files on disk as they come (a watched folder), each with its id, read as `Paths`;
+    /// the send goes on until the sending end is dropped or it is cancelled.
+    Stream(tokio::sync::mpsc::Receiver<(TransferId, PathBuf)>),
 }
 
 impl Files {
-    fn len(&self) -> usize {
+    /// How many files, when that is known before they are sent.
+    fn len(&self) -> Option<usize> {
         match self {
-            Files::Paths(p) => p.len(),
-            Files::Ready(r) => r.len(),
+            Files::Paths(p) => Some(p.len()),
+            Files::Ready(r) => Some(r.len()),
+            Files::Stream(_) => None,
         }
     }
 }
@@ -79,25 +84,57 @@ pub async fn send_all(
     unreadable: impl Fn(&Path, std::io::Error) + Send + 'static,
 ) -> std::io::Result<Summary> {
     let total = files.len();
+    let mut stream_stop = None;
     let watch = cancel.clone();
     let (mut queue, reader) = match files {
         Files::Paths(paths) => {
             let (q, r) = read_ahead(paths, config.clone(), unreadable);
             (q, Some(r))
         }
+        Files::Stream(rx) => {
+            let (tx, mut paths) = tokio::sync::mpsc::channel(1);
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            stream_stop = Some(stop);
+            tokio::spawn(forward_until(rx, tx, stopped));
+            let paths = std::iter::from_fn(move || paths.blocking_recv());
+            let (q, r) = read_ahead(paths, config.clone(), unreadable);
+            (q, Some(r))
+        }
         Files::Ready(ready) => (queue(ready), None),
     };
     let reports = send_files(socket, peer, config, &mut queue, publisher, cancel).await?;
-    // The reader stops at its next file once nobody takes them.
+    // The reader stops at its next file once nobody takes them; a stream's, at once.
     drop(queue);
+    drop(stream_stop);
     let unreadable = match reader {
         Some(r) => r.await.unwrap_or(0),
         None => 0,
     };
     Ok(Summary {
-        total,
+        total: total.unwrap_or(reports.len() + unreadable),
         reports,
         unreadable,
         cancelled: watch.is_cancelled(),
     })
+}
+
+/// Passes paths from a stream to the reader until `stop` fires (or is dropped), then drops
+/// both ends: the reader, waiting for its next path, ends, and so does the stream's source
+/// (a watched folder) once it sees nobody listens.
+async fn forward_until<T>(
+    mut from: tokio::sync::mpsc::Receiver<T>,
+    to: tokio::sync::mpsc::Sender<T>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let item = tokio::select! {
+            _ = &mut stop => return,
+            item = from.recv() => item,
+        };
+        let Some(item) = item else { return };
+        tokio::select! {
+            _ = &mut stop => return,
+            sent = to.send(item) => if sent.is_err() { return },
+        }
+    }
 }

@@ -1,0 +1,109 @@
+//! `udpix send --watch`: images written into a folder while the sender runs arrive, each
+//! once complete, byte for byte and in the order they were written, over a lossy link;
+//! what was there before is not sent, nor are files still being written.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{Proc, WAIT, json_lines, start_netsim, start_recv};
+
+/// Writes `data` into `dir/name` in two writes, as a camera writing a frame does: the
+/// sender must not take the first part alone (the unit tests of `udpix::watch` place a
+/// look at the folder between the two; here one may fall there or not).
+fn write_in_two(dir: &Path, name: &str, data: &[u8]) {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).expect("create");
+    let half = data.len() / 2;
+    f.write_all(&data[..half]).expect("write");
+    f.write_all(&data[half..]).expect("write");
+}
+
+#[test]
+fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let (_netsim, via) = start_netsim(recv.addr, &["--loss", "10%", "--seed", "11"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("before.png"), b"already there").expect("write");
+    let dir_s = dir.path().to_str().expect("utf8");
+    let via_s = via.to_string();
+    let sender = Proc::spawn(&[
+        "send", &via_s, dir_s, "--watch", "--settle", "100ms", "--json",
+    ]);
+    sender.wait_stderr("watching", WAIT);
+    let images: Vec<Vec<u8>> = (0..30)
+        .map(|i| common::seeded_bytes(20_000 + i * 3_000, 500 + i as u64))
+        .collect();
+    // Named out of order, so the order they arrive in is the order written, not by name.
+    let name = |i: usize| format!("frame{:03}.png", (i * 7) % 30);
+    for (i, img) in images.iter().enumerate() {
+        // One after another, as a camera writes them: each once the one before arrived.
+        common::wait_for("the image before to arrive", WAIT, || {
+            (json_lines(&sender.stdout.lock().expect("lock")).len() >= i + i / 10).then_some(())
+        });
+        write_in_two(dir.path(), &name(i), img);
+        // A hidden temp file renamed into place, as many writers do, counts once renamed.
+        if i % 10 == 9 {
+            let tmp = dir.path().join(".frame.tmp");
+            std::fs::write(&tmp, img).expect("write");
+            std::fs::rename(&tmp, dir.path().join(format!("copy{i:03}.png"))).expect("mv");
+        }
+    }
+    let expected = images.len() + 3;
+    let lines = recv.proc.wait_stdout_lines(expected, WAIT * 2);
+    let got = json_lines(&lines);
+    let names: Vec<String> = got
+        .iter()
+        .map(|j| j["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let frames: Vec<&String> = names.iter().filter(|n| n.starts_with("frame")).collect();
+    let want: Vec<String> = (0..30).map(name).collect();
+    assert_eq!(
+        frames,
+        want.iter().collect::<Vec<_>>(),
+        "in the order written"
+    );
+    assert!(!names.iter().any(|n| n == "before.png"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
+    for j in &got {
+        assert_eq!(j["ok"], true, "{j}");
+    }
+    for (i, img) in images.iter().enumerate() {
+        let written = std::fs::read(recv.out.path().join(name(i))).expect("frame received");
+        assert!(written == *img, "{} differs", name(i));
+    }
+    for i in [9, 19, 29] {
+        let written = std::fs::read(recv.out.path().join(format!("copy{i:03}.png"))).expect("copy");
+        assert!(written == images[i], "copy{i:03}.png differs");
+    }
+    // Ctrl-C ends the watch; everything written was delivered.
+    sender.interrupt();
+    let (code, out, err) = sender.wait(WAIT);
+    assert_eq!(code, 130, "{err:?}");
+    let sent = json_lines(&out);
+    assert_eq!(sent.len(), expected, "{err:?}");
+    assert!(sent.iter().all(|j| j["ok"] == true), "{out:?}");
+}
+
+#[test]
+fn watch_takes_one_folder() {
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    let f = file.path().to_str().expect("utf8");
+    let out = common::send(
+        "127.0.0.1:9".parse().expect("addr"),
+        &[file.path()],
+        &["--watch"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--watch takes a folder"), "{err}");
+    assert!(err.contains(f), "{err}");
+    let out = common::send(
+        "127.0.0.1:9".parse().expect("addr"),
+        &[file.path(), file.path()],
+        &["--watch"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--watch takes one folder, not 2"), "{err}");
+}
