@@ -379,12 +379,16 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
         .enumerate()
         .map(|(i, (n, _))| Bytes::from(common::seeded_bytes(*n, i as u64 + 40)))
         .collect();
-    let outgoing = contents.iter().zip(plan).enumerate().map(|(i, (d, (_, by)))| {
-        let offer = Sender::offer_for(&config, &format!("f{i}.bin"), d, "", None);
-        let mut o = engine::Outgoing::bytes(i as u64, offer, d.clone());
-        o.deadline = by;
-        o
-    });
+    let outgoing = contents
+        .iter()
+        .zip(plan)
+        .enumerate()
+        .map(|(i, (d, (_, by)))| {
+            let offer = Sender::offer_for(&config, &format!("f{i}.bin"), d, "", None);
+            let mut o = engine::Outgoing::bytes(i as u64, offer, d.clone());
+            o.deadline = by;
+            o
+        });
     let mut queue = engine::queue(outgoing);
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let (spub, _ssub) = engine::channel(1 << 16);
@@ -416,7 +420,11 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
     );
     // The first gave way at its deadline, not after its two seconds.
     let first = reports.iter().find(|r| r.id == 0).expect("report");
-    assert!(first.stats.chunks_done < first.stats.chunks, "{:?}", first.stats);
+    assert!(
+        first.stats.chunks_done < first.stats.chunks,
+        "{:?}",
+        first.stats
+    );
     let written = common::wait_for("the newest saved", common::WAIT, || {
         std::fs::read(out.path().join("f3.bin")).ok()
     });

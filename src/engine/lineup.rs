@@ -115,11 +115,17 @@ mod tests {
         let t = Instant::now();
         let mut l = Lineup::default();
         l.got(Some(file(1, Some(t))));
-        assert!(l.skip(t + Duration::from_secs(1)).is_empty(), "nothing newer");
+        assert!(
+            l.skip(t + Duration::from_secs(1)).is_empty(),
+            "nothing newer"
+        );
         assert_eq!(l.next_deadline(), None);
         l.got(Some(file(2, Some(t + Duration::from_secs(5)))));
         assert_eq!(l.next_deadline(), Some(t));
-        assert!(l.skip(t - Duration::from_millis(1)).is_empty(), "not late yet");
+        assert!(
+            l.skip(t - Duration::from_millis(1)).is_empty(),
+            "not late yet"
+        );
         let skipped: Vec<u64> = l.skip(t).iter().map(|o| o.id).collect();
         assert_eq!(skipped, [1]);
         assert_eq!(l.take().map(|o| o.id), Some(2));

@@ -547,9 +547,10 @@ impl Session<'_> {
             }
             out.flush();
             let due = [lineup.next_deadline(), late_wake(&core, &active, &lineup)];
-            let timer = due.into_iter().flatten().fold(core.poll_timeout(), |t, d| {
-                Some(t.map_or(d, |t| t.min(d)))
-            });
+            let timer = due
+                .into_iter()
+                .flatten()
+                .fold(core.poll_timeout(), |t, d| Some(t.map_or(d, |t| t.min(d))));
             let deadline = Some(out.wake_at(timer));
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
