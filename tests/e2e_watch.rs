@@ -107,3 +107,68 @@ fn watch_takes_one_folder() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--watch takes one folder, not 2"), "{err}");
 }
+
+/// A stream faster than the link (`--deadline`): the images that cannot make it give way to
+/// newer ones, nothing half-written is kept, each one kept is whole, the skipped ones are
+/// reported as such, and the newest always arrives.
+#[test]
+fn a_stream_too_fast_for_its_link_stays_live_with_a_deadline() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let (_netsim, via) = start_netsim(recv.addr, &["--rate", "2mbit"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_s = dir.path().to_str().expect("utf8");
+    let via_s = via.to_string();
+    let sender = Proc::spawn(&[
+        "send",
+        &via_s,
+        dir_s,
+        "--watch",
+        "--settle",
+        "50ms",
+        "--deadline",
+        "300ms",
+        "--json",
+    ]);
+    sender.wait_stderr("watching", WAIT);
+    // 100 kB every 100 ms is 8 Mbit/s, four times what the link carries: a camera pacing
+    // its frames, not a wait for anything.
+    let frames: Vec<Vec<u8>> = (0..20)
+        .map(|i| common::seeded_bytes(100_000, 900 + i as u64))
+        .collect();
+    for (i, f) in frames.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("cam{i:02}.png")), f).expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The newest arrives: nothing newer comes to take its place.
+    let last = recv.out.path().join("cam19.png");
+    common::wait_for("the newest frame", WAIT, || {
+        std::fs::read(&last).ok().filter(|d| *d == frames[19])
+    });
+    sender.interrupt();
+    let (_, out, err) = sender.wait(WAIT);
+    let sent = json_lines(&out);
+    assert_eq!(sent.len(), 20, "every frame reported: {err:?}");
+    let skipped = sent
+        .iter()
+        .filter(|j| {
+            j["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("past its deadline"))
+        })
+        .count();
+    let delivered = sent.iter().filter(|j| j["ok"] == true).count();
+    assert!(skipped > 0, "the link cannot carry all: {out:?}");
+    assert_eq!(skipped + delivered, 20, "{out:?}");
+    // What the receiver kept is whole, and only what was delivered.
+    let kept: Vec<String> = std::fs::read_dir(recv.out.path())
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), delivered, "{kept:?}");
+    for name in &kept {
+        let i: usize = name[3..5].parse().expect("cam NN");
+        let got = std::fs::read(recv.out.path().join(name)).expect("read");
+        assert!(got == frames[i], "{name} differs");
+    }
+}

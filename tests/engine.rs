@@ -185,7 +185,7 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
             (i as u64, path)
         })
         .collect();
-    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), |p, e| {
+    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), None, |p, e| {
         panic!("cannot read {}: {e}", p.display())
     });
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
@@ -343,4 +343,96 @@ async fn a_file_cancelled_alone_ends_alone() {
         .collect();
     assert_eq!(left.len(), 3, "{left:?}");
     watcher.abort();
+}
+
+/// A live stream's rule (`--deadline`): a file past its deadline gives way as soon as a newer
+/// one is ready. The one being sent is abandoned (the receiver keeps nothing of it), those
+/// waiting that are late are never offered, and the newest arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_wins_once_a_file_is_past_its_deadline() {
+    use std::time::Instant;
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, _rsub) = engine::channel(1 << 16);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    // 2 MB/s: the first file takes two seconds, far past its deadline.
+    let config = SenderConfig {
+        max_rate: Some(2e6),
+        ..SenderConfig::default()
+    };
+    let now = Instant::now();
+    let late = now - Duration::from_secs(1);
+    let plan = [
+        (4 << 20, Some(now + Duration::from_millis(100))),
+        (50_000, Some(late)),
+        (60_000, Some(late)),
+        (70_000, Some(now + Duration::from_secs(600))),
+    ];
+    let contents: Vec<Bytes> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| Bytes::from(common::seeded_bytes(*n, i as u64 + 40)))
+        .collect();
+    let outgoing = contents
+        .iter()
+        .zip(plan)
+        .enumerate()
+        .map(|(i, (d, (_, by)))| {
+            let offer = Sender::offer_for(&config, &format!("f{i}.bin"), d, "", None);
+            let mut o = engine::Outgoing::bytes(i as u64, offer, d.clone());
+            o.deadline = by;
+            o
+        });
+    let mut queue = engine::queue(outgoing);
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, _ssub) = engine::channel(1 << 16);
+    let reports = tokio::time::timeout(
+        common::WAIT,
+        engine::send_files(
+            &ssock,
+            raddr,
+            config,
+            &mut queue,
+            spub,
+            engine::CancelSignal::never(),
+        ),
+    )
+    .await
+    .expect("sent in time")
+    .expect("no socket error");
+    let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
+    by_id.sort_by_key(|(id, _)| *id);
+    let gave_way = Err("cancelled: past its deadline, and a newer image was ready".to_owned());
+    assert_eq!(
+        by_id,
+        vec![
+            (0, gave_way.clone()),
+            (1, gave_way.clone()),
+            (2, gave_way),
+            (3, Ok(()))
+        ]
+    );
+    // The first gave way at its deadline, not after its two seconds.
+    let first = reports.iter().find(|r| r.id == 0).expect("report");
+    assert!(
+        first.stats.chunks_done < first.stats.chunks,
+        "{:?}",
+        first.stats
+    );
+    let written = common::wait_for("the newest saved", common::WAIT, || {
+        std::fs::read(out.path().join("f3.bin")).ok()
+    });
+    assert!(written == contents[3], "f3.bin differs");
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["f3.bin"], "nothing of the others is kept");
 }

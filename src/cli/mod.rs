@@ -181,6 +181,10 @@ pub struct SendArgs {
     /// as written (longer for writers that pause, e.g. over NFS).
     #[arg(long, default_value = "300ms", value_parser = udpix::units::duration, requires = "watch")]
     pub settle: std::time::Duration,
+    /// With --watch: an image not delivered within this long of appearing gives way as soon
+    /// as a newer one is ready (the newest wins; the receiver keeps nothing of it).
+    #[arg(long, value_parser = udpix::units::duration, requires = "watch")]
+    pub deadline: Option<std::time::Duration>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

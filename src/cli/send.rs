@@ -134,7 +134,7 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
         "udpix: watching {} for new images (Ctrl-C to stop)",
         dir.display()
     );
-    Ok(Files::Stream(paths))
+    Ok(Files::Stream(paths, args.deadline))
 }
 
 /// Where the file sent as `id` is: the `id`-th file given, or in the watched folder.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+mod lineup;
 mod receive;
 mod send;
 pub mod service;

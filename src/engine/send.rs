@@ -12,6 +12,7 @@ use tokio::net::UdpSocket;
 
 use tokio::sync::{mpsc, watch};
 
+use super::lineup::{self, Lineup};
 use super::{
     ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
     drain_batch, is_transient, sleep_until,
@@ -141,6 +142,8 @@ pub struct Outgoing {
     pub offer: Offer,
     /// The content.
     pub content: Content,
+    /// Deliver by then, or give way to a newer file once one is ready (see `lineup`).
+    pub deadline: Option<Instant>,
 }
 
 impl Outgoing {
@@ -150,6 +153,7 @@ impl Outgoing {
             id,
             offer,
             content: Content::Bytes(data),
+            deadline: None,
         }
     }
 }
@@ -194,16 +198,19 @@ pub fn queue(files: impl IntoIterator<Item = Outgoing>) -> mpsc::Receiver<Outgoi
 /// Opens and hashes `paths` on a blocking thread, one file ahead of the sender, so neither
 /// a slow disk nor hashing a large file stalls a transfer; their bytes are read again as
 /// they are sent. Only regular files are sent. A file that cannot be read is passed to
-/// `unreadable` and skipped. The task returns how many were unreadable.
+/// `unreadable` and skipped. With `deadline`, each file is to be delivered within it of
+/// the moment its path came. The task returns how many were unreadable.
 pub fn read_ahead(
     paths: impl IntoIterator<Item = (TransferId, std::path::PathBuf)> + Send + 'static,
     config: SenderConfig,
+    deadline: Option<Duration>,
     unreadable: impl Fn(&std::path::Path, std::io::Error) + Send + 'static,
 ) -> (mpsc::Receiver<Outgoing>, tokio::task::JoinHandle<usize>) {
     let (tx, rx) = mpsc::channel(1);
     let task = tokio::task::spawn_blocking(move || {
         let mut failed = 0;
         for (id, path) in paths {
+            let deadline = deadline.map(|d| Instant::now() + d);
             let (offer, file) = match open_and_offer(&config, &path) {
                 Ok(o) => o,
                 Err(e) => {
@@ -213,7 +220,13 @@ pub fn read_ahead(
                 }
             };
             let content = Content::File(file);
-            if tx.blocking_send(Outgoing { id, offer, content }).is_err() {
+            let o = Outgoing {
+                id,
+                offer,
+                content,
+                deadline,
+            };
+            if tx.blocking_send(o).is_err() {
                 break;
             }
         }
@@ -431,6 +444,8 @@ struct Active {
     id: TransferId,
     offer: Offer,
     started: Instant,
+    /// Deliver by then, or give way to a newer file.
+    deadline: Option<Instant>,
 }
 
 /// Where a session runs.
@@ -459,13 +474,17 @@ impl Session<'_> {
         let session = rand::random::<u64>() | 1;
         let start = Instant::now();
         let mut feeds = Feeds::default();
+        let first_deadline = first.deadline;
+        let mut lineup = Lineup::after(&first);
         let (data, feed) = split(first.content, &first.offer);
         feeds.0.extend(feed.map(|f| (0, f)));
         let mut core = Sender::new(start, config.clone(), session, first.offer, data);
         core.keep_open();
         let mut active: HashMap<u32, Active> = HashMap::new();
         start_file(&core, &mut active, out, peer, 0, first.id, start);
-        let mut exhausted = false;
+        if let Some(a) = active.get_mut(&0) {
+            a.deadline = first_deadline;
+        }
         let mut stop = false;
         let mut cancelled = false;
         if let Some(reason) = cancel.reason() {
@@ -476,21 +495,24 @@ impl Session<'_> {
         let mut tx = Vec::with_capacity(2048);
         loop {
             let now = Instant::now();
-            while !exhausted && core.wants_file() {
-                match files.try_recv() {
-                    Ok(o) => {
-                        if let Some(o) = unless_cancelled(o, cancel, out, peer, reports) {
-                            let (file, id) = push(&mut core, &mut feeds, now, o);
-                            start_file(&core, &mut active, out, peer, file, id, now);
-                        }
-                    }
-                    // Still being read: taken when it comes (below).
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        exhausted = true;
-                        core.close_input();
+            lineup.refill(files, core.wants_file());
+            for late in lineup.skip(now) {
+                never_offered(late, lineup::LATE.to_owned(), out, peer, reports);
+            }
+            give_way(&mut core, &active, &lineup, now);
+            while core.wants_file() {
+                let Some(o) = lineup.take() else { break };
+                if let Some(o) = unless_cancelled(o, cancel, out, peer, reports) {
+                    let deadline = o.deadline;
+                    let (file, id) = push(&mut core, &mut feeds, now, o);
+                    start_file(&core, &mut active, out, peer, file, id, now);
+                    if let Some(a) = active.get_mut(&file) {
+                        a.deadline = deadline;
                     }
                 }
+            }
+            if lineup.exhausted && !lineup.newer_ready() {
+                core.close_input();
             }
             feeds.give(&mut core);
             while core.poll_transmit(now, &mut tx) {
@@ -524,7 +546,12 @@ impl Session<'_> {
                 return Ok(stop || cancelled);
             }
             out.flush();
-            let deadline = Some(out.wake_at(core.poll_timeout()));
+            let due = [lineup.next_deadline(), late_wake(&core, &active, &lineup)];
+            let timer = due
+                .into_iter()
+                .flatten()
+                .fold(core.poll_timeout(), |t, d| Some(t.map_or(d, |t| t.min(d))));
+            let deadline = Some(out.wake_at(timer));
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     let now = Instant::now();
@@ -543,18 +570,7 @@ impl Session<'_> {
                     None => abandon_cancelled(&mut core, &active, cancel, Instant::now()),
                 },
                 (file, got) = feeds.next(core.wants_data()) => feeds.take(&mut core, file, got),
-                o = files.recv(), if !exhausted && core.wants_file() => match o {
-                    Some(o) => {
-                        if let Some(o) = unless_cancelled(o, cancel, out, peer, reports) {
-                            let (file, id) = push(&mut core, &mut feeds, Instant::now(), o);
-                            start_file(&core, &mut active, out, peer, file, id, Instant::now());
-                        }
-                    }
-                    None => {
-                        exhausted = true;
-                        core.close_input();
-                    }
-                },
+                o = files.recv(), if lineup.wants(core.wants_file()) => lineup.got(o),
             }
         }
     }
@@ -572,6 +588,18 @@ fn unless_cancelled(
     let Some(reason) = cancel.file_reason(o.id) else {
         return Some(o);
     };
+    never_offered(o, reason, out, peer, reports);
+    None
+}
+
+/// Ends `o` without offering it, for `reason` (as [`SendError::Abandoned`] tells it).
+fn never_offered(
+    o: Outgoing,
+    reason: String,
+    out: &mut Outlet,
+    peer: SocketAddr,
+    reports: &mut Vec<Report>,
+) {
     out.lifecycle(Event::Started {
         id: o.id,
         direction: Direction::Send,
@@ -595,7 +623,29 @@ fn unless_cancelled(
     };
     out.lifecycle(Event::Finished(Box::new(report.clone())));
     reports.push(report);
-    None
+}
+
+/// A file in flight past its deadline, with a newer one ready (waiting, or in flight after
+/// it), gives way: it is abandoned, and the receiver keeps nothing of it.
+fn give_way(core: &mut Sender, active: &HashMap<u32, Active>, lineup: &Lineup, now: Instant) {
+    let newest = active.keys().max().copied();
+    for (&file, a) in active {
+        let newer = lineup.newer_ready() || newest.is_some_and(|n| n > file);
+        if newer && a.deadline.is_some_and(|d| d <= now) && !core.is_abandoned(file) {
+            core.abandon(now, file, lineup::LATE);
+        }
+    }
+}
+
+/// When the next file in flight would give way, if a newer one is ready.
+fn late_wake(core: &Sender, active: &HashMap<u32, Active>, lineup: &Lineup) -> Option<Instant> {
+    let newest = active.keys().max().copied();
+    active
+        .iter()
+        .filter(|(file, _)| lineup.newer_ready() || newest.is_some_and(|n| n > **file))
+        .filter(|(file, _)| !core.is_abandoned(**file))
+        .filter_map(|(_, a)| a.deadline)
+        .min()
 }
 
 /// Abandons each file in flight whose user cancelled it alone.
@@ -636,6 +686,7 @@ fn start_file(
             id,
             offer,
             started: now,
+            deadline: None,
         },
     );
 }

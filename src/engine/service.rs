@@ -19,8 +19,12 @@ pub enum Files {
     /// Files already in memory, offers made.
     Ready(Vec<Outgoing>),
     /// Files on disk as they come (a watched folder), each with its id, read as `Paths`;
-    /// the send goes on until the sending end is dropped or it is cancelled.
-    Stream(tokio::sync::mpsc::Receiver<(TransferId, PathBuf)>),
+    /// the send goes on until the sending end is dropped or it is cancelled. With a
+    /// deadline, a file not delivered within it of coming gives way to a newer one.
+    Stream(
+        tokio::sync::mpsc::Receiver<(TransferId, PathBuf)>,
+        Option<std::time::Duration>,
+    ),
 }
 
 impl Files {
@@ -29,7 +33,7 @@ impl Files {
         match self {
             Files::Paths(p) => Some(p.len()),
             Files::Ready(r) => Some(r.len()),
-            Files::Stream(_) => None,
+            Files::Stream(..) => None,
         }
     }
 }
@@ -88,16 +92,16 @@ pub async fn send_all(
     let watch = cancel.clone();
     let (mut queue, reader) = match files {
         Files::Paths(paths) => {
-            let (q, r) = read_ahead(paths, config.clone(), unreadable);
+            let (q, r) = read_ahead(paths, config.clone(), None, unreadable);
             (q, Some(r))
         }
-        Files::Stream(rx) => {
+        Files::Stream(rx, deadline) => {
             let (tx, mut paths) = tokio::sync::mpsc::channel(1);
             let (stop, stopped) = tokio::sync::oneshot::channel();
             stream_stop = Some(stop);
             tokio::spawn(forward_until(rx, tx, stopped));
             let paths = std::iter::from_fn(move || paths.blocking_recv());
-            let (q, r) = read_ahead(paths, config.clone(), unreadable);
+            let (q, r) = read_ahead(paths, config.clone(), deadline, unreadable);
             (q, Some(r))
         }
         Files::Ready(ready) => (queue(ready), None),
