@@ -22,6 +22,7 @@ pub mod figures;
 pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keep;
 pub mod logging;
 pub mod netsim;
 pub mod passphrase;

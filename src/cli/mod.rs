@@ -117,6 +117,13 @@ pub struct RecvArgs {
     /// How --show draws [env: UDPIX_IMAGE_PROTOCOL; config: image_protocol; default: auto].
     #[arg(long, value_enum, requires = "show")]
     pub image_protocol: Option<udpix::config::ImageProtocol>,
+    /// Also keep the newest verified image under this fixed name in --out (e.g.
+    /// latest.jpg), replaced in one step, for a viewer or web page to watch.
+    #[arg(long, value_name = "NAME", value_parser = latest_name)]
+    pub latest: Option<String>,
+    /// Keep only the newest N images this run received, deleting older ones (a stream).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: Option<u64>,
     /// Largest image accepted (e.g. 512MiB, 10MB).
     #[arg(long, env = "UDPIX_MAX_SIZE", default_value = "512MiB", value_parser = udpix::units::size)]
     pub max_size: u64,
@@ -345,4 +352,9 @@ fn rate_or_zero(s: &str) -> Result<f64, String> {
     } else {
         udpix::units::rate(s)
     }
+}
+
+/// `--latest NAME`: a plain file name.
+fn latest_name(s: &str) -> Result<String, String> {
+    udpix::keep::check_latest_name(s).map(|()| s.to_owned())
 }

@@ -117,6 +117,11 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
         },
         out_dir: out.clone(),
     };
+    let mut keeper = udpix::keep::Keeper::new(
+        &out,
+        args.latest.clone(),
+        args.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    );
     let shower = match (
         args.show,
         Shower::new(settings.image_protocol.value, args.common.json),
@@ -148,6 +153,9 @@ pub async fn run(args: RecvArgs, config_file: Option<PathBuf>) -> anyhow::Result
                         }
                         if let (Some(shower), Ok(()), Some(path)) = (&shower, &r.result, &r.path) {
                             show(&bars, shower, path);
+                        }
+                        if let (Ok(()), Some(path)) = (&r.result, &r.path) {
+                            keep_after(&mut keeper, path, &bars);
                         }
                         if let Err(e) = &r.result {
                             // Name and reason are the sender's words.
@@ -220,5 +228,21 @@ fn show(bars: &Bars, shower: &Shower, path: &std::path::Path) {
     let shown = tokio::task::block_in_place(|| bars.suspend(|| shower.show(path)));
     if let Err(e) = shown {
         bars.eprintln(&safe(&format!("udpix: {} is written; {e}", path.display())));
+    }
+}
+
+/// Keeps `path` as the latest image and lets the oldest go, as --latest and --keep ask;
+/// a failure is told, and the image itself stays.
+fn keep_after(keeper: &mut udpix::keep::Keeper, path: &std::path::Path, bars: &Bars) {
+    match keeper.saved(path) {
+        Ok(gone) => {
+            for g in gone {
+                tracing::debug!(path = %g.display(), "deleted: more than --keep images");
+            }
+        }
+        Err(e) => bars.eprintln(&safe(&format!(
+            "udpix: warning: keeping {} as --latest or under --keep: {e}",
+            path.display()
+        ))),
     }
 }
