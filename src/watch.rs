@@ -152,6 +152,38 @@ fn in_progress_name(name: &str) -> bool {
     name.starts_with('.') || SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
+/// `files` as a stream, each with its id: one every `pace` (as a camera takes frames; a
+/// tick missed while the sender is busy is skipped, not made up), or as fast as they are
+/// taken; over and over with `repeat`, until the receiving end is dropped.
+pub fn paced(
+    files: Vec<PathBuf>,
+    pace: Option<Duration>,
+    repeat: bool,
+) -> mpsc::Receiver<(u64, PathBuf)> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut tick = pace.map(|p| {
+            let mut t = tokio::time::interval(p);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        });
+        let rounds = if repeat { usize::MAX } else { 1 };
+        let all = files
+            .iter()
+            .cycle()
+            .take(files.len().saturating_mul(rounds));
+        for (id, path) in (0u64..).zip(all) {
+            if let Some(t) = &mut tick {
+                t.tick().await;
+            }
+            if tx.send((id, path.clone())).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// The new files of a watched folder, each with its id, and the thread watching it.
 pub type Watching = (
     mpsc::Receiver<(u64, PathBuf)>,

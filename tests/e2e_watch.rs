@@ -172,3 +172,62 @@ fn a_stream_too_fast_for_its_link_stays_live_with_a_deadline() {
         assert!(got == frames[i], "{name} differs");
     }
 }
+
+/// `--loop --fps N --deadline D`: the files given go round as a paced stream until Ctrl-C;
+/// each image kept is a whole copy of one of them, and a paced send without `--loop` sends
+/// each file once, in order.
+#[test]
+fn a_looped_paced_stream_sends_whole_copies_until_interrupted() {
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let (_netsim, via) = start_netsim(recv.addr, &["--rate", "4mbit"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = common::seeded_bytes(60_000, 1);
+    let b = common::seeded_bytes(80_000, 2);
+    std::fs::write(dir.path().join("a.png"), &a).expect("write");
+    std::fs::write(dir.path().join("b.png"), &b).expect("write");
+    let via_s = via.to_string();
+    let dir_s = dir.path().to_str().expect("utf8");
+    let sender = Proc::spawn(&[
+        "send",
+        &via_s,
+        dir_s,
+        "--loop",
+        "--fps",
+        "20",
+        "--deadline",
+        "200ms",
+        "--json",
+    ]);
+    // Round and round: at least two of each.
+    recv.proc.wait_stdout_lines(4, WAIT);
+    sender.interrupt();
+    let (code, out, err) = sender.wait(WAIT);
+    assert_eq!(code, 130, "{err:?}");
+    let sent = json_lines(&out);
+    assert!(sent.len() >= 4, "{out:?}");
+    for entry in std::fs::read_dir(recv.out.path()).expect("out").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let got = std::fs::read(entry.path()).expect("read");
+        let want = if name.starts_with('a') { &a } else { &b };
+        assert!(got == *want, "{name} is not a whole copy");
+    }
+    // Paced, once: each file, in order.
+    let recv = start_recv("127.0.0.1:0", &[]);
+    let paths = [dir.path().join("b.png"), dir.path().join("a.png")];
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let out = common::send(recv.addr, &refs, &["--interval", "50ms"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = recv.proc.wait_stdout_lines(2, WAIT);
+    let names: Vec<String> = json_lines(&lines)
+        .iter()
+        .map(|j| j["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["b.png", "a.png"]);
+    let out = common::send(recv.addr, &refs, &["--deadline", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--deadline is for a stream"), "{err}");
+}

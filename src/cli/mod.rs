@@ -188,9 +188,21 @@ pub struct SendArgs {
     /// as written (longer for writers that pause, e.g. over NFS).
     #[arg(long, default_value = "300ms", value_parser = udpix::units::duration, requires = "watch")]
     pub settle: std::time::Duration,
-    /// With --watch: an image not delivered within this long of appearing gives way as soon
-    /// as a newer one is ready (the newest wins; the receiver keeps nothing of it).
-    #[arg(long, value_parser = udpix::units::duration, requires = "watch")]
+    /// Send the files given (or the images in the folder given) over and over, until
+    /// Ctrl-C: a test stream, or a slide show.
+    #[arg(long = "loop", conflicts_with = "watch")]
+    pub repeat: bool,
+    /// Queue a file every D (e.g. 100ms), as a camera takes its frames; with --loop or
+    /// files given.
+    #[arg(long, value_parser = udpix::units::duration, conflicts_with_all = ["watch", "fps"])]
+    pub interval: Option<std::time::Duration>,
+    /// Queue N files a second: --interval 1/N.
+    #[arg(long, value_parser = fps, conflicts_with = "watch")]
+    pub fps: Option<std::time::Duration>,
+    /// A stream's image (--watch, --loop, --interval, --fps) not delivered within this long
+    /// of being queued gives way as soon as a newer one is ready (the newest wins; the
+    /// receiver keeps nothing of it).
+    #[arg(long, value_parser = udpix::units::duration)]
     pub deadline: Option<std::time::Duration>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -357,4 +369,17 @@ fn rate_or_zero(s: &str) -> Result<f64, String> {
 /// `--latest NAME`: a plain file name.
 fn latest_name(s: &str) -> Result<String, String> {
     udpix::keep::check_latest_name(s).map(|()| s.to_owned())
+}
+
+/// `--fps N`: the interval between frames, for N from 0.001 to 1000 a second.
+fn fps(s: &str) -> Result<std::time::Duration, String> {
+    let n: f64 = s
+        .parse()
+        .map_err(|_| format!("--fps takes frames a second, like 10 or 0.5, not {s:?}"))?;
+    if !(0.001..=1000.0).contains(&n) {
+        return Err(format!(
+            "--fps takes 0.001 to 1000 frames a second, not {n}"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(1.0 / n))
 }

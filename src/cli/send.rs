@@ -109,9 +109,19 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The files given, or with `--watch` the ones written into the folder given from now on.
+/// The files given, or with `--watch` the ones written into the folder given from now on,
+/// or with `--loop`, `--interval` or `--fps` the files given as a paced, repeated stream.
 fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
+    let pace = args.interval.or(args.fps);
+    if args.repeat || pace.is_some() {
+        let files = stream_files(&args.files)?;
+        let paths = udpix::watch::paced(files, pace, args.repeat);
+        return Ok(Files::Stream(paths, args.deadline));
+    }
     if !args.watch {
+        if args.deadline.is_some() {
+            anyhow::bail!("--deadline is for a stream: with --watch, --loop, --interval or --fps");
+        }
         return Ok(Files::Paths(
             (0u64..).zip(args.files.iter().cloned()).collect(),
         ));
@@ -137,13 +147,40 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
     Ok(Files::Stream(paths, args.deadline))
 }
 
-/// Where the file sent as `id` is: the `id`-th file given, or in the watched folder.
+/// The files of a repeated or paced stream: those given, a folder standing for the regular
+/// files in it, in name order.
+fn stream_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in given {
+        if path.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        anyhow::bail!("nothing to send: the folders given hold no files");
+    }
+    Ok(files)
+}
+
+/// Where the file sent as `id` is: the `id`-th file given, one of the stream's, or in the
+/// watched folder.
 fn path_of(args: &SendArgs, id: u64, name: &str) -> Option<PathBuf> {
     if args.watch {
-        args.files.first().map(|dir| dir.join(name))
-    } else {
-        args.files.get(id as usize).cloned()
+        return args.files.first().map(|dir| dir.join(name));
     }
+    if args.repeat || args.interval.or(args.fps).is_some() {
+        let files = stream_files(&args.files).ok()?;
+        return files.get(id as usize % files.len().max(1)).cloned();
+    }
+    args.files.get(id as usize).cloned()
 }
 
 /// Shows one engine event: a bar for a file that started, its line when it ended.
