@@ -375,6 +375,30 @@ fn unreachable_receiver_fails_clearly() {
     drop(silent);
 }
 
+/// Nothing listening at all: the host says the port is closed, and udpix says so at once
+/// (not after the offer's timeout, which is set far beyond the test's wait here), and does
+/// not try the other files.
+#[test]
+fn a_closed_port_fails_at_once_and_says_so() {
+    let closed = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let img = testdata().join("chessboard_GRAY.png");
+    let f = img.to_str().expect("utf8");
+    let to = addr.to_string();
+    let (code, _, err) = Proc::spawn(&["send", &to, f, f, f, "--timeout", "10m"]).wait(T);
+    assert_eq!(code, 1, "{err:?}");
+    assert!(
+        err[0].contains(&format!("UDP port {} is closed", addr.port())),
+        "{err:?}"
+    );
+    assert!(
+        err.iter()
+            .any(|l| l.contains("not sending the 2 remaining files")),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn too_large_is_refused_and_unreadable_file_reported() {
     let recv = start_recv("127.0.0.1:0", &["--max-size", "1000"]);

@@ -336,6 +336,11 @@ impl Outlet {
 
 /// Binds a UDP socket with large buffers; `[::]` binds accept IPv4 too where the OS allows.
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    UdpSocket::from_std(bound(addr)?.into())
+}
+
+/// A socket bound to `addr`, set up as [`bind`] says.
+fn bound(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -346,7 +351,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     forbid_fragmentation(&socket, addr.is_ipv6());
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket)
 }
 
 /// Sets don't-fragment on the socket (Linux): a datagram larger than the path allows is then
@@ -477,14 +482,18 @@ pub fn offered_name(path: &std::path::Path) -> String {
         .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// An ephemeral socket of the peer's address family, to send from.
+/// An ephemeral socket of the peer's address family, to send from, connected to the peer:
+/// it hears only from there, and the kernel reports a closed port (ICMP port unreachable)
+/// as "connection refused", so a send to a port where nothing listens fails at once.
 pub fn bind_for(peer: SocketAddr) -> std::io::Result<UdpSocket> {
     let local: SocketAddr = if peer.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    bind(local)
+    let socket = bound(local)?;
+    socket.connect(&peer.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -518,6 +518,9 @@ impl Session<'_> {
             while core.poll_transmit(now, &mut tx) {
                 match socket.send_to(&tx, peer).await {
                     Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        core.port_closed();
+                    }
                     Err(e) if is_transient(&e) => {}
                     Err(e) if super::too_large_for_the_path(&e) => {
                         return Err(std::io::Error::new(
@@ -555,6 +558,9 @@ impl Session<'_> {
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     let now = Instant::now();
+                    if r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+                        core.port_closed();
+                    }
                     drain_batch(socket, &mut buf, r, |d, from| {
                         if from == peer {
                             core.handle(now, d);
@@ -789,6 +795,11 @@ fn publish(core: &Sender, active: &HashMap<u32, Active>, out: &mut Outlet, now: 
 
 fn describe(e: &SendError, peer: SocketAddr) -> String {
     match e {
+        SendError::PortClosed => format!(
+            "nothing listens on {peer}: its host says UDP port {} is closed; is `udpix recv` \
+             running there, on that port?",
+            peer.port()
+        ),
         SendError::NoAnswer(t) => format!(
             "no answer from {peer} within {:.0} s: is `udpix recv` running there, and is UDP port {} open?",
             t.as_secs_f64(),

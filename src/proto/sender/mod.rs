@@ -113,6 +113,10 @@ impl SenderConfig {
 /// Why a transfer did not complete.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SendError {
+    /// The receiver's host said nothing listens on the port (an ICMP port unreachable),
+    /// before anything came from it.
+    #[error("nothing listens on the receiver's port: is `udpix recv` running there, on that port?")]
+    PortClosed,
     /// Nothing answered the offer.
     #[error(
         "no answer from the receiver within {0:?}: is `udpix recv` running there, and is the UDP port open?"
@@ -165,6 +169,7 @@ impl SendError {
         match self {
             SendError::AuthFailed
             | SendError::NoAnswer(_)
+            | SendError::PortClosed
             | SendError::Cancelled(_)
             | SendError::CancelledByReceiver(_) => true,
             SendError::Refused(code, _) => {
@@ -304,6 +309,8 @@ pub struct Sender {
     last_eliciting: Option<Instant>,
     probes: u32,
     last_recv: Instant,
+    /// Something trusted came from the receiver in this session.
+    heard: bool,
     events: VecDeque<SenderEvent>,
     /// Traffic of no file (after every file concluded).
     stats: TransferStats,
@@ -372,6 +379,7 @@ impl Sender {
             last_eliciting: None,
             probes: 0,
             last_recv: now,
+            heard: false,
             events: VecDeque::new(),
             stats: TransferStats::default(),
         }
@@ -642,6 +650,16 @@ impl Sender {
             .is_some_and(|i| self.files[i].is_active() && self.files[i].abandoned.is_some())
     }
 
+    /// The receiver's host reported the port closed (the socket saw "connection refused"):
+    /// before anything came from the receiver, nothing listens there and the session fails
+    /// at once rather than after the offer's timeout; later (a receiver heard from may be
+    /// restarting) it changes nothing, and the timers decide.
+    pub fn port_closed(&mut self) {
+        if !self.heard && self.phase != Phase::Finished {
+            self.fail_session(SendError::PortClosed);
+        }
+    }
+
     /// Ends every file in flight with `error`, and the session with them.
     fn fail_session(&mut self, error: SendError) {
         // Offers still queued would start files nobody will send.
@@ -712,6 +730,7 @@ impl Sender {
         };
         self.charge(target).datagrams_received += 1;
         self.last_recv = now;
+        self.heard = true;
         match packet.body {
             Body::Retry { cookie } => {
                 if self.retries < 4 {
