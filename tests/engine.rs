@@ -436,3 +436,55 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
         .collect();
     assert_eq!(left, ["f3.bin"], "nothing of the others is kept");
 }
+
+/// Past its deadline, a file in flight goes on when the newer one waiting could not make
+/// its own deadline either: a late image beats none. Both arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_file_goes_on_when_the_newer_one_would_be_late_too() {
+    use std::time::Instant;
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, _rsub) = engine::channel(1 << 16);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    // 1 MB/s: each file takes a second, far past both deadlines.
+    let config = SenderConfig {
+        max_rate: Some(1e6),
+        ..SenderConfig::default()
+    };
+    let now = Instant::now();
+    let contents: Vec<Bytes> = (0..2)
+        .map(|i| Bytes::from(common::seeded_bytes(1 << 20, 60 + i)))
+        .collect();
+    let outgoing = contents.iter().enumerate().map(|(i, d)| {
+        let offer = Sender::offer_for(&config, &format!("g{i}.bin"), d, "", None);
+        let mut o = engine::Outgoing::bytes(i as u64, offer, d.clone());
+        o.deadline = Some(now + Duration::from_millis(100 + 50 * i as u64));
+        o
+    });
+    let mut queue = engine::queue(outgoing);
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, _ssub) = engine::channel(1 << 16);
+    let reports = tokio::time::timeout(
+        common::WAIT,
+        engine::send_files(
+            &ssock,
+            raddr,
+            config,
+            &mut queue,
+            spub,
+            engine::CancelSignal::never(),
+        ),
+    )
+    .await
+    .expect("sent in time")
+    .expect("no socket error");
+    let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
+    by_id.sort_by_key(|(id, _)| *id);
+    assert_eq!(by_id, vec![(0, Ok(())), (1, Ok(()))]);
+}

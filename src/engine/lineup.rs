@@ -5,7 +5,7 @@
 //! that a newer one is known while an older one is still under way.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -75,13 +75,25 @@ impl Lineup {
         !self.waiting.is_empty()
     }
 
-    /// The waiting files that give way: those past their deadline with a newer one behind
-    /// them, and the oldest beyond [`MAX_WAITING`].
-    pub fn skip(&mut self, now: Instant) -> Vec<Outgoing> {
+    /// The newest file waiting can make its deadline at the session's `pace`: worth giving
+    /// way to. When it could not, or the pace is not known yet, a late file in flight goes
+    /// on: a late image beats none.
+    pub fn newer_in_time(&self, now: Instant, pace: Option<(f64, Duration)>) -> bool {
+        pace.is_some()
+            && self
+                .waiting
+                .back()
+                .is_some_and(|o| !cannot_make_it(o, now, pace))
+    }
+
+    /// The waiting files that give way to a newer one behind them: those that cannot make
+    /// their deadline (past it, or, at the session's `pace` of bytes a second and round
+    /// trip, too large for the time left, so that sending them would only make the newer
+    /// one late too), and the oldest beyond [`MAX_WAITING`].
+    pub fn skip(&mut self, now: Instant, pace: Option<(f64, Duration)>) -> Vec<Outgoing> {
         let mut skipped = Vec::new();
         while self.waiting.len() > 1
-            && (self.waiting.len() > MAX_WAITING
-                || self.waiting[0].deadline.is_some_and(|d| d <= now))
+            && (self.waiting.len() > MAX_WAITING || cannot_make_it(&self.waiting[0], now, pace))
         {
             skipped.extend(self.waiting.pop_front());
         }
@@ -97,11 +109,26 @@ impl Lineup {
     }
 }
 
+/// `o` would miss its deadline if offered `now`: it has passed, or sending its bytes at
+/// `pace` (bytes a second, and a round trip for the verdict) takes longer than what is left.
+fn cannot_make_it(o: &Outgoing, now: Instant, pace: Option<(f64, Duration)>) -> bool {
+    let Some(deadline) = o.deadline else {
+        return false;
+    };
+    if deadline <= now {
+        return true;
+    }
+    let Some((rate, rtt)) = pace.filter(|(rate, _)| *rate > 0.0) else {
+        return false;
+    };
+    let needed = Duration::from_secs_f64(o.offer.size as f64 / rate) + rtt;
+    now + needed > deadline
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::sender::{Sender, SenderConfig};
-    use std::time::Duration;
 
     fn file(id: u64, deadline: Option<Instant>) -> Outgoing {
         let offer = Sender::offer_for(&SenderConfig::default(), "x.png", b"abc", "", None);
@@ -116,17 +143,17 @@ mod tests {
         let mut l = Lineup::default();
         l.got(Some(file(1, Some(t))));
         assert!(
-            l.skip(t + Duration::from_secs(1)).is_empty(),
+            l.skip(t + Duration::from_secs(1), None).is_empty(),
             "nothing newer"
         );
         assert_eq!(l.next_deadline(), None);
         l.got(Some(file(2, Some(t + Duration::from_secs(5)))));
         assert_eq!(l.next_deadline(), Some(t));
         assert!(
-            l.skip(t - Duration::from_millis(1)).is_empty(),
+            l.skip(t - Duration::from_millis(1), None).is_empty(),
             "not late yet"
         );
-        let skipped: Vec<u64> = l.skip(t).iter().map(|o| o.id).collect();
+        let skipped: Vec<u64> = l.skip(t, None).iter().map(|o| o.id).collect();
         assert_eq!(skipped, [1]);
         assert_eq!(l.take().map(|o| o.id), Some(2));
     }
@@ -144,8 +171,31 @@ mod tests {
         for id in 2..20 {
             g.got(Some(file(id, None)));
         }
-        let skipped = g.skip(Instant::now());
+        let skipped = g.skip(Instant::now(), None);
         assert_eq!(skipped.len(), 19 - MAX_WAITING);
         assert_eq!(g.take().map(|o| o.id), Some(20 - MAX_WAITING as u64));
+    }
+
+    /// A file that the session's pace cannot deliver in the time left gives way to a newer
+    /// one before it is offered, not at its deadline: else each next file would start with
+    /// only what the one before left of its time, and none would arrive.
+    #[test]
+    fn a_file_too_large_for_the_time_left_gives_way_before_it_starts() {
+        let t = Instant::now();
+        // 3 bytes at 10 bytes a second: 0.3 s, plus a 0.1 s round trip.
+        let pace = Some((10.0, Duration::from_millis(100)));
+        let mut l = Lineup::default();
+        l.got(Some(file(1, Some(t + Duration::from_millis(350)))));
+        l.got(Some(file(2, Some(t + Duration::from_secs(5)))));
+        let skipped: Vec<u64> = l.skip(t, pace).iter().map(|o| o.id).collect();
+        assert_eq!(skipped, [1]);
+        let mut l = Lineup::default();
+        l.got(Some(file(1, Some(t + Duration::from_millis(450)))));
+        l.got(Some(file(2, Some(t + Duration::from_secs(5)))));
+        assert!(l.skip(t, pace).is_empty(), "it makes it");
+        assert!(
+            l.skip(t, Some((0.0, Duration::ZERO))).is_empty(),
+            "no pace known yet"
+        );
     }
 }

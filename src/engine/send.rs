@@ -496,7 +496,7 @@ impl Session<'_> {
         loop {
             let now = Instant::now();
             lineup.refill(files, core.wants_file());
-            for late in lineup.skip(now) {
+            for late in lineup.skip(now, pace_of(&core)) {
                 never_offered(late, lineup::LATE.to_owned(), out, peer, reports);
             }
             give_way(&mut core, &active, &lineup, now);
@@ -631,24 +631,38 @@ fn never_offered(
     reports.push(report);
 }
 
-/// A file in flight past its deadline, with a newer one ready (waiting, or in flight after
-/// it), gives way: it is abandoned, and the receiver keeps nothing of it.
+/// A file in flight past its deadline gives way to a newer one waiting that can make its
+/// own deadline: it is abandoned, and the receiver keeps nothing of it. A newer one
+/// already in flight behind it is no reason (it follows as soon as the older's chunks
+/// have all left once, and would be as late), nor is one that could not make it either:
+/// a late image beats none.
 fn give_way(core: &mut Sender, active: &HashMap<u32, Active>, lineup: &Lineup, now: Instant) {
-    let newest = active.keys().max().copied();
-    for (&file, a) in active {
-        let newer = lineup.newer_ready() || newest.is_some_and(|n| n > file);
-        if newer && a.deadline.is_some_and(|d| d <= now) && !core.is_abandoned(file) {
-            core.abandon(now, file, lineup::LATE);
-        }
+    if !lineup.newer_in_time(now, pace_of(core)) {
+        return;
     }
+    let late: Vec<u32> = active
+        .iter()
+        .filter(|(file, a)| a.deadline.is_some_and(|d| d <= now) && !core.is_abandoned(**file))
+        .map(|(file, _)| *file)
+        .collect();
+    for file in late {
+        core.abandon(now, file, lineup::LATE);
+    }
+}
+
+/// The session's pace, for judging whether a waiting file can make its deadline: the
+/// rate it is sending at and its round trip, once it has measured them.
+fn pace_of(core: &Sender) -> Option<(f64, Duration)> {
+    core.pace().filter(|(rate, _)| *rate > 0.0)
 }
 
 /// When the next file in flight would give way, if a newer one is ready.
 fn late_wake(core: &Sender, active: &HashMap<u32, Active>, lineup: &Lineup) -> Option<Instant> {
-    let newest = active.keys().max().copied();
+    if !lineup.newer_ready() {
+        return None;
+    }
     active
         .iter()
-        .filter(|(file, _)| lineup.newer_ready() || newest.is_some_and(|n| n > **file))
         .filter(|(file, _)| !core.is_abandoned(**file))
         .filter_map(|(_, a)| a.deadline)
         .min()

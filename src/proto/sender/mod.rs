@@ -591,6 +591,15 @@ impl Sender {
         Some(s)
     }
 
+    /// The rate the session delivers image bytes at (its pacing rate less the share lost,
+    /// bytes a second) and its smoothed round trip, once it has a round-trip sample.
+    pub fn pace(&self) -> Option<(f64, Duration)> {
+        let delivered = self.rate.pacing_rate() * (1.0 - self.rate.loss_fraction());
+        self.rtt
+            .has_sample()
+            .then(|| (delivered, self.rtt.smoothed()))
+    }
+
     /// When the session started (the first offer or HELLO).
     pub fn started(&self) -> Instant {
         self.started
