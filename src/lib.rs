@@ -27,6 +27,7 @@ pub mod logging;
 pub mod netsim;
 pub mod passphrase;
 pub mod proto;
+pub mod reencode;
 pub mod report;
 pub mod sim;
 pub mod store;

@@ -185,9 +185,12 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
             (i as u64, path)
         })
         .collect();
-    let (mut queue, reader) = engine::read_ahead(paths, config.clone(), None, |p, e| {
-        panic!("cannot read {}: {e}", p.display())
-    });
+    let (mut queue, reader) = engine::read_ahead(
+        paths,
+        config.clone(),
+        engine::ReadOptions::default(),
+        |p, e| panic!("cannot read {}: {e}", p.display()),
+    );
     let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let (spub, _ssub) = engine::channel(4096);
     let reports = tokio::time::timeout(

@@ -199,6 +199,16 @@ pub struct SendArgs {
     /// Queue N files a second: --interval 1/N.
     #[arg(long, value_parser = fps, conflicts_with = "watch")]
     pub fps: Option<std::time::Duration>,
+    /// Scale each image down (aspect kept) so neither side is longer than N pixels, and
+    /// send that instead of the file's bytes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_dim: Option<u32>,
+    /// Re-encode each image into this format before sending.
+    #[arg(long, value_enum)]
+    pub format: Option<udpix::reencode::Target>,
+    /// JPEG quality when re-encoding into JPEG, 1 to 100 (default 85).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
     /// A stream's image (--watch, --loop, --interval, --fps) not delivered within this long
     /// of being queued gives way as soon as a newer one is ready (the newest wins; the
     /// receiver keeps nothing of it).

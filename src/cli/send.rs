@@ -116,7 +116,7 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
     if args.repeat || pace.is_some() {
         let files = stream_files(&args.files)?;
         let paths = udpix::watch::paced(files, pace, args.repeat);
-        return Ok(Files::Stream(paths, args.deadline));
+        return Ok(Files::Stream(paths, read_options(args)));
     }
     if !args.watch {
         if args.deadline.is_some() {
@@ -124,6 +124,7 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
         }
         return Ok(Files::Paths(
             (0u64..).zip(args.files.iter().cloned()).collect(),
+            read_options(args),
         ));
     }
     let [dir] = args.files.as_slice() else {
@@ -144,7 +145,20 @@ fn files_to_send(args: &SendArgs) -> anyhow::Result<Files> {
         "udpix: watching {} for new images (Ctrl-C to stop)",
         dir.display()
     );
-    Ok(Files::Stream(paths, args.deadline))
+    Ok(Files::Stream(paths, read_options(args)))
+}
+
+/// The deadline and the re-encoding the options ask for.
+fn read_options(args: &SendArgs) -> engine::ReadOptions {
+    let asked = args.max_dim.is_some() || args.format.is_some() || args.quality.is_some();
+    engine::ReadOptions {
+        deadline: args.deadline,
+        reencode: asked.then_some(udpix::reencode::Reencode {
+            max_dim: args.max_dim,
+            format: args.format,
+            quality: args.quality.unwrap_or(85),
+        }),
+    }
 }
 
 /// The files of a repeated or paced stream: those given, a folder standing for the regular

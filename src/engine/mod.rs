@@ -23,7 +23,8 @@ pub mod service;
 
 pub use receive::{ReceiveOptions, run_receiver};
 pub use send::{
-    CancelSignal, Canceller, Content, Outgoing, cancellation, queue, read_ahead, send, send_files,
+    CancelSignal, Canceller, Content, Outgoing, ReadOptions, cancellation, queue, read_ahead, send,
+    send_files,
 };
 
 use crate::proto::receiver::EndpointStats;

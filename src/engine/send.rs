@@ -195,23 +195,36 @@ pub fn queue(files: impl IntoIterator<Item = Outgoing>) -> mpsc::Receiver<Outgoi
     rx
 }
 
+/// How files read from disk are turned into what is offered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Each file is to be delivered within this long of the moment its path came.
+    pub deadline: Option<Duration>,
+    /// Scale down or re-encode each image first (the bytes sent are then the new ones).
+    pub reencode: Option<crate::reencode::Reencode>,
+}
+
 /// Opens and hashes `paths` on a blocking thread, one file ahead of the sender, so neither
 /// a slow disk nor hashing a large file stalls a transfer; their bytes are read again as
 /// they are sent. Only regular files are sent. A file that cannot be read is passed to
-/// `unreadable` and skipped. With `deadline`, each file is to be delivered within it of
-/// the moment its path came. The task returns how many were unreadable.
+/// `unreadable` and skipped. `options` may give each a deadline or have it re-encoded.
+/// The task returns how many were unreadable.
 pub fn read_ahead(
     paths: impl IntoIterator<Item = (TransferId, std::path::PathBuf)> + Send + 'static,
     config: SenderConfig,
-    deadline: Option<Duration>,
+    options: ReadOptions,
     unreadable: impl Fn(&std::path::Path, std::io::Error) + Send + 'static,
 ) -> (mpsc::Receiver<Outgoing>, tokio::task::JoinHandle<usize>) {
     let (tx, rx) = mpsc::channel(1);
     let task = tokio::task::spawn_blocking(move || {
         let mut failed = 0;
         for (id, path) in paths {
-            let deadline = deadline.map(|d| Instant::now() + d);
-            let (offer, file) = match open_and_offer(&config, &path) {
+            let deadline = options.deadline.map(|d| Instant::now() + d);
+            let opened = match &options.reencode {
+                Some(r) => reencode_and_offer(&config, &path, r),
+                None => open_and_offer(&config, &path).map(|(o, f)| (o, Content::File(f))),
+            };
+            let (offer, content) = match opened {
                 Ok(o) => o,
                 Err(e) => {
                     failed += 1;
@@ -219,7 +232,6 @@ pub fn read_ahead(
                     continue;
                 }
             };
-            let content = Content::File(file);
             let o = Outgoing {
                 id,
                 offer,
@@ -233,6 +245,18 @@ pub fn read_ahead(
         failed
     });
     (rx, task)
+}
+
+/// Decodes, scales down and re-encodes the image at `path` as `r` says, and offers that.
+fn reencode_and_offer(
+    config: &SenderConfig,
+    path: &std::path::Path,
+    r: &crate::reencode::Reencode,
+) -> std::io::Result<(Offer, Content)> {
+    let name = super::offered_name(path);
+    let out = crate::reencode::reencode(path, &name, r)?;
+    let offer = Sender::offer_for(config, &out.name, &out.bytes, out.format, Some(out.dims));
+    Ok((offer, Content::Bytes(Bytes::from(out.bytes))))
 }
 
 /// Opens a regular file and makes its offer, hashing it in one streaming pass.

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::UdpSocket;
 
-use super::send::{CancelSignal, Outgoing, queue, read_ahead, send_files};
+use super::send::{CancelSignal, Outgoing, ReadOptions, queue, read_ahead, send_files};
 use super::{Publisher, Report, TransferId};
 use crate::proto::sender::SenderConfig;
 
 /// What to send.
 pub enum Files {
     /// Files on disk, each with the id its events will carry; read and hashed one ahead.
-    Paths(Vec<(TransferId, PathBuf)>),
+    Paths(Vec<(TransferId, PathBuf)>, ReadOptions),
     /// Files already in memory, offers made.
     Ready(Vec<Outgoing>),
     /// Files on disk as they come (a watched folder), each with its id, read as `Paths`;
@@ -23,7 +23,7 @@ pub enum Files {
     /// deadline, a file not delivered within it of coming gives way to a newer one.
     Stream(
         tokio::sync::mpsc::Receiver<(TransferId, PathBuf)>,
-        Option<std::time::Duration>,
+        ReadOptions,
     ),
 }
 
@@ -31,7 +31,7 @@ impl Files {
     /// How many files, when that is known before they are sent.
     fn len(&self) -> Option<usize> {
         match self {
-            Files::Paths(p) => Some(p.len()),
+            Files::Paths(p, _) => Some(p.len()),
             Files::Ready(r) => Some(r.len()),
             Files::Stream(..) => None,
         }
@@ -91,17 +91,17 @@ pub async fn send_all(
     let mut stream_stop = None;
     let watch = cancel.clone();
     let (mut queue, reader) = match files {
-        Files::Paths(paths) => {
-            let (q, r) = read_ahead(paths, config.clone(), None, unreadable);
+        Files::Paths(paths, options) => {
+            let (q, r) = read_ahead(paths, config.clone(), options, unreadable);
             (q, Some(r))
         }
-        Files::Stream(rx, deadline) => {
+        Files::Stream(rx, options) => {
             let (tx, mut paths) = tokio::sync::mpsc::channel(1);
             let (stop, stopped) = tokio::sync::oneshot::channel();
             stream_stop = Some(stop);
             tokio::spawn(forward_until(rx, tx, stopped));
             let paths = std::iter::from_fn(move || paths.blocking_recv());
-            let (q, r) = read_ahead(paths, config.clone(), deadline, unreadable);
+            let (q, r) = read_ahead(paths, config.clone(), options, unreadable);
             (q, Some(r))
         }
         Files::Ready(ready) => (queue(ready), None),

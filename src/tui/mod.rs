@@ -493,7 +493,7 @@ async fn send_all(
         &socket,
         peer,
         config,
-        Files::Paths(files),
+        Files::Paths(files, engine::ReadOptions::default()),
         publisher,
         cancel,
         move |path, e| {
