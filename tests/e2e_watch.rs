@@ -77,7 +77,8 @@ fn images_written_into_a_watched_folder_arrive_in_order_through_loss() {
         let written = std::fs::read(recv.out.path().join(format!("copy{i:03}.png"))).expect("copy");
         assert!(written == images[i], "copy{i:03}.png differs");
     }
-    // Ctrl-C ends the watch; everything written was delivered.
+    // Ctrl-C ends the watch, once the sender has every verdict: all was delivered.
+    sender.wait_stdout_lines(expected, WAIT);
     sender.interrupt();
     let (code, out, err) = sender.wait(WAIT);
     assert_eq!(code, 130, "{err:?}");
@@ -144,6 +145,8 @@ fn a_stream_too_fast_for_its_link_stays_live_with_a_deadline() {
     common::wait_for("the newest frame", WAIT, || {
         std::fs::read(&last).ok().filter(|d| *d == frames[19])
     });
+    // And the sender has its verdict: every frame reported before Ctrl-C.
+    sender.wait_stdout_lines(20, WAIT);
     sender.interrupt();
     let (_, out, err) = sender.wait(WAIT);
     let sent = json_lines(&out);
@@ -158,6 +161,13 @@ fn a_stream_too_fast_for_its_link_stays_live_with_a_deadline() {
         .count();
     let delivered = sent.iter().filter(|j| j["ok"] == true).count();
     assert!(skipped > 0, "the link cannot carry all: {out:?}");
+    let summary = format!(
+        "udpix: stream: {delivered} delivered, {skipped} gave way to newer images, 0 failed"
+    );
+    assert!(
+        err.iter().any(|l| l.starts_with(&summary)),
+        "{summary}: {err:?}"
+    );
     assert_eq!(skipped + delivered, 20, "{out:?}");
     // What the receiver kept is whole, and only what was delivered.
     let kept: Vec<String> = std::fs::read_dir(recv.out.path())

@@ -18,10 +18,12 @@ use tokio::sync::{mpsc, watch};
 
 mod lineup;
 mod receive;
+mod reports;
 mod send;
 pub mod service;
 
 pub use receive::{ReceiveOptions, run_receiver};
+pub use reports::{Reports, gave_way};
 pub use send::{
     CancelSignal, Canceller, Content, Outgoing, ReadOptions, cancellation, queue, read_ahead, send,
     send_files,

@@ -13,6 +13,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::lineup::{self, Lineup};
+use super::reports::Reports;
 use super::{
     ChunkWhat, Direction, Event, Outlet, Progress, Publisher, Report, Snapshot, TransferId,
     drain_batch, is_transient, sleep_until,
@@ -427,9 +428,9 @@ pub async fn send_files(
     files: &mut mpsc::Receiver<Outgoing>,
     publisher: Publisher,
     mut cancel: CancelSignal,
-) -> std::io::Result<Vec<Report>> {
+) -> std::io::Result<Reports> {
     let mut out = Outlet::new(publisher);
-    let mut reports = Vec::new();
+    let mut reports = Reports::default();
     loop {
         let first = tokio::select! {
             biased;
@@ -487,7 +488,7 @@ impl Session<'_> {
         first: Outgoing,
         files: &mut mpsc::Receiver<Outgoing>,
         out: &mut Outlet,
-        reports: &mut Vec<Report>,
+        reports: &mut Reports,
         cancel: &mut CancelSignal,
     ) -> std::io::Result<bool> {
         let Session {
@@ -613,7 +614,7 @@ fn unless_cancelled(
     cancel: &CancelSignal,
     out: &mut Outlet,
     peer: SocketAddr,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<Outgoing> {
     let Some(reason) = cancel.file_reason(o.id) else {
         return Some(o);
@@ -628,7 +629,7 @@ fn never_offered(
     reason: String,
     out: &mut Outlet,
     peer: SocketAddr,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) {
     out.lifecycle(Event::Started {
         id: o.id,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tokio::net::UdpSocket;
 
 use super::send::{CancelSignal, Outgoing, ReadOptions, queue, read_ahead, send_files};
-use super::{Publisher, Report, TransferId};
+use super::{Publisher, Reports, TransferId};
 use crate::proto::sender::SenderConfig;
 
 /// What to send.
@@ -43,8 +43,8 @@ impl Files {
 pub struct Summary {
     /// Files asked for.
     pub total: usize,
-    /// Each file's report, in the order the verdicts came.
-    pub reports: Vec<Report>,
+    /// Each file's end, counted, and the newest reports, in the order the verdicts came.
+    pub reports: Reports,
     /// Files that could not be read (each told to `unreadable` as it came).
     pub unreadable: usize,
     /// True when the send was cancelled.
@@ -54,7 +54,7 @@ pub struct Summary {
 impl Summary {
     /// Files the receiver verified.
     pub fn delivered(&self) -> usize {
-        self.reports.iter().filter(|r| r.result.is_ok()).count()
+        self.reports.delivered()
     }
 
     /// Files that did not arrive, for any reason (failed, unreadable, never sent).
