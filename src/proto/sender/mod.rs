@@ -701,6 +701,9 @@ impl Sender {
         f.conclude(result);
         let range = f.offer.chunk_range();
         self.retx.retain(|c| !range.contains(c));
+        // Its offers are never looked up again (one never accepted, say an abandoned
+        // file's, would stay for the session's life).
+        self.offers_sent.retain(|&(_, _, f)| f != file);
         if self.input_closed && !self.files.iter().any(OutFile::is_active) {
             self.phase = Phase::Finished;
         }
