@@ -414,27 +414,3 @@ fn a_large_file_streams_through_bounded_sender_memory() {
         r.sender_most_held
     );
 }
-
-#[test]
-fn the_first_flight_s_own_queue_does_not_end_start_up_as_congestion() {
-    // 200 kB over 4 Mbit/s, 40 ms RTT: the first flight's burst queues at the bottleneck,
-    // so the first ACK (one packet over a round trip, 25 kB/s) came back late. Taken for
-    // congestion, it ended start-up at that rate before the dispersion measure ran, and the
-    // transfer took 1.09 s where the link allows 0.45.
-    let d = data(200_000, 25);
-    let link = LinkSpec {
-        delay: Duration::from_millis(20),
-        rate: Some(500_000.0),
-        queue: 100,
-        ..LinkSpec::default()
-    };
-    let r = run(&d, link.clone(), link, 25);
-    assert_exact(&r, &d, "4 Mbit/s");
-    assert_eq!(r.up.queue_drops, 0, "{:?}", r.up);
-    assert!(
-        r.elapsed < Duration::from_millis(600),
-        "took {:?}: {:?}",
-        r.elapsed,
-        r.sender
-    );
-}

@@ -273,11 +273,6 @@ impl RateControl {
         }
         let queueing = round_min.saturating_sub(min_rtt);
         let threshold = (min_rtt / 4).clamp(MIN_QUEUEING, MAX_QUEUEING);
-        // Before the first estimate every packet acknowledged is of the first flight, sent
-        // as a burst on purpose: the queue it meets is its own, and says nothing of
-        // congestion. Taken as congestion, the first ACK (one packet over a round trip) ended
-        // start-up at a fraction of the path's rate before the dispersion measure could run.
-        let congested = self.btl_bw > 0.0 && queueing > threshold;
         let total = self.round_acked + self.round_lost;
         // Losses of a round that kept a queue standing are the queue's own drops: counted
         // as random, they would raise the rate that overflows it.
@@ -287,7 +282,7 @@ impl RateControl {
         }
         let raw = self.round_max_rate;
         if raw > 0.0 {
-            if congested {
+            if queueing > threshold {
                 // A standing queue: losses are congestion. Fall back to what really got through.
                 self.congested_rounds += 1;
                 self.bw_filter.clear();
