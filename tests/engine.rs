@@ -249,16 +249,7 @@ async fn many_files_share_one_login_and_a_refused_one_fails_alone() {
 /// same login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_cancelled_alone_ends_alone() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let raddr = rsock.local_addr().expect("addr");
-    let (rpub, mut rsub) = engine::channel(1 << 16);
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    let options = ReceiveOptions {
-        config: ReceiverConfig::default(),
-        out_dir: out.path().to_owned(),
-    };
-    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let (out, raddr, mut rsub, _stop) = receiver();
     let config = SenderConfig::default();
     // File 1 is large, so it is still being sent when its cancel comes.
     let sizes = [50_000, 32 << 20, 60_000, 70_000, 80_000];
@@ -354,16 +345,7 @@ async fn a_file_cancelled_alone_ends_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newest_wins_once_a_file_is_past_its_deadline() {
     use std::time::Instant;
-    let out = tempfile::tempdir().expect("tempdir");
-    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let raddr = rsock.local_addr().expect("addr");
-    let (rpub, _rsub) = engine::channel(1 << 16);
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    let options = ReceiveOptions {
-        config: ReceiverConfig::default(),
-        out_dir: out.path().to_owned(),
-    };
-    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let (out, raddr, _rsub, _stop) = receiver();
     // 2 MB/s: the first file takes two seconds, far past its deadline.
     let config = SenderConfig {
         max_rate: Some(2e6),
@@ -393,22 +375,7 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
             o
         });
     let mut queue = engine::queue(outgoing);
-    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let (spub, _ssub) = engine::channel(1 << 16);
-    let reports = tokio::time::timeout(
-        common::WAIT,
-        engine::send_files(
-            &ssock,
-            raddr,
-            config,
-            &mut queue,
-            spub,
-            engine::CancelSignal::never(),
-        ),
-    )
-    .await
-    .expect("sent in time")
-    .expect("no socket error");
+    let reports = send_queue(raddr, config, &mut queue, engine::CancelSignal::never()).await;
     let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
     by_id.sort_by_key(|(id, _)| *id);
     let gave_way = Err("cancelled: past its deadline, and a newer image was ready".to_owned());
@@ -445,16 +412,7 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_file_goes_on_when_the_newer_one_would_be_late_too() {
     use std::time::Instant;
-    let out = tempfile::tempdir().expect("tempdir");
-    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let raddr = rsock.local_addr().expect("addr");
-    let (rpub, _rsub) = engine::channel(1 << 16);
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    let options = ReceiveOptions {
-        config: ReceiverConfig::default(),
-        out_dir: out.path().to_owned(),
-    };
-    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    let (_out, raddr, _rsub, _stop) = receiver();
     // 1 MB/s: each file takes a second, far past both deadlines.
     let config = SenderConfig {
         max_rate: Some(1e6),
@@ -471,23 +429,48 @@ async fn a_late_file_goes_on_when_the_newer_one_would_be_late_too() {
         o
     });
     let mut queue = engine::queue(outgoing);
-    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let (spub, _ssub) = engine::channel(1 << 16);
-    let reports = tokio::time::timeout(
-        common::WAIT,
-        engine::send_files(
-            &ssock,
-            raddr,
-            config,
-            &mut queue,
-            spub,
-            engine::CancelSignal::never(),
-        ),
-    )
-    .await
-    .expect("sent in time")
-    .expect("no socket error");
+    let reports = send_queue(raddr, config, &mut queue, engine::CancelSignal::never()).await;
     let mut by_id: Vec<_> = reports.iter().map(|r| (r.id, r.result.clone())).collect();
     by_id.sort_by_key(|(id, _)| *id);
     assert_eq!(by_id, vec![(0, Ok(())), (1, Ok(()))]);
+}
+
+/// A receiving engine with default limits on loopback, writing into a fresh folder: the
+/// folder, its address, its events, and the handle that keeps it running.
+fn receiver() -> (
+    tempfile::TempDir,
+    std::net::SocketAddr,
+    engine::Subscriber,
+    watch::Sender<bool>,
+) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let rsock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let raddr = rsock.local_addr().expect("addr");
+    let (rpub, rsub) = engine::channel(1 << 16);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let options = ReceiveOptions {
+        config: ReceiverConfig::default(),
+        out_dir: out.path().to_owned(),
+    };
+    tokio::spawn(engine::run_receiver(rsock, options, rpub, stop_rx));
+    (out, raddr, rsub, stop_tx)
+}
+
+/// Sends what `queue` holds to `to` over one engine, its events unread, until each file has
+/// its verdict.
+async fn send_queue(
+    to: std::net::SocketAddr,
+    config: SenderConfig,
+    queue: &mut tokio::sync::mpsc::Receiver<engine::Outgoing>,
+    cancel: engine::CancelSignal,
+) -> engine::Reports {
+    let ssock = engine::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let (spub, _ssub) = engine::channel(1 << 16);
+    tokio::time::timeout(
+        common::WAIT,
+        engine::send_files(&ssock, to, config, queue, spub, cancel),
+    )
+    .await
+    .expect("sent in time")
+    .expect("no socket error")
 }

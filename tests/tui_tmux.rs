@@ -553,16 +553,15 @@ fn quitting_the_tui_mid_transfer_tells_the_sender() {
     assert_eq!(sender.wait(), 1);
 }
 
-#[test]
-fn cancelling_a_tui_send_tells_the_receiver() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let in_dir = tempfile::tempdir().expect("tempdir");
+/// A headless receiver writing into `out`, behind a 2 Mbit/s netsim link (the TUI sends at
+/// full speed: the link makes a send last); the address to send to is the link's.
+fn receiver_behind_a_slow_link(out: &Path) -> (Headless, Headless, String) {
     let mut recv = Headless::spawn(&[
         "recv",
         "--listen",
         "127.0.0.1:0",
         "--out",
-        in_dir.path().to_str().expect("utf8"),
+        out.to_str().expect("utf8"),
         "--idle-timeout",
         "10m",
     ]);
@@ -573,7 +572,6 @@ fn cancelling_a_tui_send_tells_the_receiver() {
         .and_then(|s| s.split(',').next())
         .expect("an address")
         .to_owned();
-    // The TUI sends at full speed: a 2 Mbit/s link in between makes the send last.
     let mut netsim = Headless::spawn(&[
         "netsim",
         "--listen",
@@ -590,6 +588,14 @@ fn cancelling_a_tui_send_tells_the_receiver() {
         .next()
         .expect("netsim's address")
         .to_owned();
+    (recv, netsim, via)
+}
+
+#[test]
+fn cancelling_a_tui_send_tells_the_receiver() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let in_dir = tempfile::tempdir().expect("tempdir");
+    let (mut recv, _netsim, via) = receiver_behind_a_slow_link(in_dir.path());
     // An image the file browser lists: seeded noise as a 1024×1024 PNG (about 3 MB).
     let img = image::RgbImage::from_raw(1024, 1024, noise(1024 * 1024 * 3)).expect("image");
     img.save(work.path().join("noise.png")).expect("png");
@@ -613,38 +619,7 @@ fn cancelling_a_tui_send_tells_the_receiver() {
 fn cancelling_one_file_of_a_tui_send_lets_the_others_arrive() {
     let work = tempfile::tempdir().expect("tempdir");
     let in_dir = tempfile::tempdir().expect("tempdir");
-    let mut recv = Headless::spawn(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        in_dir.path().to_str().expect("utf8"),
-        "--idle-timeout",
-        "10m",
-    ]);
-    let line = recv.wait_line("listening on");
-    let to = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .expect("an address")
-        .to_owned();
-    let mut netsim = Headless::spawn(&[
-        "netsim",
-        "--listen",
-        "127.0.0.1:0",
-        "--to",
-        &to,
-        "--rate",
-        "2mbit",
-    ]);
-    let banner = netsim.wait_line("udpix netsim:");
-    let via = banner
-        .trim_start_matches("udpix netsim: ")
-        .split(' ')
-        .next()
-        .expect("netsim's address")
-        .to_owned();
+    let (mut recv, _netsim, via) = receiver_behind_a_slow_link(in_dir.path());
     let img = image::RgbImage::from_raw(1024, 1024, noise(1024 * 1024 * 3)).expect("image");
     img.save(work.path().join("noise.png")).expect("png");
     let tiny = testdata().join("chelsea.png");
