@@ -215,6 +215,16 @@ fn a_looped_paced_stream_sends_whole_copies_until_interrupted() {
     assert_eq!(code, 130, "{err:?}");
     let sent = json_lines(&out);
     assert!(sent.len() >= 4, "{out:?}");
+    // Each report names the file it sent, round and round the folder in name order.
+    for (i, j) in sent.iter().enumerate() {
+        let path = j["path"].as_str().unwrap_or_default();
+        let want = if j["name"] == "a.png" {
+            "a.png"
+        } else {
+            "b.png"
+        };
+        assert!(path.ends_with(want), "{i}: {j}");
+    }
     for entry in std::fs::read_dir(recv.out.path()).expect("out").flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let got = std::fs::read(entry.path()).expect("read");

@@ -17,7 +17,11 @@ use super::SendArgs;
 use super::progress::Bars;
 
 /// Sends every file; exit 0 only when the receiver confirmed each one's hash.
-pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: SendArgs) -> anyhow::Result<ExitCode> {
+    if args.repeat || args.interval.or(args.fps).is_some() {
+        // Folders listed once, here: a report's path is then the id-th file, round and round.
+        args.files = stream_files(&args.files)?;
+    }
     let passphrase = if args.common.insecure {
         eprintln!("{}", super::INSECURE_WARNING);
         None
@@ -212,8 +216,10 @@ fn path_of(args: &SendArgs, id: u64, name: &str) -> Option<PathBuf> {
         return args.files.first().map(|dir| dir.join(name));
     }
     if args.repeat || args.interval.or(args.fps).is_some() {
-        let files = stream_files(&args.files).ok()?;
-        return files.get(id as usize % files.len().max(1)).cloned();
+        return args
+            .files
+            .get(id as usize % args.files.len().max(1))
+            .cloned();
     }
     args.files.get(id as usize).cloned()
 }
