@@ -21,16 +21,6 @@ fn assert_same(a: &Path, b: &Path) {
     assert!(x == y, "{} and {} differ", a.display(), b.display());
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("ls")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn every_test_image_arrives_byte_exact() {
     let recv = start_recv("127.0.0.1:0", &[]);

@@ -38,14 +38,8 @@ fn the_latest_image_has_a_fixed_name_and_only_the_newest_are_kept() {
     common::wait_for("latest.png to be the last image", WAIT, || {
         std::fs::read(&latest).ok().filter(|d| *d == images[4])
     });
-    let mut names: Vec<String> = std::fs::read_dir(recv.out.path())
-        .expect("out")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        common::files_in(recv.out.path()),
         ["latest.png", "shot2.png", "shot3.png", "shot4.png"],
         "the newest three and the latest, nothing else"
     );

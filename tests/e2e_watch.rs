@@ -170,11 +170,7 @@ fn a_stream_too_fast_for_its_link_stays_live_with_a_deadline() {
     );
     assert_eq!(skipped + delivered, 20, "{out:?}");
     // What the receiver kept is whole, and only what was delivered.
-    let kept: Vec<String> = std::fs::read_dir(recv.out.path())
-        .expect("out")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let kept = common::files_in(recv.out.path());
     assert_eq!(kept.len(), delivered, "{kept:?}");
     for name in &kept {
         let i: usize = name[3..5].parse().expect("cam NN");

@@ -330,12 +330,7 @@ async fn a_file_cancelled_alone_ends_alone() {
         Err("cancelled by the sender: not that one".to_owned())
     );
     // Nothing of the cancelled file is left in the folder, not even a partial file.
-    let left: Vec<_> = std::fs::read_dir(out.path())
-        .expect("out")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left.len(), 3, "{left:?}");
+    assert_eq!(common::files_in(out.path()), ["f0.bin", "f2.bin", "f4.bin"]);
     watcher.abort();
 }
 
@@ -399,12 +394,11 @@ async fn the_newest_wins_once_a_file_is_past_its_deadline() {
         std::fs::read(out.path().join("f3.bin")).ok()
     });
     assert!(written == contents[3], "f3.bin differs");
-    let left: Vec<_> = std::fs::read_dir(out.path())
-        .expect("out")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["f3.bin"], "nothing of the others is kept");
+    assert_eq!(
+        common::files_in(out.path()),
+        ["f3.bin"],
+        "nothing of the others is kept"
+    );
 }
 
 /// Past its deadline, a file in flight goes on when the newer one waiting could not make
